@@ -1,0 +1,117 @@
+//! Opening connections, with every driver setting made through SeaORM's connection options:
+//! the MySQL session time zone (UTC, so `TIMESTAMP` columns read as UTC), SQLite pragmas
+//! (foreign keys on, WAL, `synchronous=NORMAL`), and transaction isolation.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
+use sea_orm::{
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend,
+    IsolationLevel, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
+
+use crate::config::redact;
+
+/// How a connection will be used; it decides the driver settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// The OLTP source, read only by the pipeline.
+    Source,
+    /// The SQLite warehouse.
+    Warehouse,
+    /// A source that `generate`/`simulate` write into.
+    SourceWriter,
+}
+
+impl Role {
+    fn describe(self) -> &'static str {
+        match self {
+            Role::Source | Role::SourceWriter => "source",
+            Role::Warehouse => "warehouse",
+        }
+    }
+}
+
+/// Opens `url` for `role` and checks that it answers.
+pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
+    let what = role.describe();
+    let scheme = url.split("://").next().unwrap_or_default();
+    match (role, scheme) {
+        (Role::Warehouse, "sqlite") => {}
+        (Role::Warehouse, _) => bail!(
+            "warehouse URL {} is not a sqlite:// URL (the warehouse is a SQLite file)",
+            redact(url)
+        ),
+        (_, "mysql" | "mariadb" | "sqlite") => {}
+        _ => bail!(
+            "{what} URL {} is not supported: use mysql://user@host:port/db or sqlite://file.db",
+            redact(url)
+        ),
+    }
+    let url = url.replacen("mariadb://", "mysql://", 1);
+    let mut opt = ConnectOptions::new(url.clone());
+    opt.sqlx_logging(false)
+        .connect_timeout(Duration::from_secs(10))
+        .acquire_timeout(Duration::from_secs(30))
+        .map_sqlx_mysql_opts(|o| o.timezone(Some("+00:00".to_string())));
+    if url.starts_with("sqlite:") {
+        // One connection: SQLite has one writer, and a run is one transaction anyway.
+        opt.max_connections(1).min_connections(1);
+        let read_only = role == Role::Source;
+        opt.map_sqlx_sqlite_opts(move |o| {
+            let o = o
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30))
+                .statement_cache_capacity(256);
+            if read_only {
+                o.read_only(true)
+            } else {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+            }
+        });
+    } else {
+        opt.max_connections(2);
+    }
+    Database::connect(opt)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", scrub(&e.to_string(), &url)))
+        .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))
+}
+
+/// Removes a URL's password from a driver message, in case the driver echoed it.
+pub fn scrub(message: &str, url: &str) -> String {
+    match crate::config::password(url) {
+        Some(pw) => message.replace(pw, "***"),
+        None => message.to_string(),
+    }
+}
+
+/// Starts the source snapshot: every read of a run sees the same committed state.
+/// MySQL: `REPEATABLE READ, READ ONLY`; SQLite: a deferred transaction (a WAL read snapshot).
+pub async fn source_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    let txn = match db.get_database_backend() {
+        DbBackend::MySql | DbBackend::Postgres => {
+            db.begin_with_config(
+                Some(IsolationLevel::RepeatableRead),
+                Some(AccessMode::ReadOnly),
+            )
+            .await
+        }
+        _ => db.begin().await,
+    };
+    txn.context("cannot start a read snapshot on the source database")
+}
+
+/// Starts the warehouse write transaction, taking SQLite's write lock at once so a concurrent
+/// run waits (or fails) before reading anything.
+pub async fn warehouse_txn(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..Default::default()
+    })
+    .await
+    .context("cannot start a transaction on the warehouse")
+}

@@ -1,0 +1,12 @@
+//! sakila-sync: keeps a SQLite star-schema warehouse in step with the MySQL Sakila database,
+//! with every read and write going through SeaORM.
+//!
+//! Layout: [`source`] (OLTP entities) and [`warehouse`] (star entities, schema, dates) are the
+//! two data models; [`sync`] is the pipeline between them; [`db`] opens connections with the
+//! right driver settings; [`config`] resolves URLs.
+
+pub mod config;
+pub mod db;
+pub mod source;
+pub mod sync;
+pub mod warehouse;

@@ -1,0 +1,152 @@
+//! The `sakila-sync` command line: parses flags, resolves configuration, runs one command and
+//! maps the outcome to an exit code (0 ok, 1 validate found a difference, 2 any error).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use sakila_sync::config::{Config, FileConfig, redact};
+use sakila_sync::db::{self, Role};
+use sakila_sync::{source, sync, warehouse};
+
+/// Keeps a SQLite star-schema warehouse in step with the MySQL Sakila database.
+///
+/// Connection URLs come from flags, then the environment variables SAKILA_SOURCE_URL and
+/// SAKILA_WAREHOUSE_URL, then sakila-sync.toml (keys `source` and `warehouse`), then defaults.
+#[derive(Parser)]
+#[command(name = "sakila-sync", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    global: Global,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Args)]
+struct Global {
+    /// Source (OLTP) database URL [default: mysql://root@127.0.0.1:3306/sakila]
+    #[arg(
+        long,
+        global = true,
+        env = "SAKILA_SOURCE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    source: Option<String>,
+    /// Warehouse SQLite URL, created if missing [default: sqlite://analytics.db]
+    #[arg(
+        long,
+        global = true,
+        env = "SAKILA_WAREHOUSE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    warehouse: Option<String>,
+    /// Configuration file [default: ./sakila-sync.toml if it exists]
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log more (-v: progress of each step, -vv: debug)
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Create the warehouse schema, fill dim_date and sync_state, and check the source.
+    /// Safe to run again: it only adds what is missing.
+    Init(InitArgs),
+    /// Rebuild the whole warehouse from the source in one transaction: on any failure the
+    /// previous warehouse stays as it was.
+    #[command(alias = "full_load")]
+    FullLoad,
+}
+
+#[derive(Args)]
+struct InitArgs {
+    /// First day of dim_date
+    #[arg(long, value_name = "YYYY-MM-DD", default_value = "2000-01-01")]
+    dates_from: NaiveDate,
+    /// Last day of dim_date (loads add any day a fact needs outside the range)
+    #[arg(long, value_name = "YYYY-MM-DD", default_value = "2030-12-31")]
+    dates_to: NaiveDate,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.global.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}"), &[]),
+    };
+    let urls = [cli.global.source.clone(), cli.global.warehouse.clone()];
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => fail(&e, &urls),
+    }
+}
+
+/// Prints an error as one line, with any password scrubbed, and returns exit code 2.
+fn fail(e: &anyhow::Error, urls: &[Option<String>]) -> ExitCode {
+    let mut msg = format!("{e:#}").replace(['\n', '\r'], " ");
+    for url in urls.iter().flatten() {
+        msg = db::scrub(&msg, url);
+    }
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+async fn run(cli: Cli) -> Result<ExitCode> {
+    let file = FileConfig::load(cli.global.config.as_deref())?;
+    let config = Config::resolve(cli.global.source, cli.global.warehouse, file);
+    tracing::info!(source = %redact(&config.source_url), warehouse = %redact(&config.warehouse_url), "configuration");
+    match cli.command {
+        Command::Init(args) => {
+            anyhow::ensure!(
+                args.dates_from <= args.dates_to,
+                "--dates-from {} is after --dates-to {}",
+                args.dates_from,
+                args.dates_to
+            );
+            let source = db::connect(&config.source_url, Role::Source).await?;
+            source::check::sakila_tables(&source)
+                .await
+                .with_context(|| format!("source {}", redact(&config.source_url)))?;
+            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let added = warehouse::init(&wh, args.dates_from, args.dates_to).await?;
+            println!(
+                "warehouse {} is ready (dim_date: {} days added); source {} holds the Sakila tables",
+                redact(&config.warehouse_url),
+                added,
+                redact(&config.source_url)
+            );
+        }
+        Command::FullLoad => {
+            let source = db::connect(&config.source_url, Role::Source).await?;
+            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let report = sync::full_load::full_load(&source, &wh).await?;
+            println!("{report}");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

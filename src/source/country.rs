@@ -1,0 +1,18 @@
+//! `country`: the top of the address hierarchy (address -> city -> country).
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "country")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub country_id: u32,
+    #[sea_orm(column_type = "String(StringLen::N(50))")]
+    pub country: String,
+    #[sea_orm(column_type = "Timestamp")]
+    pub last_update: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

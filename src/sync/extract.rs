@@ -1,0 +1,217 @@
+//! Reading the source: whole small tables, streams of big ones, the staff columns that are safe
+//! to read, the address hierarchy, and the range of fact dates. Everything through the entities.
+
+use std::collections::{BTreeMap, HashMap};
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::transform::{Place, StaffRow, place};
+use crate::source::{address, city, country, payment, rental, staff};
+
+/// Per source table: the largest `last_update` read and how many rows were read.
+#[derive(Clone, Debug, Default)]
+pub struct Marks(pub BTreeMap<&'static str, Mark>);
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Mark {
+    pub watermark: Option<NaiveDateTime>,
+    pub rows: u64,
+}
+
+impl Marks {
+    /// Notes one row of `table` read with this `last_update`.
+    pub fn observe(&mut self, table: &'static str, last_update: Option<DateTime<Utc>>) {
+        let last_update = last_update.map(|t| t.naive_utc());
+        let m = self.0.entry(table).or_default();
+        m.rows += 1;
+        if last_update > m.watermark {
+            m.watermark = last_update;
+        }
+    }
+
+    /// Makes sure `table` has an entry (a table with no rows still gets a sync_state row).
+    pub fn touch(&mut self, table: &'static str) {
+        self.0.entry(table).or_default();
+    }
+}
+
+/// Every row of a small source table, in primary-key order.
+pub async fn all<E, C>(db: &C) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let mut q = E::find();
+    for col in pk_columns::<E>() {
+        q = q.order_by_asc(col);
+    }
+    q.all(db).await.with_context(|| read_error::<E>())
+}
+
+/// Rows of a source table matching `cond`.
+pub async fn matching<E, C>(db: &C, cond: Condition) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    E::find()
+        .filter(cond)
+        .all(db)
+        .await
+        .with_context(|| read_error::<E>())
+}
+
+pub fn pk_columns<E: EntityTrait>() -> Vec<E::Column> {
+    use sea_orm::{Iterable, PrimaryKeyToColumn};
+    E::PrimaryKey::iter().map(|k| k.into_column()).collect()
+}
+
+pub fn read_error<E: EntityTrait>() -> String {
+    format!("cannot read source table {}", E::default().table_name())
+}
+
+/// Staff members matching `cond`, without their picture or password.
+pub async fn staff<C: ConnectionTrait>(db: &C, cond: Condition) -> Result<Vec<StaffRow>> {
+    use staff::Column as S;
+    let rows: Vec<(
+        u32,
+        String,
+        String,
+        Option<String>,
+        u32,
+        bool,
+        String,
+        DateTime<Utc>,
+    )> = staff::Entity::find()
+        .select_only()
+        .columns([
+            S::StaffId,
+            S::FirstName,
+            S::LastName,
+            S::Email,
+            S::StoreId,
+            S::Active,
+            S::Username,
+            S::LastUpdate,
+        ])
+        .filter(cond)
+        .order_by_asc(S::StaffId)
+        .into_tuple()
+        .all(db)
+        .await
+        .context("cannot read source table staff")?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(staff_id, first_name, last_name, email, store_id, active, username, last_update)| {
+                StaffRow {
+                    staff_id,
+                    first_name,
+                    last_name,
+                    email,
+                    store_id,
+                    active,
+                    username,
+                    last_update,
+                }
+            },
+        )
+        .collect())
+}
+
+/// The address hierarchy (address -> city -> country), held in memory to resolve places.
+#[derive(Default)]
+pub struct Geography {
+    pub countries: HashMap<u32, country::Model>,
+    pub cities: HashMap<u32, city::Model>,
+    pub addresses: HashMap<u32, address::Model>,
+}
+
+impl Geography {
+    /// Reads all three tables, noting their watermarks.
+    pub async fn load<C: ConnectionTrait>(db: &C, marks: &mut Marks) -> Result<Self> {
+        let mut g = Geography::default();
+        for c in all::<country::Entity, _>(db).await? {
+            marks.observe("country", Some(c.last_update));
+            g.countries.insert(c.country_id, c);
+        }
+        for c in all::<city::Entity, _>(db).await? {
+            marks.observe("city", Some(c.last_update));
+            g.cities.insert(c.city_id, c);
+        }
+        for a in all::<address::Entity, _>(db).await? {
+            marks.observe("address", Some(a.last_update));
+            g.addresses.insert(a.address_id, a);
+        }
+        marks.touch("country");
+        marks.touch("city");
+        marks.touch("address");
+        Ok(g)
+    }
+
+    /// The resolved place of `address_id`; an error names the broken link.
+    pub fn place(&self, address_id: u32) -> Result<Place> {
+        let a = self
+            .addresses
+            .get(&address_id)
+            .ok_or_else(|| anyhow!("source address {address_id} does not exist"))?;
+        let c = self.cities.get(&a.city_id).ok_or_else(|| {
+            anyhow!(
+                "source city {} (of address {address_id}) does not exist",
+                a.city_id
+            )
+        })?;
+        let k = self.countries.get(&c.country_id).ok_or_else(|| {
+            anyhow!(
+                "source country {} (of city {}) does not exist",
+                c.country_id,
+                c.city_id
+            )
+        })?;
+        Ok(place(a, c, k))
+    }
+}
+
+/// The first and last day any rental, return or payment falls on, or `None` with no facts.
+pub async fn fact_date_range<C: ConnectionTrait>(db: &C) -> Result<Option<(NaiveDate, NaiveDate)>> {
+    type Range = (
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+        Option<NaiveDateTime>,
+    );
+    let (a, b, c): Range = rental::Entity::find()
+        .select_only()
+        .column_as(rental::Column::RentalDate.min(), "a")
+        .column_as(rental::Column::RentalDate.max(), "b")
+        .column_as(rental::Column::ReturnDate.max(), "c")
+        .into_tuple()
+        .one(db)
+        .await
+        .context("cannot read source table rental")?
+        .unwrap_or_default();
+    let (d, e): (Option<NaiveDateTime>, Option<NaiveDateTime>) = payment::Entity::find()
+        .select_only()
+        .column_as(payment::Column::PaymentDate.min(), "a")
+        .column_as(payment::Column::PaymentDate.max(), "b")
+        .into_tuple()
+        .one(db)
+        .await
+        .context("cannot read source table payment")?
+        .unwrap_or_default();
+    // A return can precede its rental in bad data, so take the minimum of it too.
+    let (f,): (Option<NaiveDateTime>,) = rental::Entity::find()
+        .select_only()
+        .column_as(rental::Column::ReturnDate.min(), "a")
+        .into_tuple()
+        .one(db)
+        .await
+        .context("cannot read source table rental")?
+        .unwrap_or_default();
+    let lo = [a, d, f].into_iter().flatten().min();
+    let hi = [b, c, e].into_iter().flatten().max();
+    Ok(lo.zip(hi).map(|(lo, hi)| (lo.date(), hi.date())))
+}

@@ -1,0 +1,351 @@
+//! `full-load`: drop and rebuild the star from one consistent source snapshot, in one
+//! warehouse transaction.
+//!
+//! Dimensions are small and loaded first, which fills the in-memory key maps; the facts are
+//! then streamed: a producer decodes and transforms source rows while a consumer writes the
+//! previous batch, so the MySQL read and the SQLite write overlap. Secondary indexes are built
+//! once at the end. If anything fails, the transaction rolls back and the previous warehouse
+//! is untouched.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use futures::{Stream, TryStreamExt};
+use sea_orm::{
+    ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
+    QueryOrder,
+};
+
+use super::extract::{Geography, Marks, all, fact_date_range, read_error};
+use super::load::{Write, rows_per_statement, write};
+use super::run::{RunReport, Tracker};
+use super::transform::{
+    actor_row, category_row, customer_row, film_row, payment_row, rental_row, staff_row, store_row,
+};
+use super::{Keys, progress, run, state};
+use crate::db;
+use crate::source::{
+    actor, category, customer, film, film_actor, film_category, inventory, language, payment,
+    rental, store,
+};
+use crate::warehouse::entity::prelude::*;
+use crate::warehouse::entity::{bridge_film_actor, bridge_film_category};
+use crate::warehouse::{dates, schema};
+
+/// Runs a full load and returns what it wrote.
+pub async fn full_load(
+    source: &DatabaseConnection,
+    warehouse: &DatabaseConnection,
+) -> Result<RunReport> {
+    crate::warehouse::prepare(warehouse).await?;
+    let run_id = run::start(warehouse, "full-load").await?;
+    match load(source, warehouse, run_id).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            if let Err(e2) = run::fail(warehouse, run_id, &e).await {
+                tracing::warn!("{e2:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn load(
+    source: &DatabaseConnection,
+    warehouse: &DatabaseConnection,
+    run_id: i32,
+) -> Result<RunReport> {
+    let src = db::source_snapshot(source).await?;
+    let txn = db::warehouse_txn(warehouse).await?;
+    let mut t = Tracker::new(run_id, "full-load");
+    let mut marks = Marks::default();
+    let mut keys = Keys::default();
+
+    schema::recreate_star_for_bulk_load(&txn).await?;
+
+    let geo = Geography::load(&src, &mut marks).await?;
+    let mut languages = HashMap::new();
+    for l in all::<language::Entity, _>(&src).await? {
+        marks.observe("language", Some(l.last_update));
+        languages.insert(l.language_id, l.name);
+    }
+    marks.touch("language");
+
+    // Dimensions: surrogate keys are the members' ordinals in natural-key order.
+    let s = Instant::now();
+    let mut rows = Vec::new();
+    for (i, f) in all::<film::Entity, _>(&src).await?.iter().enumerate() {
+        marks.observe("film", Some(f.last_update));
+        let key = i as i32 + 1;
+        keys.film.insert(f.film_id, key);
+        let lang = languages.get(&f.language_id).ok_or_else(|| {
+            anyhow!(
+                "film {} refers to language {}, which does not exist",
+                f.film_id,
+                f.language_id
+            )
+        })?;
+        rows.push(film_row(key, f, lang));
+    }
+    marks.touch("film");
+    let n = write::<DimFilm, _>(&txn, rows, Write::Insert).await?;
+    t.add("dim_film", n, 0, 0, s);
+
+    let s = Instant::now();
+    let mut rows = Vec::new();
+    for (i, a) in all::<actor::Entity, _>(&src).await?.iter().enumerate() {
+        marks.observe("actor", Some(a.last_update));
+        keys.actor.insert(a.actor_id, i as i32 + 1);
+        rows.push(actor_row(i as i32 + 1, a));
+    }
+    marks.touch("actor");
+    let n = write::<DimActor, _>(&txn, rows, Write::Insert).await?;
+    t.add("dim_actor", n, 0, 0, s);
+
+    let s = Instant::now();
+    let mut rows = Vec::new();
+    for (i, c) in all::<category::Entity, _>(&src).await?.iter().enumerate() {
+        marks.observe("category", Some(c.last_update));
+        keys.category.insert(c.category_id, i as i32 + 1);
+        rows.push(category_row(i as i32 + 1, c));
+    }
+    marks.touch("category");
+    let n = write::<DimCategory, _>(&txn, rows, Write::Insert).await?;
+    t.add("dim_category", n, 0, 0, s);
+
+    let s = Instant::now();
+    let mut rows = Vec::new();
+    for (i, st) in all::<store::Entity, _>(&src).await?.iter().enumerate() {
+        marks.observe("store", Some(st.last_update));
+        keys.store.insert(st.store_id, i as i32 + 1);
+        let place = geo
+            .place(st.address_id)
+            .with_context(|| format!("store {}", st.store_id))?;
+        rows.push(store_row(i as i32 + 1, st, &place));
+    }
+    marks.touch("store");
+    let n = write::<DimStore, _>(&txn, rows, Write::Insert).await?;
+    t.add("dim_store", n, 0, 0, s);
+
+    let s = Instant::now();
+    let mut rows = Vec::new();
+    for (i, st) in super::extract::staff(&src, sea_orm::Condition::all())
+        .await?
+        .iter()
+        .enumerate()
+    {
+        marks.observe("staff", Some(st.last_update));
+        keys.staff.insert(st.staff_id, i as i32 + 1);
+        keys.staff_store.insert(st.staff_id, st.store_id);
+        rows.push(staff_row(i as i32 + 1, st));
+    }
+    marks.touch("staff");
+    let n = write::<DimStaff, _>(&txn, rows, Write::Insert).await?;
+    t.add("dim_staff", n, 0, 0, s);
+
+    // Customers can be many: streamed like the facts.
+    let s = Instant::now();
+    let mut next_key = 0;
+    let stream = customer::Entity::find()
+        .order_by_asc(customer::Column::CustomerId)
+        .stream(&src)
+        .await
+        .with_context(read_error::<customer::Entity>)?;
+    let n = pipe::<DimCustomer, _, _, _>(&txn, stream, "dim_customer", |c: customer::Model| {
+        marks.observe("customer", c.last_update);
+        next_key += 1;
+        keys.customer.insert(c.customer_id, next_key);
+        let place = geo
+            .place(c.address_id)
+            .with_context(|| format!("customer {}", c.customer_id))?;
+        Ok(customer_row(next_key, &c, &place))
+    })
+    .await?;
+    marks.touch("customer");
+    t.add("dim_customer", n, 0, 0, s);
+
+    // Bridges.
+    let s = Instant::now();
+    let stream = film_actor::Entity::find()
+        .stream(&src)
+        .await
+        .with_context(read_error::<film_actor::Entity>)?;
+    let n = pipe::<BridgeFilmActor, _, _, _>(
+        &txn,
+        stream,
+        "bridge_film_actor",
+        |fa: film_actor::Model| {
+            marks.observe("film_actor", Some(fa.last_update));
+            Ok(bridge_film_actor::Model {
+                film_key: keys.film.get(fa.film_id).ok_or_else(|| {
+                    anyhow!(
+                        "film_actor refers to film {}, which does not exist",
+                        fa.film_id
+                    )
+                })?,
+                actor_key: keys.actor.get(fa.actor_id).ok_or_else(|| {
+                    anyhow!(
+                        "film_actor refers to actor {}, which does not exist",
+                        fa.actor_id
+                    )
+                })?,
+            })
+        },
+    )
+    .await?;
+    marks.touch("film_actor");
+    t.add("bridge_film_actor", n, 0, 0, s);
+
+    let s = Instant::now();
+    let stream = film_category::Entity::find()
+        .stream(&src)
+        .await
+        .with_context(read_error::<film_category::Entity>)?;
+    let n = pipe::<BridgeFilmCategory, _, _, _>(
+        &txn,
+        stream,
+        "bridge_film_category",
+        |fc: film_category::Model| {
+            marks.observe("film_category", Some(fc.last_update));
+            Ok(bridge_film_category::Model {
+                film_key: keys.film.get(fc.film_id).ok_or_else(|| {
+                    anyhow!(
+                        "film_category refers to film {}, which does not exist",
+                        fc.film_id
+                    )
+                })?,
+                category_key: keys.category.get(fc.category_id).ok_or_else(|| {
+                    anyhow!(
+                        "film_category refers to category {}, which does not exist",
+                        fc.category_id
+                    )
+                })?,
+            })
+        },
+    )
+    .await?;
+    marks.touch("film_category");
+    t.add("bridge_film_category", n, 0, 0, s);
+
+    // Facts resolve film and store through the inventory copy, held in memory.
+    let mut stream = inventory::Entity::find()
+        .stream(&src)
+        .await
+        .with_context(read_error::<inventory::Entity>)?;
+    while let Some(i) = stream
+        .try_next()
+        .await
+        .with_context(read_error::<inventory::Entity>)?
+    {
+        marks.observe("inventory", Some(i.last_update));
+        keys.inventory
+            .insert(i.inventory_id, (i.film_id, i.store_id));
+    }
+    drop(stream);
+    marks.touch("inventory");
+
+    let s = Instant::now();
+    let added = match fact_date_range(&src).await? {
+        Some((from, to)) => dates::ensure_range(&txn, from, to).await?,
+        None => 0,
+    };
+    if added > 0 {
+        t.add("dim_date", added, 0, 0, s);
+    }
+
+    let s = Instant::now();
+    let stream = rental::Entity::find()
+        .order_by_asc(rental::Column::RentalId)
+        .stream(&src)
+        .await
+        .with_context(read_error::<rental::Entity>)?;
+    let n = pipe::<FactRental, _, _, _>(&txn, stream, "fact_rental", |r: rental::Model| {
+        marks.observe("rental", Some(r.last_update));
+        Ok(rental_row(&r, keys.rental(&r)?))
+    })
+    .await?;
+    marks.touch("rental");
+    t.add("fact_rental", n, 0, 0, s);
+
+    let s = Instant::now();
+    let stream = payment::Entity::find()
+        .order_by_asc(payment::Column::PaymentId)
+        .stream(&src)
+        .await
+        .with_context(read_error::<payment::Entity>)?;
+    let n = pipe::<FactPayment, _, _, _>(&txn, stream, "fact_payment", |p: payment::Model| {
+        marks.observe("payment", p.last_update);
+        Ok(payment_row(&p, keys.payment(&p)?))
+    })
+    .await?;
+    marks.touch("payment");
+    t.add("fact_payment", n, 0, 0, s);
+
+    let s = Instant::now();
+    schema::index_star(&txn).await?;
+    tracing::info!("indexes built in {:.3} s", s.elapsed().as_secs_f64());
+
+    state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;
+    let report = t.report();
+    run::finish(&txn, &report).await?;
+    txn.commit()
+        .await
+        .context("cannot commit the warehouse transaction")?;
+    src.rollback().await.ok();
+    Ok(t.report())
+}
+
+/// Streams `rows` through `transform` into table `E`: a producer fills batches while a
+/// consumer writes the previous one, so reading and writing overlap. Memory holds at most a
+/// few batches whatever the table size.
+pub async fn pipe<E, M, S, F>(
+    txn: &DatabaseTransaction,
+    rows: S,
+    label: &str,
+    mut transform: F,
+) -> Result<u64>
+where
+    E: EntityTrait,
+    E::Model: IntoActiveModel<E::ActiveModel> + Send,
+    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
+    S: Stream<Item = Result<M, DbErr>>,
+    F: FnMut(M) -> Result<E::Model>,
+{
+    let batch = rows_per_statement::<E>() * 2;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<E::Model>>(2);
+    let bar = progress::rows(label);
+    let producer = async move {
+        let mut rows = std::pin::pin!(rows);
+        let mut buf = Vec::with_capacity(batch);
+        while let Some(row) = rows
+            .try_next()
+            .await
+            .with_context(|| format!("cannot read the source rows for {label}"))?
+        {
+            buf.push(transform(row)?);
+            if buf.len() == batch {
+                let full = std::mem::replace(&mut buf, Vec::with_capacity(batch));
+                if tx.send(full).await.is_err() {
+                    return Ok(()); // the writer stopped; its error is the one to report
+                }
+            }
+        }
+        if !buf.is_empty() {
+            let _ = tx.send(buf).await;
+        }
+        Ok::<_, anyhow::Error>(())
+    };
+    let consumer = async {
+        let mut n = 0;
+        while let Some(b) = rx.recv().await {
+            let len = b.len() as u64;
+            n += write::<E, _>(txn, b, Write::Insert).await?;
+            bar.inc(len);
+        }
+        Ok::<_, anyhow::Error>(n)
+    };
+    let ((), n) = tokio::try_join!(producer, consumer)?;
+    bar.finish_and_clear();
+    Ok(n)
+}

@@ -1,0 +1,180 @@
+//! Run bookkeeping: per-table statistics, the `sync_run` row, and the summary printed at the end.
+//!
+//! The `sync_run` row is inserted (status `running`) before the run's transaction starts and
+//! marked `success` inside it, so success commits atomically with the data; a failure is
+//! recorded after the rollback.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use chrono::{NaiveDateTime, Utc};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, NotSet};
+use serde::Serialize;
+
+use crate::warehouse::entity::sync_run;
+
+/// What a run did to one warehouse table.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct TableStats {
+    pub inserted: u64,
+    pub updated: u64,
+    pub deleted: u64,
+    #[serde(skip)]
+    pub millis: u128,
+}
+
+impl TableStats {
+    pub fn written(&self) -> u64 {
+        self.inserted + self.updated + self.deleted
+    }
+}
+
+/// The outcome of a `full-load` or `incremental` run.
+#[derive(Clone, Debug)]
+pub struct RunReport {
+    pub run_id: i32,
+    pub command: &'static str,
+    pub tables: BTreeMap<&'static str, TableStats>,
+    pub seconds: f64,
+}
+
+impl RunReport {
+    pub fn rows_written(&self) -> u64 {
+        self.tables.values().map(TableStats::written).sum()
+    }
+
+    pub fn table(&self, name: &str) -> TableStats {
+        self.tables.get(name).cloned().unwrap_or_default()
+    }
+}
+
+impl fmt::Display for RunReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{:<22} {:>10} {:>10} {:>10} {:>8} {:>12}",
+            "table", "inserted", "updated", "deleted", "seconds", "rows/s"
+        )?;
+        for (name, s) in &self.tables {
+            let secs = s.millis as f64 / 1000.0;
+            let rate = if secs > 0.0 {
+                (s.written() as f64 / secs).round()
+            } else {
+                0.0
+            };
+            writeln!(
+                f,
+                "{:<22} {:>10} {:>10} {:>10} {:>8.3} {:>12}",
+                name, s.inserted, s.updated, s.deleted, secs, rate
+            )?;
+        }
+        write!(
+            f,
+            "{} run #{} finished in {:.3} s: {} rows written",
+            self.command,
+            self.run_id,
+            self.seconds,
+            self.rows_written()
+        )
+    }
+}
+
+/// Collects statistics while a run goes.
+pub struct Tracker {
+    pub run_id: i32,
+    pub command: &'static str,
+    started: Instant,
+    tables: BTreeMap<&'static str, TableStats>,
+}
+
+impl Tracker {
+    pub fn new(run_id: i32, command: &'static str) -> Self {
+        Self {
+            run_id,
+            command,
+            started: Instant::now(),
+            tables: BTreeMap::new(),
+        }
+    }
+
+    /// Adds to the statistics of `table`.
+    pub fn add(
+        &mut self,
+        table: &'static str,
+        inserted: u64,
+        updated: u64,
+        deleted: u64,
+        since: Instant,
+    ) {
+        let s = self.tables.entry(table).or_default();
+        s.inserted += inserted;
+        s.updated += updated;
+        s.deleted += deleted;
+        s.millis += since.elapsed().as_millis();
+    }
+
+    pub fn report(&self) -> RunReport {
+        RunReport {
+            run_id: self.run_id,
+            command: self.command,
+            tables: self.tables.clone(),
+            seconds: self.started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+pub fn now() -> NaiveDateTime {
+    Utc::now().naive_utc()
+}
+
+/// Inserts the `running` row of a new run; returns its id.
+pub async fn start<C: ConnectionTrait>(db: &C, command: &str) -> Result<i32> {
+    let row = sync_run::ActiveModel {
+        id: NotSet,
+        command: Set(command.to_string()),
+        started_at: Set(now()),
+        finished_at: Set(None),
+        status: Set("running".into()),
+        rows_written: Set(0),
+        rows_by_table: Set("{}".into()),
+        error: Set(None),
+    }
+    .insert(db)
+    .await
+    .context("cannot record the run in sync_run")?;
+    Ok(row.id)
+}
+
+/// Marks the run a success; call inside the run's transaction, just before commit.
+pub async fn finish<C: ConnectionTrait>(db: &C, report: &RunReport) -> Result<()> {
+    let rows_by_table = serde_json::to_string(&report.tables).expect("stats serialise");
+    sync_run::ActiveModel {
+        id: Set(report.run_id),
+        finished_at: Set(Some(now())),
+        status: Set("success".into()),
+        rows_written: Set(report.rows_written() as i64),
+        rows_by_table: Set(rows_by_table),
+        ..Default::default()
+    }
+    .update(db)
+    .await
+    .context("cannot record the run's end in sync_run")?;
+    Ok(())
+}
+
+/// Records a failed run (after its transaction rolled back).
+pub async fn fail<C: ConnectionTrait>(db: &C, run_id: i32, error: &anyhow::Error) -> Result<()> {
+    sync_run::Entity::update(sync_run::ActiveModel {
+        id: Set(run_id),
+        finished_at: Set(Some(now())),
+        status: Set("failed".into()),
+        error: Set(Some(format!("{error:#}"))),
+        ..Default::default()
+    })
+    .exec(db)
+    .await
+    .context("cannot record the run's failure in sync_run")?;
+    Ok(())
+}

@@ -1,0 +1,88 @@
+//! `sync_state`: the per-table watermarks a run leaves behind for the next one.
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use chrono::NaiveDateTime;
+use sea_orm::{ConnectionTrait, EntityTrait};
+
+use super::extract::Marks;
+use super::load::{Write, write};
+use super::run::now;
+use crate::warehouse::entity::sync_state;
+
+/// The source tables the pipeline tracks (every Sakila base table it reads).
+pub const TRACKED: [&str; 15] = [
+    "actor",
+    "address",
+    "category",
+    "city",
+    "country",
+    "customer",
+    "film",
+    "film_actor",
+    "film_category",
+    "inventory",
+    "language",
+    "payment",
+    "rental",
+    "staff",
+    "store",
+];
+
+/// Creates a row per tracked table with no watermark, keeping existing rows. Idempotent.
+pub async fn init<C: ConnectionTrait>(db: &C) -> Result<()> {
+    let at = now();
+    let rows = TRACKED.iter().map(|t| {
+        sea_orm::IntoActiveModel::into_active_model(sync_state::Model {
+            table_name: t.to_string(),
+            watermark: None,
+            rows_read: 0,
+            last_run_id: None,
+            updated_at: at,
+        })
+    });
+    sync_state::Entity::insert_many(rows)
+        .on_conflict_do_nothing_on([sync_state::Column::TableName])
+        .exec_without_returning(db)
+        .await
+        .context("cannot initialise sync_state")?;
+    Ok(())
+}
+
+/// The watermark of every tracked table (`None`: never loaded).
+pub async fn watermarks<C: ConnectionTrait>(
+    db: &C,
+) -> Result<BTreeMap<String, Option<NaiveDateTime>>> {
+    Ok(sync_state::Entity::find()
+        .all(db)
+        .await
+        .context("cannot read sync_state")?
+        .into_iter()
+        .map(|s| (s.table_name, s.watermark))
+        .collect())
+}
+
+/// Writes the marks of a run. A table's watermark never moves backwards: a run that read no
+/// newer row keeps the previous one.
+pub async fn advance<C: ConnectionTrait>(
+    db: &C,
+    marks: &Marks,
+    previous: &BTreeMap<String, Option<NaiveDateTime>>,
+    run_id: i32,
+) -> Result<()> {
+    let at = now();
+    let rows = marks
+        .0
+        .iter()
+        .map(|(table, m)| sync_state::Model {
+            table_name: table.to_string(),
+            watermark: m.watermark.max(previous.get(*table).copied().flatten()),
+            rows_read: m.rows as i64,
+            last_run_id: Some(run_id),
+            updated_at: at,
+        })
+        .collect();
+    write::<sync_state::Entity, _>(db, rows, Write::Upsert).await?;
+    Ok(())
+}

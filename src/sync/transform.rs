@@ -1,0 +1,393 @@
+//! Pure row transforms: source rows in, warehouse rows out. No I/O here, so every rule of the
+//! column contract is unit-tested without a database.
+
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+use crate::source::{address, city, country, customer, film, payment, rental, store};
+use crate::warehouse::entity::{
+    dim_actor, dim_category, dim_customer, dim_date, dim_film, dim_staff, dim_store, fact_payment,
+    fact_rental,
+};
+
+/// Money as integer cents. Exact for MySQL DECIMAL; rounds the binary noise of a float that a
+/// SQLite source may hand back (2.99 -> 299, never 298).
+pub fn cents(amount: Decimal) -> i64 {
+    (amount * Decimal::ONE_HUNDRED)
+        .round()
+        .to_i64()
+        .expect("a DECIMAL(5,2) amount always fits in i64 cents")
+}
+
+/// `YYYYMMDD` of a date.
+pub fn date_key(date: NaiveDate) -> i32 {
+    date.year() * 10_000 + date.month() as i32 * 100 + date.day() as i32
+}
+
+/// `YYYYMMDD` of a DATETIME, taken as stored (no time-zone shift).
+pub fn datetime_key(dt: NaiveDateTime) -> i32 {
+    date_key(dt.date())
+}
+
+/// Whole days from `from` to `to`, truncated toward zero like MySQL's
+/// `TIMESTAMPDIFF(DAY, from, to)`.
+pub fn whole_days(from: NaiveDateTime, to: NaiveDateTime) -> i32 {
+    (to - from).num_days() as i32
+}
+
+/// The `dim_date` row of one day.
+pub fn date_row(date: NaiveDate) -> dim_date::Model {
+    let dow = date.weekday().number_from_monday() as i32;
+    dim_date::Model {
+        date_key: date_key(date),
+        full_date: date,
+        year: date.year(),
+        quarter: (date.month0() / 3 + 1) as i32,
+        month: date.month() as i32,
+        day_of_month: date.day() as i32,
+        day_of_week: dow,
+        is_weekend: dow >= 6,
+    }
+}
+
+/// An address with its city and country resolved: what customers and stores carry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Place {
+    pub address: String,
+    pub district: String,
+    pub postal_code: Option<String>,
+    pub phone: String,
+    pub city: String,
+    pub country: String,
+}
+
+/// Resolves an address through its city to its country.
+pub fn place(a: &address::Model, c: &city::Model, k: &country::Model) -> Place {
+    Place {
+        address: a.address.clone(),
+        district: a.district.clone(),
+        postal_code: a.postal_code.clone(),
+        phone: a.phone.clone(),
+        city: c.city.clone(),
+        country: k.country.clone(),
+    }
+}
+
+pub fn film_row(film_key: i32, f: &film::Model, language: &str) -> dim_film::Model {
+    dim_film::Model {
+        film_key,
+        film_id: f.film_id as i32,
+        title: f.title.clone(),
+        release_year: f.release_year.map(|y| y as i32),
+        // `language.name` is CHAR(20): MySQL strips the padding, SQLite may not.
+        language: language.trim_end().to_string(),
+        rating: f.rating.clone(),
+        length: f.length.map(|l| l as i32),
+        rental_duration: f.rental_duration as i32,
+        rental_rate_cents: cents(f.rental_rate),
+        replacement_cost_cents: cents(f.replacement_cost),
+        special_features: f.special_features.clone(),
+        last_update: f.last_update.naive_utc(),
+        is_deleted: false,
+    }
+}
+
+pub fn actor_row(actor_key: i32, a: &crate::source::actor::Model) -> dim_actor::Model {
+    dim_actor::Model {
+        actor_key,
+        actor_id: a.actor_id as i32,
+        first_name: a.first_name.clone(),
+        last_name: a.last_name.clone(),
+        last_update: a.last_update.naive_utc(),
+        is_deleted: false,
+    }
+}
+
+pub fn category_row(category_key: i32, c: &crate::source::category::Model) -> dim_category::Model {
+    dim_category::Model {
+        category_key,
+        category_id: c.category_id as i32,
+        name: c.name.clone(),
+        last_update: c.last_update.naive_utc(),
+        is_deleted: false,
+    }
+}
+
+pub fn customer_row(customer_key: i32, c: &customer::Model, p: &Place) -> dim_customer::Model {
+    dim_customer::Model {
+        customer_key,
+        customer_id: c.customer_id as i32,
+        store_id: c.store_id as i32,
+        first_name: c.first_name.clone(),
+        last_name: c.last_name.clone(),
+        email: c.email.clone(),
+        active: c.active,
+        create_date: c.create_date,
+        address: p.address.clone(),
+        district: p.district.clone(),
+        postal_code: p.postal_code.clone(),
+        phone: p.phone.clone(),
+        city: p.city.clone(),
+        country: p.country.clone(),
+        last_update: c.last_update.map(|t| t.naive_utc()),
+        is_deleted: false,
+    }
+}
+
+pub fn store_row(store_key: i32, s: &store::Model, p: &Place) -> dim_store::Model {
+    dim_store::Model {
+        store_key,
+        store_id: s.store_id as i32,
+        manager_staff_id: s.manager_staff_id as i32,
+        address: p.address.clone(),
+        district: p.district.clone(),
+        postal_code: p.postal_code.clone(),
+        city: p.city.clone(),
+        country: p.country.clone(),
+        last_update: s.last_update.naive_utc(),
+        is_deleted: false,
+    }
+}
+
+/// The staff columns the pipeline reads: never `picture` or `password`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StaffRow {
+    pub staff_id: u32,
+    pub first_name: String,
+    pub last_name: String,
+    pub email: Option<String>,
+    pub store_id: u32,
+    pub active: bool,
+    pub username: String,
+    pub last_update: chrono::DateTime<chrono::Utc>,
+}
+
+pub fn staff_row(staff_key: i32, s: &StaffRow) -> dim_staff::Model {
+    dim_staff::Model {
+        staff_key,
+        staff_id: s.staff_id as i32,
+        store_id: s.store_id as i32,
+        first_name: s.first_name.clone(),
+        last_name: s.last_name.clone(),
+        email: s.email.clone(),
+        username: s.username.clone(),
+        active: s.active,
+        last_update: s.last_update.naive_utc(),
+        is_deleted: false,
+    }
+}
+
+/// Surrogate keys a rental resolves to (film and store through its inventory copy).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RentalKeys {
+    pub film_key: i32,
+    pub store_key: i32,
+    pub customer_key: i32,
+    pub staff_key: i32,
+}
+
+pub fn rental_row(r: &rental::Model, k: RentalKeys) -> fact_rental::Model {
+    fact_rental::Model {
+        rental_id: r.rental_id,
+        rental_date_key: datetime_key(r.rental_date),
+        return_date_key: r.return_date.map(datetime_key),
+        rental_date: r.rental_date,
+        return_date: r.return_date,
+        inventory_id: r.inventory_id as i32,
+        film_key: k.film_key,
+        store_key: k.store_key,
+        customer_key: k.customer_key,
+        staff_key: k.staff_key,
+        rental_duration_days: r.return_date.map(|ret| whole_days(r.rental_date, ret)),
+    }
+}
+
+/// Surrogate keys a payment resolves to (store through the staff member who took it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PaymentKeys {
+    pub customer_key: i32,
+    pub store_key: i32,
+    pub staff_key: i32,
+}
+
+pub fn payment_row(p: &payment::Model, k: PaymentKeys) -> fact_payment::Model {
+    fact_payment::Model {
+        payment_id: p.payment_id as i32,
+        payment_date_key: datetime_key(p.payment_date),
+        payment_date: p.payment_date,
+        customer_key: k.customer_key,
+        store_key: k.store_key,
+        staff_key: k.staff_key,
+        rental_id: p.rental_id,
+        amount_cents: cents(p.amount),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::str::FromStr;
+
+    fn dt(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn cents_are_exact() {
+        assert_eq!(cents(Decimal::from_str("2.99").unwrap()), 299);
+        assert_eq!(cents(Decimal::from_str("0.00").unwrap()), 0);
+        assert_eq!(cents(Decimal::from_str("11.99").unwrap()), 1199);
+        assert_eq!(cents(Decimal::from_str("999.99").unwrap()), 99999);
+        // What SQLite's REAL gives back for 2.99 must still be 299 cents.
+        assert_eq!(cents(Decimal::try_from(2.99f64).unwrap()), 299);
+        assert_eq!(cents(Decimal::try_from(0.29f64 * 3.0).unwrap()), 87);
+    }
+
+    #[test]
+    fn date_keys_use_the_stored_date() {
+        assert_eq!(datetime_key(dt("2005-05-24 22:53:30")), 20050524);
+        assert_eq!(datetime_key(dt("2006-02-14 23:59:59")), 20060214);
+        assert_eq!(datetime_key(dt("2005-01-01 00:00:00")), 20050101);
+    }
+
+    #[test]
+    fn whole_days_truncate_like_timestampdiff() {
+        assert_eq!(
+            whole_days(dt("2005-05-24 22:53:30"), dt("2005-05-26 22:04:30")),
+            1
+        );
+        assert_eq!(
+            whole_days(dt("2005-05-24 22:53:30"), dt("2005-05-26 22:53:30")),
+            2
+        );
+        assert_eq!(
+            whole_days(dt("2005-05-24 22:53:30"), dt("2005-05-24 23:00:00")),
+            0
+        );
+        // A return recorded before the rental (bad data) truncates toward zero, as MySQL does.
+        assert_eq!(
+            whole_days(dt("2005-05-24 12:00:00"), dt("2005-05-23 13:00:00")),
+            0
+        );
+        assert_eq!(
+            whole_days(dt("2005-05-24 12:00:00"), dt("2005-05-22 11:00:00")),
+            -2
+        );
+    }
+
+    #[test]
+    fn date_rows_know_weekends_and_quarters() {
+        let sat = date_row(NaiveDate::from_ymd_opt(2005, 5, 28).unwrap());
+        assert_eq!(
+            (sat.date_key, sat.day_of_week, sat.is_weekend, sat.quarter),
+            (20050528, 6, true, 2)
+        );
+        let mon = date_row(NaiveDate::from_ymd_opt(2006, 2, 13).unwrap());
+        assert_eq!(
+            (mon.day_of_week, mon.is_weekend, mon.quarter, mon.month),
+            (1, false, 1, 2)
+        );
+        let dec = date_row(NaiveDate::from_ymd_opt(2030, 12, 31).unwrap());
+        assert_eq!((dec.quarter, dec.day_of_month, dec.year), (4, 31, 2030));
+    }
+
+    #[test]
+    fn rentals_map_keys_dates_and_duration() {
+        let r = rental::Model {
+            rental_id: 7,
+            rental_date: dt("2005-05-24 22:53:30"),
+            inventory_id: 367,
+            customer_id: 130,
+            return_date: Some(dt("2005-05-26 22:04:30")),
+            staff_id: 1,
+            last_update: dt("2006-02-15 21:30:53").and_utc(),
+        };
+        let keys = RentalKeys {
+            film_key: 80,
+            store_key: 1,
+            customer_key: 130,
+            staff_key: 1,
+        };
+        let row = rental_row(&r, keys);
+        assert_eq!(row.rental_date_key, 20050524);
+        assert_eq!(row.return_date_key, Some(20050526));
+        assert_eq!(row.rental_duration_days, Some(1));
+        assert_eq!(
+            (row.film_key, row.store_key, row.inventory_id),
+            (80, 1, 367)
+        );
+        let open = rental_row(
+            &rental::Model {
+                return_date: None,
+                ..r
+            },
+            keys,
+        );
+        assert_eq!(
+            (open.return_date_key, open.rental_duration_days),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn payments_carry_cents_and_nullable_rental() {
+        let p = payment::Model {
+            payment_id: 1,
+            customer_id: 1,
+            staff_id: 2,
+            rental_id: None,
+            amount: Decimal::from_str("5.99").unwrap(),
+            payment_date: dt("2005-05-25 11:30:37"),
+            last_update: None,
+        };
+        let row = payment_row(
+            &p,
+            PaymentKeys {
+                customer_key: 1,
+                store_key: 2,
+                staff_key: 2,
+            },
+        );
+        assert_eq!(
+            (
+                row.amount_cents,
+                row.rental_id,
+                row.payment_date_key,
+                row.store_key
+            ),
+            (599, None, 20050525, 2)
+        );
+    }
+
+    #[test]
+    fn films_fold_in_the_language_and_cents() {
+        let f = film::Model {
+            film_id: 1,
+            title: "ACADEMY DINOSAUR".into(),
+            description: None,
+            release_year: Some(2006),
+            language_id: 1,
+            original_language_id: None,
+            rental_duration: 6,
+            rental_rate: Decimal::from_str("0.99").unwrap(),
+            length: Some(86),
+            replacement_cost: Decimal::from_str("20.99").unwrap(),
+            rating: Some("PG".into()),
+            special_features: Some("Deleted Scenes,Behind the Scenes".into()),
+            last_update: dt("2006-02-15 05:03:42").and_utc(),
+        };
+        let row = film_row(5, &f, "English             ");
+        assert_eq!(row.language, "English");
+        assert_eq!(
+            (
+                row.film_key,
+                row.rental_rate_cents,
+                row.replacement_cost_cents
+            ),
+            (5, 99, 2099)
+        );
+        assert_eq!(row.release_year, Some(2006));
+        assert!(!row.is_deleted);
+    }
+}

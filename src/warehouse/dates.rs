@@ -1,0 +1,60 @@
+//! Filling `dim_date`: a default range at `init`, and whatever a load needs beyond it.
+
+use anyhow::{Context, Result};
+use chrono::NaiveDate;
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter,
+};
+
+use super::entity::dim_date;
+use crate::sync::transform::{date_key, date_row};
+
+pub fn default_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date")
+}
+
+pub fn default_end() -> NaiveDate {
+    NaiveDate::from_ymd_opt(2030, 12, 31).expect("valid date")
+}
+
+/// Makes sure every day of `[from, to]` is in `dim_date`; returns how many rows it added.
+/// Cheap when the range is already there (one COUNT).
+pub async fn ensure_range<C: ConnectionTrait>(
+    db: &C,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<u64> {
+    if from > to {
+        return Ok(0);
+    }
+    let days = (to - from).num_days() as u64 + 1;
+    let present = dim_date::Entity::find()
+        .filter(dim_date::Column::DateKey.between(date_key(from), date_key(to)))
+        .count(db)
+        .await
+        .context("cannot read dim_date")?;
+    if present == days {
+        return Ok(0);
+    }
+    let mut added = 0;
+    let mut day = from;
+    while day <= to {
+        let chunk: Vec<_> = day
+            .iter_days()
+            .take_while(|d| *d <= to)
+            .take(2000)
+            .collect();
+        day = *chunk.last().expect("non-empty") + chrono::Days::new(1);
+        let res = dim_date::Entity::insert_many(
+            chunk.into_iter().map(|d| date_row(d).into_active_model()),
+        )
+        .on_conflict_do_nothing_on([dim_date::Column::DateKey])
+        .exec_without_returning(db)
+        .await
+        .context("cannot fill dim_date")?;
+        if let sea_orm::TryInsertResult::Inserted(n) = res {
+            added += n;
+        }
+    }
+    Ok(added)
+}
