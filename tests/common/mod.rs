@@ -1,0 +1,347 @@
+//! Shared test support: a private MariaDB database per test (loaded with the real Sakila dump
+//! or left empty), a temporary SQLite warehouse, and a canonical dump of a warehouse in which
+//! surrogate keys are replaced by natural ids, so two warehouses can be compared row by row.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sea_orm::{ConnectionTrait, Database, DatabaseConnection, Statement};
+
+/// Server URL without a database, from `SAKILA_TEST_MYSQL_URL`.
+pub fn mysql_server_url() -> String {
+    std::env::var("SAKILA_TEST_MYSQL_URL")
+        .unwrap_or_else(|_| "mysql://root@127.0.0.1:3306".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The Sakila dump folder, or `None` (tests then skip loudly). Under `CI=true` it must exist.
+pub fn dump_dir() -> Option<PathBuf> {
+    let dir = std::env::var_os("SAKILA_DUMP_DIR").map(PathBuf::from);
+    let ok = dir.as_ref().is_some_and(|d| {
+        d.join("sakila-schema.sql").exists() && d.join("sakila-data.sql").exists()
+    });
+    if !ok && std::env::var("CI").as_deref() == Ok("true") {
+        panic!(
+            "CI=true but SAKILA_DUMP_DIR does not point at sakila-schema.sql and sakila-data.sql"
+        );
+    }
+    if ok { dir } else { None }
+}
+
+/// Returns from the test, loudly, when the Sakila dump is not available.
+#[macro_export]
+macro_rules! require_dump {
+    () => {
+        match common::dump_dir() {
+            Some(d) => d,
+            None => {
+                eprintln!("\n*** SKIPPED {}: SAKILA_DUMP_DIR is not set, the real Sakila dump is needed ***\n", module_path!());
+                return;
+            }
+        }
+    };
+}
+
+/// A database name no other test (or test process) uses.
+pub fn unique_name(prefix: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{prefix}_{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        nanos % 100_000
+    )
+}
+
+/// Client arguments (`-h -P -u -p`) for the test server.
+fn client_args() -> Vec<String> {
+    let url = mysql_server_url();
+    let rest = url.split("://").nth(1).unwrap_or("root@127.0.0.1:3306");
+    let (auth, host) = rest.rsplit_once('@').unwrap_or(("root", rest));
+    let (user, pass) = auth
+        .split_once(':')
+        .map(|(u, p)| (u, Some(p)))
+        .unwrap_or((auth, None));
+    let (host, port) = host.split_once(':').unwrap_or((host, "3306"));
+    let mut args = vec![
+        format!("-h{host}"),
+        format!("-P{port}"),
+        format!("-u{user}"),
+        "--protocol=TCP".into(),
+    ];
+    if let Some(p) = pass {
+        args.push(format!("-p{p}"));
+    }
+    args
+}
+
+/// Runs SQL text through the `mariadb` command-line client (the dump has DELIMITER blocks the
+/// driver cannot take).
+pub fn mariadb_client(sql: &str) {
+    let client = if Command::new("mariadb").arg("--version").output().is_ok() {
+        "mariadb"
+    } else {
+        "mysql"
+    };
+    let mut child = Command::new(client)
+        .args(client_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the mariadb client runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(sql.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "mariadb client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A private database holding the real Sakila; returns its URL.
+pub fn load_sakila(dump: &std::path::Path, db: &str) -> String {
+    let schema = std::fs::read_to_string(dump.join("sakila-schema.sql")).unwrap();
+    let data = std::fs::read_to_string(dump.join("sakila-data.sql")).unwrap();
+    mariadb_client(&format!(
+        "{}\n{}",
+        rename_database(&schema, db),
+        rename_database(&data, db)
+    ));
+    format!("{}/{db}", mysql_server_url())
+}
+
+/// Rewrites `sakila` as a whole word (the DROP/CREATE/USE lines and `sakila.x` in views).
+fn rename_database(text: &str, db: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_';
+    while i < text.len() {
+        if text[i..].starts_with("sakila")
+            && (i == 0 || !word(bytes[i - 1]))
+            && (i + 6 >= bytes.len() || !word(bytes[i + 6]))
+        {
+            out.push_str(db);
+            i += 6;
+        } else {
+            let ch = text[i..].chars().next().unwrap();
+            out.push(ch);
+            i += ch.len_utf8();
+        }
+    }
+    out
+}
+
+/// An empty private database; returns its URL.
+pub fn empty_database(db: &str) -> String {
+    mariadb_client(&format!(
+        "DROP DATABASE IF EXISTS `{db}`; CREATE DATABASE `{db}`;"
+    ));
+    format!("{}/{db}", mysql_server_url())
+}
+
+pub fn drop_database(db: &str) {
+    mariadb_client(&format!("DROP DATABASE IF EXISTS `{db}`;"));
+}
+
+/// Drops its database when the test ends, passed or failed.
+pub struct DbGuard(pub String);
+impl Drop for DbGuard {
+    fn drop(&mut self) {
+        if std::env::var_os("SAKILA_TEST_KEEP_DB").is_none() {
+            drop_database(&self.0);
+        }
+    }
+}
+
+/// A private real-Sakila database: (url, guard).
+pub fn sakila_db(dump: &std::path::Path, prefix: &str) -> (String, DbGuard) {
+    let name = unique_name(prefix);
+    let url = load_sakila(dump, &name);
+    (url, DbGuard(name))
+}
+
+/// A fresh warehouse file in a temporary folder: (url, folder guard).
+pub fn temp_warehouse() -> (String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("warehouse.db").display());
+    (url, dir)
+}
+
+/// A plain connection for inspecting or corrupting a database in tests.
+pub async fn raw(url: &str) -> DatabaseConnection {
+    Database::connect(url).await.unwrap()
+}
+
+pub async fn query_strings(db: &DatabaseConnection, sql: &str) -> Vec<String> {
+    db.query_all_raw(Statement::from_string(
+        db.get_database_backend(),
+        sql.to_string(),
+    ))
+    .await
+    .unwrap_or_else(|e| panic!("{sql}: {e}"))
+    .into_iter()
+    .map(|r| r.try_get_by_index::<String>(0).unwrap())
+    .collect()
+}
+
+pub async fn query_i64(db: &DatabaseConnection, sql: &str) -> i64 {
+    let row = db
+        .query_one_raw(Statement::from_string(
+            db.get_database_backend(),
+            sql.to_string(),
+        ))
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+        .unwrap();
+    row.try_get_by_index::<Option<i64>>(0).unwrap().unwrap_or(0)
+}
+
+pub async fn exec(db: &DatabaseConnection, sql: &str) {
+    db.execute_unprepared(sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+}
+
+/// Every warehouse table as sorted text rows, surrogate keys replaced by natural ids, so a
+/// full-load and an incremental warehouse compare equal when they hold the same facts.
+pub async fn canonical(url: &str) -> BTreeMap<&'static str, Vec<String>> {
+    let db = raw(url).await;
+    let q = |cols: &str, from: &str| {
+        format!(
+            "SELECT {} FROM {from} ORDER BY 1",
+            cols.split(',')
+                .map(|c| format!("quote({})", c.trim()))
+                .collect::<Vec<_>>()
+                .join("||'|'||")
+        )
+    };
+    let tables: [(&'static str, String); 11] = [
+        (
+            "dim_date",
+            q(
+                "date_key, full_date, year, quarter, month, day_of_month, day_of_week, is_weekend",
+                "dim_date",
+            ),
+        ),
+        (
+            "dim_film",
+            q(
+                "film_id, title, release_year, language, rating, length, rental_duration, rental_rate_cents, replacement_cost_cents, special_features, last_update, is_deleted",
+                "dim_film",
+            ),
+        ),
+        (
+            "dim_actor",
+            q(
+                "actor_id, first_name, last_name, last_update, is_deleted",
+                "dim_actor",
+            ),
+        ),
+        (
+            "dim_category",
+            q("category_id, name, last_update, is_deleted", "dim_category"),
+        ),
+        (
+            "dim_customer",
+            q(
+                "customer_id, store_id, first_name, last_name, email, active, create_date, address, district, postal_code, phone, city, country, last_update, is_deleted",
+                "dim_customer",
+            ),
+        ),
+        (
+            "dim_store",
+            q(
+                "store_id, manager_staff_id, address, district, postal_code, city, country, last_update, is_deleted",
+                "dim_store",
+            ),
+        ),
+        (
+            "dim_staff",
+            q(
+                "staff_id, store_id, first_name, last_name, email, username, active, last_update, is_deleted",
+                "dim_staff",
+            ),
+        ),
+        (
+            "bridge_film_actor",
+            q(
+                "f.film_id, a.actor_id",
+                "bridge_film_actor b JOIN dim_film f USING (film_key) JOIN dim_actor a USING (actor_key)",
+            ),
+        ),
+        (
+            "bridge_film_category",
+            q(
+                "f.film_id, c.category_id",
+                "bridge_film_category b JOIN dim_film f USING (film_key) JOIN dim_category c USING (category_key)",
+            ),
+        ),
+        (
+            "fact_rental",
+            q(
+                "r.rental_id, r.rental_date_key, r.return_date_key, r.rental_date, r.return_date, r.inventory_id, f.film_id, s.store_id, c.customer_id, st.staff_id, r.rental_duration_days",
+                "fact_rental r JOIN dim_film f USING (film_key) JOIN dim_store s USING (store_key) JOIN dim_customer c USING (customer_key) JOIN dim_staff st USING (staff_key)",
+            ),
+        ),
+        (
+            "fact_payment",
+            q(
+                "p.payment_id, p.payment_date_key, p.payment_date, c.customer_id, s.store_id, st.staff_id, p.rental_id, p.amount_cents",
+                "fact_payment p JOIN dim_customer c USING (customer_key) JOIN dim_store s USING (store_key) JOIN dim_staff st USING (staff_key)",
+            ),
+        ),
+    ];
+    let mut out = BTreeMap::new();
+    for (name, sql) in tables {
+        out.insert(name, query_strings(&db, &sql).await);
+    }
+    out
+}
+
+/// Asserts two canonical warehouses are equal, naming the first differing rows per table.
+pub fn assert_same_warehouse(
+    a: &BTreeMap<&'static str, Vec<String>>,
+    b: &BTreeMap<&'static str, Vec<String>>,
+) {
+    let mut problems = Vec::new();
+    for (table, rows_a) in a {
+        let rows_b = &b[table];
+        if rows_a != rows_b {
+            let set_a: std::collections::BTreeSet<_> = rows_a.iter().collect();
+            let set_b: std::collections::BTreeSet<_> = rows_b.iter().collect();
+            let only_a: Vec<_> = set_a.difference(&set_b).take(3).collect();
+            let only_b: Vec<_> = set_b.difference(&set_a).take(3).collect();
+            problems.push(format!(
+                "{table}: {} vs {} rows; only in first: {only_a:?}; only in second: {only_b:?}",
+                rows_a.len(),
+                rows_b.len()
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "warehouses differ:\n{}",
+        problems.join("\n")
+    );
+}
+
+/// The path of the built `sakila-sync` binary, for CLI tests.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_sakila-sync")
+}
