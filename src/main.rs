@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sakila_sync::config::{Config, FileConfig, redact};
 use sakila_sync::db::{self, Role};
-use sakila_sync::{source, sync, warehouse};
+use sakila_sync::{generate, source, sync, warehouse};
 
 /// Keeps a SQLite star-schema warehouse in step with the MySQL Sakila database.
 ///
@@ -62,6 +62,24 @@ enum Command {
     /// previous warehouse stays as it was.
     #[command(alias = "full_load")]
     FullLoad,
+    /// Create the Sakila schema in an empty database and fill it with deterministic synthetic
+    /// data (same seed, same rows). Scale 1 has the real Sakila's cardinalities; scale N has N
+    /// times the stores, staff, customers, inventory, rentals and payments.
+    Generate(GenerateArgs),
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Multiplies stores, staff, customers, inventory, rentals and payments
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    scale: u32,
+    /// Random seed: the same seed and scale always give the same rows
+    #[arg(long, value_name = "S", default_value_t = generate::DEFAULT_SEED)]
+    seed: u64,
+    /// Database to create the tables in, which must be empty (mysql://... or sqlite://...)
+    /// [default: the source URL]
+    #[arg(long, value_name = "URL")]
+    into: Option<String>,
 }
 
 #[derive(Args)]
@@ -84,7 +102,15 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}"), &[]),
     };
-    let urls = [cli.global.source.clone(), cli.global.warehouse.clone()];
+    let into = match &cli.command {
+        Command::Generate(a) => a.into.clone(),
+        _ => None,
+    };
+    let urls = [
+        cli.global.source.clone(),
+        cli.global.warehouse.clone(),
+        into,
+    ];
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => fail(&e, &urls),
@@ -145,6 +171,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let source = db::connect(&config.source_url, Role::Source).await?;
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let report = sync::full_load::full_load(&source, &wh).await?;
+            println!("{report}");
+        }
+        Command::Generate(args) => {
+            let url = args.into.unwrap_or(config.source_url);
+            let db = db::connect(&url, Role::Generator).await?;
+            let report = generate::generate(&db, args.scale, args.seed)
+                .await
+                .with_context(|| format!("generate into {}", redact(&url)))?;
+            // Closing checkpoints a SQLite target, leaving one self-contained file.
+            db.close().await.ok();
             println!("{report}");
         }
     }
