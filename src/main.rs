@@ -66,6 +66,9 @@ enum Command {
     /// data (same seed, same rows). Scale 1 has the real Sakila's cardinalities; scale N has N
     /// times the stores, staff, customers, inventory, rentals and payments.
     Generate(GenerateArgs),
+    /// Apply random but realistic OLTP activity to a source (rentals, returns, payments, new
+    /// customers and films, moves, renames, deletions) and print what was done.
+    Simulate(SimulateArgs),
 }
 
 #[derive(Args)]
@@ -78,6 +81,19 @@ struct GenerateArgs {
     seed: u64,
     /// Database to create the tables in, which must be empty (mysql://... or sqlite://...)
     /// [default: the source URL]
+    #[arg(long, value_name = "URL")]
+    into: Option<String>,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// How many operations to apply
+    #[arg(long, value_name = "N")]
+    ops: u32,
+    /// Random seed choosing the operations and their rows
+    #[arg(long, value_name = "S", default_value_t = generate::DEFAULT_SEED)]
+    seed: u64,
+    /// Database to apply them to [default: the source URL]
     #[arg(long, value_name = "URL")]
     into: Option<String>,
 }
@@ -104,6 +120,7 @@ fn main() -> ExitCode {
     };
     let into = match &cli.command {
         Command::Generate(a) => a.into.clone(),
+        Command::Simulate(a) => a.into.clone(),
         _ => None,
     };
     let urls = [
@@ -180,6 +197,15 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .await
                 .with_context(|| format!("generate into {}", redact(&url)))?;
             // Closing checkpoints a SQLite target, leaving one self-contained file.
+            db.close().await.ok();
+            println!("{report}");
+        }
+        Command::Simulate(args) => {
+            let url = args.into.unwrap_or(config.source_url);
+            let db = db::connect(&url, Role::SourceWriter).await?;
+            let report = generate::simulate(&db, args.ops, args.seed)
+                .await
+                .with_context(|| format!("simulate on {}", redact(&url)))?;
             db.close().await.ok();
             println!("{report}");
         }

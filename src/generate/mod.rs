@@ -1,5 +1,6 @@
 //! Synthetic Sakila sources: `generate` creates the Sakila schema in an empty database (MySQL,
-//! MariaDB or SQLite) and fills it with deterministic data at any scale.
+//! MariaDB or SQLite) and fills it with deterministic data at any scale; `simulate` then applies
+//! OLTP activity to it, for the incremental pipeline to follow.
 //!
 //! Everything goes through SeaORM: the schema comes from the `crate::source` entities, rows are
 //! written with `insert_many` in statements sized to the backend's bind limit, and the scaled
@@ -8,6 +9,7 @@
 pub mod data;
 pub mod rng;
 pub mod schema;
+pub mod simulate;
 mod words;
 
 use std::fmt;
@@ -19,6 +21,8 @@ use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait,
     IntoActiveModel, Iterable, TransactionTrait,
 };
+
+pub use simulate::{SimulateReport, simulate};
 
 use crate::source::{payment, prelude::*, rental};
 use data::Sizes;
