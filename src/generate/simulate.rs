@@ -11,7 +11,7 @@
 //! The operations are drawn with a seeded generator; the same seed on the same database state
 //! picks the same operations on the same rows (only the timestamps differ).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::time::Instant;
 
@@ -186,6 +186,9 @@ struct State {
     rng: Rng,
     out: Vec<Out>,
     copies_out: HashSet<u32>,
+    /// Copies rented by this run, with when: a copy is not rented twice in the same second,
+    /// which rental's UNIQUE (rental_date, inventory_id, customer_id) could refuse.
+    rented_at: HashMap<u32, NaiveDateTime>,
     stores: Vec<u32>,
     max_customer: u32,
     max_payment: u32,
@@ -254,6 +257,7 @@ impl State {
         Ok(State {
             rng: Rng::stream(seed, "simulate"),
             copies_out: out.iter().map(|o| o.inventory_id).collect(),
+            rented_at: HashMap::new(),
             out,
             stores,
             max_customer: max_id::<customer::Entity, _, _>(db, customer::Column::CustomerId)
@@ -402,8 +406,10 @@ async fn film_of_copy<C: ConnectionTrait>(
 }
 
 async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let t = now();
     let Some(copy) = pick::<inventory::Entity, _, _>(txn, &mut s.rng, s.max_inventory, |i| {
         !s.copies_out.contains(&i.inventory_id)
+            && s.rented_at.get(&i.inventory_id) != Some(&t.naive_utc())
     })
     .await?
     else {
@@ -438,7 +444,6 @@ async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     else {
         return Ok(false);
     };
-    let t = now();
     let r = rental::ActiveModel {
         rental_id: NotSet,
         rental_date: Set(t.naive_utc()),
@@ -478,6 +483,7 @@ async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
         rental_date: t.naive_utc(),
     });
     s.copies_out.insert(copy.inventory_id);
+    s.rented_at.insert(copy.inventory_id, t.naive_utc());
     Ok(true)
 }
 
