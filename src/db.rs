@@ -56,7 +56,7 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
     }
     let url = url.replacen("mariadb://", "mysql://", 1);
     let mut opt = ConnectOptions::new(url.clone());
-    opt.sqlx_logging(false)
+    opt.sqlx_logging(std::env::var_os("SAKILA_SYNC_LOG_SQL").is_some())
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .map_sqlx_mysql_opts(|o| o.timezone(Some("+00:00".to_string())));

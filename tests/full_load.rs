@@ -279,7 +279,7 @@ async fn foreign_keys_are_declared_indexed_and_enforced() {
     use sea_orm::ConnectionTrait;
     let insert = |customer_key: i32, date_key: i32| {
         format!(
-            "INSERT INTO fact_payment VALUES (1, {date_key}, '2005-05-25 11:30:37', {customer_key}, 1, 1, NULL, 299)"
+            "INSERT INTO fact_payment (payment_id, payment_date_key, payment_date, customer_key, store_key, staff_key, rental_id, amount_cents) VALUES (1, {date_key}, '2005-05-25 11:30:37', {customer_key}, 1, 1, NULL, 299)"
         )
     };
     let stmt = |sql: String| sea_orm::Statement::from_string(sea_orm::DbBackend::Sqlite, sql);
