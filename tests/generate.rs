@@ -452,6 +452,12 @@ async fn generate_refuses_a_database_that_is_not_empty() {
         format!("{err:#}").contains("not empty (it has 16 tables"),
         "{err:#}"
     );
+    // SQLite enforcing foreign keys cannot take the store <-> staff cycle: the error says how
+    // to open the target.
+    let (url, _d) = temp_sqlite("enforcing.db");
+    let enforcing = connect(&url, Role::SourceWriter).await.unwrap();
+    let err = generate::generate(&enforcing, 1, 1).await.unwrap_err();
+    assert!(format!("{err:#}").contains("Role::Generator"), "{err:#}");
 }
 
 #[tokio::test]
