@@ -528,3 +528,43 @@ async fn randomized_oltp_activity_always_ends_where_a_full_load_would() {
     }
     assert!(applied > 120, "only {applied} operations applied");
 }
+
+#[tokio::test]
+async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
+    let e = env!("inc_kill");
+    let before = common::canonical(&e.wh_url).await;
+    // Enough work that a kill lands mid-run: every payment and rental changes.
+    e.sql("UPDATE payment SET amount = amount + 0.01; UPDATE rental SET staff_id = 3 - staff_id;")
+        .await;
+    let src_url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    for delay_ms in [30u64, 120, 250] {
+        let mut child = Command::new(common::bin())
+            .args([
+                "incremental",
+                "--source",
+                &src_url,
+                "--warehouse",
+                &e.wh_url,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no cleanup runs
+        let status = child.wait().unwrap();
+        let now = common::canonical(&e.wh_url).await;
+        if status.success() {
+            // It finished before the kill: then it is complete.
+            e.assert_equals_full_load().await;
+            return;
+        }
+        common::assert_same_warehouse(&before, &now);
+    }
+    let killed = e
+        .wh_i64("SELECT COUNT(*) FROM sync_run WHERE status = 'running'")
+        .await;
+    assert!(killed >= 1, "no kill landed after the run had started");
+    e.incremental().await;
+    e.assert_equals_full_load().await;
+}
