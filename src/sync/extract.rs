@@ -4,13 +4,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
-use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use chrono::{DateTime, NaiveDateTime, Utc};
+use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use super::transform::{Place, StaffRow, place};
-use crate::source::{address, city, country, payment, rental, staff};
+use crate::source::{address, city, country, staff};
 
 /// Per source table: the largest `last_update` read and how many rows were read.
 #[derive(Clone, Debug, Default)]
@@ -22,7 +20,22 @@ pub struct Mark {
     pub rows: u64,
 }
 
+impl Mark {
+    /// Notes one row read with this `last_update`.
+    pub fn observe(&mut self, last_update: Option<NaiveDateTime>) {
+        self.rows += 1;
+        if last_update > self.watermark {
+            self.watermark = last_update;
+        }
+    }
+}
+
 impl Marks {
+    /// Records the mark of a whole table read elsewhere.
+    pub fn set(&mut self, table: &'static str, mark: Mark) {
+        self.0.insert(table, mark);
+    }
+
     /// Notes one row of `table` read with this `last_update`.
     pub fn observe(&mut self, table: &'static str, last_update: Option<DateTime<Utc>>) {
         let last_update = last_update.map(|t| t.naive_utc());
@@ -177,44 +190,4 @@ impl Geography {
         })?;
         Ok(place(a, c, k))
     }
-}
-
-/// The first and last day any rental, return or payment falls on, or `None` with no facts.
-pub async fn fact_date_range<C: ConnectionTrait>(db: &C) -> Result<Option<(NaiveDate, NaiveDate)>> {
-    type Range = (
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-        Option<NaiveDateTime>,
-    );
-    let (a, b, c): Range = rental::Entity::find()
-        .select_only()
-        .column_as(rental::Column::RentalDate.min(), "a")
-        .column_as(rental::Column::RentalDate.max(), "b")
-        .column_as(rental::Column::ReturnDate.max(), "c")
-        .into_tuple()
-        .one(db)
-        .await
-        .context("cannot read source table rental")?
-        .unwrap_or_default();
-    let (d, e): (Option<NaiveDateTime>, Option<NaiveDateTime>) = payment::Entity::find()
-        .select_only()
-        .column_as(payment::Column::PaymentDate.min(), "a")
-        .column_as(payment::Column::PaymentDate.max(), "b")
-        .into_tuple()
-        .one(db)
-        .await
-        .context("cannot read source table payment")?
-        .unwrap_or_default();
-    // A return can precede its rental in bad data, so take the minimum of it too.
-    let (f,): (Option<NaiveDateTime>,) = rental::Entity::find()
-        .select_only()
-        .column_as(rental::Column::ReturnDate.min(), "a")
-        .into_tuple()
-        .one(db)
-        .await
-        .context("cannot read source table rental")?
-        .unwrap_or_default();
-    let lo = [a, d, f].into_iter().flatten().min();
-    let hi = [b, c, e].into_iter().flatten().max();
-    Ok(lo.zip(hi).map(|(lo, hi)| (lo.date(), hi.date())))
 }

@@ -8,6 +8,7 @@
 //! is untouched.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
@@ -17,8 +18,9 @@ use sea_orm::{
     QueryOrder,
 };
 
-use super::extract::{Geography, Marks, all, fact_date_range, read_error};
+use super::extract::{Geography, Marks, all, read_error};
 use super::load::{Write, rows_per_statement, write};
+use super::pipe::{self, Copy, DateCover};
 use super::run::{RunReport, Tracker};
 use super::transform::{
     actor_row, category_row, customer_row, film_row, payment_row, rental_row, staff_row, store_row,
@@ -31,7 +33,7 @@ use crate::source::{
 };
 use crate::warehouse::entity::prelude::*;
 use crate::warehouse::entity::{bridge_film_actor, bridge_film_category, source_version};
-use crate::warehouse::{dates, schema};
+use crate::warehouse::schema;
 
 /// Runs a full load and returns what it wrote.
 pub async fn full_load(
@@ -53,6 +55,7 @@ async fn load(
     let src = db::source_snapshot(source).await?;
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "full-load");
+    let src = Arc::new(src);
     let marks = load_all(&src, &txn, &mut t).await?;
     state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;
     let report = t.report();
@@ -60,17 +63,20 @@ async fn load(
     txn.commit()
         .await
         .context("cannot commit the warehouse transaction")?;
-    src.rollback().await.ok();
+    if let Ok(src) = Arc::try_unwrap(src) {
+        src.rollback().await.ok();
+    }
     Ok(t.report())
 }
 
 /// Rebuilds every star table from the snapshot `src` inside `txn`; returns the watermarks read.
 /// Also what `incremental` does on a warehouse that was never loaded.
 pub(crate) async fn load_all(
-    src: &DatabaseTransaction,
+    src_shared: &Arc<DatabaseTransaction>,
     txn: &DatabaseTransaction,
     t: &mut Tracker,
 ) -> Result<Marks> {
+    let src: &DatabaseTransaction = src_shared;
     let mut marks = Marks::default();
     let mut keys = Keys::default();
 
@@ -274,42 +280,51 @@ pub(crate) async fn load_all(
     drop(stream);
     marks.touch("inventory");
 
+    // Facts: the key maps are complete now and shared read-only with the reader task.
+    let keys = Arc::new(keys);
+    let mut cover = DateCover::default();
     let s = Instant::now();
-    let added = match fact_date_range(src).await? {
-        Some((from, to)) => dates::extend_hull(txn, from, to).await?,
-        None => 0,
+    let select = rental::Entity::find().order_by_asc(rental::Column::RentalId);
+    let spec = Copy::<rental::Entity, FactRental> {
+        label: "fact_rental",
+        last_update: |r| Some(r.last_update),
+        transform: |k, r| Ok(rental_row(r, k.rental(r)?)),
+        days: |f| [Some(f.rental_date.date()), f.return_date.map(|d| d.date())],
     };
-    if added > 0 {
-        t.add("dim_date", added, 0, 0, s);
-    }
-
-    let s = Instant::now();
-    let stream = rental::Entity::find()
-        .order_by_asc(rental::Column::RentalId)
-        .stream(src)
-        .await
-        .with_context(read_error::<rental::Entity>)?;
-    let n = pipe::<FactRental, _, _, _>(txn, stream, "fact_rental", |r: rental::Model| {
-        marks.observe("rental", Some(r.last_update));
-        Ok(rental_row(&r, keys.rental(&r)?))
-    })
+    let (n, mark) = pipe::copy(
+        src_shared.clone(),
+        select,
+        txn,
+        keys.clone(),
+        spec,
+        &mut cover,
+    )
     .await?;
-    marks.touch("rental");
+    marks.set("rental", mark);
     t.add("fact_rental", n, 0, 0, s);
 
     let s = Instant::now();
-    let stream = payment::Entity::find()
-        .order_by_asc(payment::Column::PaymentId)
-        .stream(src)
-        .await
-        .with_context(read_error::<payment::Entity>)?;
-    let n = pipe::<FactPayment, _, _, _>(txn, stream, "fact_payment", |p: payment::Model| {
-        marks.observe("payment", p.last_update);
-        Ok(payment_row(&p, keys.payment(&p)?))
-    })
+    let select = payment::Entity::find().order_by_asc(payment::Column::PaymentId);
+    let spec = Copy::<payment::Entity, FactPayment> {
+        label: "fact_payment",
+        last_update: |p| p.last_update,
+        transform: |k, p| Ok(payment_row(p, k.payment(p)?)),
+        days: |f| [Some(f.payment_date.date()), None],
+    };
+    let (n, mark) = pipe::copy(
+        src_shared.clone(),
+        select,
+        txn,
+        keys.clone(),
+        spec,
+        &mut cover,
+    )
     .await?;
-    marks.touch("payment");
+    marks.set("payment", mark);
     t.add("fact_payment", n, 0, 0, s);
+    if cover.added > 0 {
+        t.add("dim_date", cover.added, 0, 0, Instant::now());
+    }
 
     let s = Instant::now();
     schema::index_star(txn).await?;

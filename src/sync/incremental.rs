@@ -87,7 +87,7 @@ async fn sync(
     run_id: i32,
     opts: Options,
 ) -> Result<RunReport> {
-    let src = db::source_snapshot(source).await?;
+    let src = std::sync::Arc::new(db::source_snapshot(source).await?);
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "incremental");
     let previous = state::watermarks(&txn).await?;
@@ -118,7 +118,9 @@ async fn sync(
     txn.commit()
         .await
         .context("cannot commit the warehouse transaction")?;
-    src.rollback().await.ok();
+    if let Ok(src) = std::sync::Arc::try_unwrap(src) {
+        src.rollback().await.ok();
+    }
     Ok(t.report())
 }
 

@@ -8,6 +8,7 @@ pub mod full_load;
 pub mod incremental;
 pub mod keymap;
 pub mod load;
+pub mod pipe;
 pub mod progress;
 pub mod run;
 pub mod state;

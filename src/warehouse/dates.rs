@@ -59,14 +59,8 @@ pub async fn ensure_range<C: ConnectionTrait>(
     Ok(added)
 }
 
-/// Extends `dim_date` so it is one gap-free range covering what it held plus `[from, to]`.
-/// Both `full-load` and `incremental` use it, so they leave the same calendar behind; the
-/// calendar never shrinks.
-pub async fn extend_hull<C: ConnectionTrait>(
-    db: &C,
-    from: NaiveDate,
-    to: NaiveDate,
-) -> Result<u64> {
+/// The first and last day in `dim_date`, if any.
+pub async fn range<C: ConnectionTrait>(db: &C) -> Result<Option<(NaiveDate, NaiveDate)>> {
     use sea_orm::QuerySelect;
     let (lo, hi): (Option<NaiveDate>, Option<NaiveDate>) = dim_date::Entity::find()
         .select_only()
@@ -77,7 +71,20 @@ pub async fn extend_hull<C: ConnectionTrait>(
         .await
         .context("cannot read dim_date")?
         .unwrap_or_default();
-    let from = lo.map_or(from, |lo| lo.min(from));
-    let to = hi.map_or(to, |hi| hi.max(to));
+    Ok(lo.zip(hi))
+}
+
+/// Extends `dim_date` so it is one gap-free range covering what it held plus `[from, to]`.
+/// Both `full-load` and `incremental` use it, so they leave the same calendar behind; the
+/// calendar never shrinks.
+pub async fn extend_hull<C: ConnectionTrait>(
+    db: &C,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<u64> {
+    let (from, to) = match range(db).await? {
+        Some((lo, hi)) => (lo.min(from), hi.max(to)),
+        None => (from, to),
+    };
     ensure_range(db, from, to).await
 }

@@ -13,7 +13,6 @@ pub struct Model {
     pub return_date_key: Option<i32>,
     pub rental_date: DateTime,
     pub return_date: Option<DateTime>,
-    #[sea_orm(indexed)]
     pub inventory_id: i32,
     #[sea_orm(indexed)]
     pub film_key: i32,

@@ -1,0 +1,157 @@
+//! The bulk copy of a fact table, on two cores: a producer task streams the source rows,
+//! transforms them and builds each multi-row INSERT (SeaORM's `insert_many`), while the caller
+//! extends `dim_date` when a batch needs it and executes the statements, so MySQL decoding,
+//! statement building and SQLite's own work (on its driver thread) all overlap. At most a few
+//! batches are in flight: memory stays bounded whatever the table size.
+
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, NaiveDate, Utc};
+use futures::TryStreamExt;
+use sea_orm::{
+    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, Select,
+    Statement,
+};
+
+use super::Keys;
+use super::extract::Mark;
+use super::load::{insert_statement, rows_per_statement};
+use super::progress;
+use crate::warehouse::dates;
+
+/// How to copy one source table into one warehouse table.
+pub struct Copy<S: EntityTrait, W: EntityTrait> {
+    pub label: &'static str,
+    pub last_update: fn(&S::Model) -> Option<DateTime<Utc>>,
+    pub transform: fn(&Keys, &S::Model) -> Result<W::Model>,
+    /// The days a warehouse row points at in `dim_date`.
+    pub days: fn(&W::Model) -> [Option<NaiveDate>; 2],
+}
+
+struct Batch {
+    stmt: Statement,
+    rows: u64,
+    days: Option<(NaiveDate, NaiveDate)>,
+}
+
+/// Keeps `dim_date` covering every day a written fact points at, with one range check per
+/// batch and a write only when a batch falls outside the calendar.
+#[derive(Default)]
+pub struct DateCover {
+    range: Option<(NaiveDate, NaiveDate)>,
+    pub added: u64,
+}
+
+impl DateCover {
+    pub async fn cover<C: ConnectionTrait>(
+        &mut self,
+        db: &C,
+        lo: NaiveDate,
+        hi: NaiveDate,
+    ) -> Result<()> {
+        if let Some((a, b)) = self.range
+            && a <= lo
+            && hi <= b
+        {
+            return Ok(());
+        }
+        let (lo, hi) = match self.range {
+            Some((a, b)) => (a.min(lo), b.max(hi)),
+            None => (lo, hi),
+        };
+        self.added += dates::extend_hull(db, lo, hi).await?;
+        self.range = dates::range(db).await?;
+        Ok(())
+    }
+}
+
+/// Copies every row `select` yields from the snapshot `src` into `W` inside `txn`; returns the
+/// rows written and the source table's mark.
+pub async fn copy<S, W>(
+    src: Arc<DatabaseTransaction>,
+    select: Select<S>,
+    txn: &DatabaseTransaction,
+    keys: Arc<Keys>,
+    spec: Copy<S, W>,
+    cover: &mut DateCover,
+) -> Result<(u64, Mark)>
+where
+    S: EntityTrait,
+    S::Model: Send + Sync,
+    W: EntityTrait,
+    W::Model: IntoActiveModel<W::ActiveModel> + Send,
+    W::ActiveModel: ActiveModelTrait<Entity = W> + Send,
+{
+    let per_statement = rows_per_statement::<W>();
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(3);
+    let label = spec.label;
+    let producer = tokio::spawn(async move {
+        let mut mark = Mark::default();
+        let mut rows = select
+            .stream(&*src)
+            .await
+            .with_context(|| format!("cannot read the source rows for {label}"))?;
+        let mut buf: Vec<W::Model> = Vec::with_capacity(per_statement);
+        let mut days: Option<(NaiveDate, NaiveDate)> = None;
+        loop {
+            let row = rows
+                .try_next()
+                .await
+                .with_context(|| format!("cannot read the source rows for {label}"))?;
+            let done = row.is_none();
+            if let Some(row) = row {
+                mark.observe((spec.last_update)(&row).map(|t| t.naive_utc()));
+                let out = (spec.transform)(&keys, &row)?;
+                for d in (spec.days)(&out).into_iter().flatten() {
+                    days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));
+                }
+                buf.push(out);
+            }
+            if buf.len() == per_statement || (done && !buf.is_empty()) {
+                let n = buf.len() as u64;
+                let stmt = insert_statement::<W>(&buf);
+                buf.clear();
+                if tx
+                    .send(Batch {
+                        stmt,
+                        rows: n,
+                        days: days.take(),
+                    })
+                    .await
+                    .is_err()
+                {
+                    break; // the writer stopped; its error is the one to report
+                }
+            }
+            if done {
+                break;
+            }
+        }
+        Ok::<_, anyhow::Error>(mark)
+    });
+    let bar = progress::rows(label);
+    let mut written = 0;
+    let consumed: Result<()> = async {
+        while let Some(batch) = rx.recv().await {
+            if let Some((lo, hi)) = batch.days {
+                cover.cover(txn, lo, hi).await?;
+            }
+            txn.execute_raw(batch.stmt)
+                .await
+                .with_context(|| format!("cannot write to warehouse table {label}"))?;
+            written += batch.rows;
+            bar.inc(batch.rows);
+        }
+        Ok(())
+    }
+    .await;
+    drop(rx);
+    let mark = producer
+        .await
+        .context("the source reader stopped unexpectedly")?;
+    consumed?;
+    let mark = mark?;
+    bar.finish_and_clear();
+    Ok((written, mark))
+}
