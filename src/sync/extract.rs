@@ -75,6 +75,7 @@ pub fn read_error<E: EntityTrait>() -> String {
 }
 
 /// Staff members matching `cond`, without their picture or password.
+#[allow(clippy::type_complexity)] // the row tuple is spelled out once, right here
 pub async fn staff<C: ConnectionTrait>(db: &C, cond: Condition) -> Result<Vec<StaffRow>> {
     use staff::Column as S;
     let rows: Vec<(
