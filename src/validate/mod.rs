@@ -29,6 +29,7 @@
 //! per row.
 
 pub mod merge;
+pub mod read_ahead;
 pub mod report;
 pub mod window;
 
@@ -48,6 +49,7 @@ pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
 pub use window::{Window, WindowSpec};
 
 use self::merge::{differing_columns, merge_join};
+use self::read_ahead::read_ahead;
 use crate::db;
 use crate::source::{
     actor, category, customer, film, film_actor, film_category, inventory, language, payment,
@@ -74,6 +76,19 @@ pub async fn validate(
 ) -> Result<ValidationReport> {
     let started = Instant::now();
     let src = db::source_snapshot(source).await?;
+    let result = compare(&src, warehouse, window, started).await;
+    // End the snapshot whatever happened: an open MySQL transaction keeps metadata locks
+    // (a DROP or ALTER of the source would wait on it) until its connection is reused.
+    src.rollback().await.ok();
+    result
+}
+
+async fn compare(
+    src: &DatabaseTransaction,
+    warehouse: &DatabaseConnection,
+    window: WindowSpec,
+    started: Instant,
+) -> Result<ValidationReport> {
     let wh = warehouse
         .begin()
         .await
@@ -81,16 +96,16 @@ pub async fn validate(
     check_schema(&wh).await?;
     let mut v = Validation::default();
     let step = Instant::now();
-    v.dimensions(&src, &wh).await?;
+    v.dimensions(src, &wh).await?;
     tracing::info!(
         "dimensions compared in {:.3} s",
         step.elapsed().as_secs_f64()
     );
     let step = Instant::now();
-    v.bridges(&src, &wh).await?;
+    v.bridges(src, &wh).await?;
     tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
-    v.facts(&src, &wh).await?;
-    src.rollback().await.ok();
+    // On an error the warehouse transaction is dropped, which rolls it back.
+    let wh = v.facts(src, wh).await?;
     wh.rollback().await.ok();
     Ok(v.report(window, started))
 }
@@ -613,7 +628,12 @@ impl Validation {
         Ok(())
     }
 
-    async fn facts(&mut self, src: &DatabaseTransaction, wh: &DatabaseTransaction) -> Result<()> {
+    /// Compares the facts; the warehouse transaction moves to the reading tasks and back.
+    async fn facts(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: DatabaseTransaction,
+    ) -> Result<DatabaseTransaction> {
         // What rentals resolve film and store through, as the loader does.
         let mut copies: KeyMap<(u32, u32)> = KeyMap::default();
         let mut rows = inventory::Entity::find()
@@ -640,43 +660,40 @@ impl Validation {
             .select_only()
             .column(dim_date::Column::DateKey)
             .into_tuple::<i32>()
-            .all(wh)
+            .all(&wh)
             .await
             .with_context(|| wh_read_error("dim_date"))?
             .into_iter()
             .collect();
 
         let step = Instant::now();
-        self.rentals(src, wh, &copies, &dates).await?;
+        let wh = self.rentals(src, wh, &copies, &dates).await?;
         tracing::info!(
             "fact_rental compared in {:.3} s",
             step.elapsed().as_secs_f64()
         );
         let step = Instant::now();
-        self.payments(src, wh, &dates).await?;
+        let wh = self.payments(src, wh, &dates).await?;
         tracing::info!(
             "fact_payment compared in {:.3} s",
             step.elapsed().as_secs_f64()
         );
-        Ok(())
+        Ok(wh)
     }
 
     async fn rentals(
         &mut self,
         src: &DatabaseTransaction,
-        wh: &DatabaseTransaction,
+        wh: DatabaseTransaction,
         copies: &KeyMap<(u32, u32)>,
         dates: &HashSet<i32>,
-    ) -> Result<()> {
+    ) -> Result<DatabaseTransaction> {
         let source = source_rows::<rental::Entity>(src, rental::Column::RentalId, |r| {
             i64::from(r.rental_id)
         })
         .await?;
-        let warehouse =
-            warehouse_rows::<fact_rental::Entity>(wh, fact_rental::Column::RentalId, |r| {
-                i64::from(r.rental_id)
-            })
-            .await?;
+        let mut reader = read_ahead::<fact_rental::Entity>(wh, fact_rental::Column::RentalId);
+        let warehouse = reader.rows().map_ok(|r| (i64::from(r.rental_id), r));
         let mut t = TableResult::new("fact_rental", true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
@@ -739,27 +756,25 @@ impl Validation {
             Ok(())
         })
         .await?;
+        let wh = reader.finish().await?;
         self.tables.push(t);
         self.foreign_keys.push(("fact_rental", fk));
         self.dates.push(("fact_rental", missing_dates));
-        Ok(())
+        Ok(wh)
     }
 
     async fn payments(
         &mut self,
         src: &DatabaseTransaction,
-        wh: &DatabaseTransaction,
+        wh: DatabaseTransaction,
         dates: &HashSet<i32>,
-    ) -> Result<()> {
+    ) -> Result<DatabaseTransaction> {
         let source = source_rows::<payment::Entity>(src, payment::Column::PaymentId, |p| {
             i64::from(p.payment_id)
         })
         .await?;
-        let warehouse =
-            warehouse_rows::<fact_payment::Entity>(wh, fact_payment::Column::PaymentId, |p| {
-                i64::from(p.payment_id)
-            })
-            .await?;
+        let mut reader = read_ahead::<fact_payment::Entity>(wh, fact_payment::Column::PaymentId);
+        let warehouse = reader.rows().map_ok(|p| (i64::from(p.payment_id), p));
         let mut t = TableResult::new("fact_payment", true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
@@ -822,10 +837,11 @@ impl Validation {
             Ok(())
         })
         .await?;
+        let wh = reader.finish().await?;
         self.tables.push(t);
         self.foreign_keys.push(("fact_payment", fk));
         self.dates.push(("fact_payment", missing_dates));
-        Ok(())
+        Ok(wh)
     }
 
     fn report(self, spec: WindowSpec, started: Instant) -> ValidationReport {
