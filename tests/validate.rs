@@ -532,6 +532,23 @@ async fn changes_in_the_source_are_found() {
     assert_eq!((rentals.source, rentals.warehouse), (Some(183), Some(182)));
 }
 
+#[tokio::test]
+async fn an_unreadable_warehouse_is_an_error_not_a_difference() {
+    let dump = require_dump!();
+    let l = loaded(&dump, "val_broken").await;
+    l.corrupt_warehouse(&["DROP TABLE fact_payment"]).await;
+    let err = validate(&l.src, &l.wh, WindowSpec::AllTime)
+        .await
+        .expect_err("a missing fact table cannot be compared");
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("cannot read warehouse table fact_payment"),
+        "{msg}"
+    );
+    let out = run(&["--source", &l.src_url, "--warehouse", &l.wh_url, "validate"]);
+    assert_error(&out, "fact_payment");
+}
+
 // ---- the command line ----
 
 fn run(args: &[&str]) -> Output {
