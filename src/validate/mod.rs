@@ -24,9 +24,11 @@
 //!   and revenue (exact integer cents) of each side.
 //!
 //! Missing, extra and stale rows are checked over all time, whatever the window: a window
-//! only narrows the count and revenue checks. Memory holds one row per side of a merge plus
-//! the dimension key maps, per-day totals and the first 20 ids of each check; no query runs
-//! per row.
+//! only narrows the count and revenue checks. Memory holds a few thousand rows per side of a
+//! merge (the fact tables are read ahead on their own task in bounded batches, see
+//! [`read_ahead`]), the dimension key maps, the source's address hierarchy and inventory map
+//! (as the loader holds them), per-day totals and the first 20 ids of each check; no query
+//! runs per row.
 
 pub mod merge;
 pub mod read_ahead;
