@@ -90,9 +90,49 @@ fn password_span(url: &str) -> Option<(usize, usize)> {
     Some((after_scheme + colon + 1, after_scheme + at))
 }
 
+/// Parses a duration such as `90s`, `10m`, `2h` or `1d` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let n: i64 = number.parse().map_err(|_| {
+        format!("'{text}' is not a duration: use a whole number with s, m, h or d, e.g. 10m")
+    })?;
+    let seconds = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => {
+            return Err(format!(
+                "'{text}' has an unknown unit '{unit}': use s, m, h or d"
+            ));
+        }
+    };
+    n.checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(|| format!("'{text}' is too long"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(
+            parse_duration("10m").unwrap(),
+            chrono::Duration::minutes(10)
+        );
+        assert_eq!(parse_duration("90").unwrap(), chrono::Duration::seconds(90));
+        assert_eq!(parse_duration("2h").unwrap(), chrono::Duration::hours(2));
+        assert_eq!(parse_duration("0s").unwrap(), chrono::Duration::zero());
+        assert!(parse_duration("-3m").is_err());
+        assert!(parse_duration("10 minutes").is_err());
+        assert!(parse_duration("m").is_err());
+    }
 
     #[test]
     fn redacts_passwords_only() {

@@ -20,14 +20,19 @@ pub enum Role {
     Source,
     /// The SQLite warehouse.
     Warehouse,
-    /// A source that `generate`/`simulate` write into.
+    /// A source that `simulate` writes into.
     SourceWriter,
+    /// An empty source that `generate` creates and fills. Like `SourceWriter`, except that
+    /// SQLite does not enforce foreign keys on it: SQLite cannot add a key to an existing
+    /// table, and the store <-> staff key cycle cannot be inserted with immediate checks
+    /// (see `generate::schema`). MySQL connections are the same as for `SourceWriter`.
+    Generator,
 }
 
 impl Role {
     fn describe(self) -> &'static str {
         match self {
-            Role::Source | Role::SourceWriter => "source",
+            Role::Source | Role::SourceWriter | Role::Generator => "source",
             Role::Warehouse => "warehouse",
         }
     }
@@ -51,7 +56,7 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
     }
     let url = url.replacen("mariadb://", "mysql://", 1);
     let mut opt = ConnectOptions::new(url.clone());
-    opt.sqlx_logging(false)
+    opt.sqlx_logging(std::env::var_os("SAKILA_SYNC_LOG_SQL").is_some())
         .connect_timeout(Duration::from_secs(10))
         .acquire_timeout(Duration::from_secs(30))
         .map_sqlx_mysql_opts(|o| o.timezone(Some("+00:00".to_string())));
@@ -59,12 +64,13 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         // One connection: SQLite has one writer, and a run is one transaction anyway.
         opt.max_connections(1).min_connections(1);
         let read_only = role == Role::Source;
+        let foreign_keys = role != Role::Generator;
         opt.map_sqlx_sqlite_opts(move |o| {
             // A deeper row buffer than sqlx's 50 lets the SQLite worker thread run ahead of a
             // stream's reader instead of waking it for every row (validate reads whole tables:
             // about twice as fast).
             let o = o
-                .foreign_keys(true)
+                .foreign_keys(foreign_keys)
                 .busy_timeout(Duration::from_secs(30))
                 .statement_cache_capacity(256)
                 .row_buffer_size(1024);

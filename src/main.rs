@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sakila_sync::config::{Config, FileConfig, redact};
 use sakila_sync::db::{self, Role};
-use sakila_sync::{source, sync, validate, warehouse};
+use sakila_sync::{generate, source, sync, validate, warehouse};
 
 /// Keeps a SQLite star-schema warehouse in step with the MySQL Sakila database.
 ///
@@ -62,10 +62,56 @@ enum Command {
     /// previous warehouse stays as it was.
     #[command(alias = "full_load")]
     FullLoad,
+    /// Load only what changed in the source since the last run (by `last_update`, plus deletes
+    /// and changes that reach a row through another table). Afterwards the warehouse holds
+    /// what a full-load would produce. Right after `init` it loads everything.
+    Incremental(IncrementalArgs),
+    /// Create the Sakila schema in an empty database and fill it with deterministic synthetic
+    /// data (same seed, same rows). Scale 1 has the real Sakila's cardinalities; scale N has N
+    /// times the stores, staff, customers, inventory, rentals and payments.
+    Generate(GenerateArgs),
+    /// Apply random but realistic OLTP activity to a source (rentals, returns, payments, new
+    /// customers and films, moves, renames, deletions) and print what was done.
+    Simulate(SimulateArgs),
     /// Compare the warehouse with the source: counts, the rentals, payments and revenue of a
     /// time window, missing, extra and stale rows by natural key, and the warehouse's foreign
     /// keys and dates. Exit 0 when everything agrees, 1 when a difference is found, 2 on error.
     Validate(ValidateArgs),
+}
+
+#[derive(Args)]
+struct IncrementalArgs {
+    /// Also re-read rows whose last_update lies this long before the watermark, to catch
+    /// transactions that committed late with older timestamps (s, m, h or d)
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = sakila_sync::config::parse_duration)]
+    lookback: chrono::Duration,
+}
+
+#[derive(Args)]
+struct GenerateArgs {
+    /// Multiplies stores, staff, customers, inventory, rentals and payments
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    scale: u32,
+    /// Random seed: the same seed and scale always give the same rows
+    #[arg(long, value_name = "S", default_value_t = generate::DEFAULT_SEED)]
+    seed: u64,
+    /// Database to create the tables in, which must be empty (mysql://... or sqlite://...)
+    /// [default: the source URL]
+    #[arg(long, value_name = "URL")]
+    into: Option<String>,
+}
+
+#[derive(Args)]
+struct SimulateArgs {
+    /// How many operations to apply
+    #[arg(long, value_name = "N")]
+    ops: u32,
+    /// Random seed choosing the operations and their rows
+    #[arg(long, value_name = "S", default_value_t = generate::DEFAULT_SEED)]
+    seed: u64,
+    /// Database to apply them to [default: the source URL]
+    #[arg(long, value_name = "URL")]
+    into: Option<String>,
 }
 
 /// Window options take text so that every bad value gets one clear line and exit code 2.
@@ -109,7 +155,16 @@ fn main() -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}"), &[]),
     };
-    let urls = [cli.global.source.clone(), cli.global.warehouse.clone()];
+    let into = match &cli.command {
+        Command::Generate(a) => a.into.clone(),
+        Command::Simulate(a) => a.into.clone(),
+        _ => None,
+    };
+    let urls = [
+        cli.global.source.clone(),
+        cli.global.warehouse.clone(),
+        into,
+    ];
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(e) => fail(&e, &urls),
@@ -180,6 +235,34 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let source = db::connect(&config.source_url, Role::Source).await?;
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let report = sync::full_load::full_load(&source, &wh).await?;
+            println!("{report}");
+        }
+        Command::Incremental(args) => {
+            let source = db::connect(&config.source_url, Role::Source).await?;
+            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let opts = sync::incremental::Options {
+                lookback: args.lookback,
+            };
+            let report = sync::incremental::incremental(&source, &wh, opts).await?;
+            println!("{report}");
+        }
+        Command::Generate(args) => {
+            let url = args.into.unwrap_or(config.source_url);
+            let db = db::connect(&url, Role::Generator).await?;
+            let report = generate::generate(&db, args.scale, args.seed)
+                .await
+                .with_context(|| format!("generate into {}", redact(&url)))?;
+            // Closing checkpoints a SQLite target, leaving one self-contained file.
+            db.close().await.ok();
+            println!("{report}");
+        }
+        Command::Simulate(args) => {
+            let url = args.into.unwrap_or(config.source_url);
+            let db = db::connect(&url, Role::SourceWriter).await?;
+            let report = generate::simulate(&db, args.ops, args.seed)
+                .await
+                .with_context(|| format!("simulate on {}", redact(&url)))?;
+            db.close().await.ok();
             println!("{report}");
         }
         Command::Validate(args) => {

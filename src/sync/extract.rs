@@ -74,20 +74,22 @@ pub fn read_error<E: EntityTrait>() -> String {
     format!("cannot read source table {}", E::default().table_name())
 }
 
+/// The staff columns read, in `StaffRow` order.
+type StaffTuple = (
+    u32,
+    String,
+    String,
+    Option<String>,
+    u32,
+    bool,
+    String,
+    DateTime<Utc>,
+);
+
 /// Staff members matching `cond`, without their picture or password.
-#[allow(clippy::type_complexity)] // the row tuple is spelled out once, right here
 pub async fn staff<C: ConnectionTrait>(db: &C, cond: Condition) -> Result<Vec<StaffRow>> {
     use staff::Column as S;
-    let rows: Vec<(
-        u32,
-        String,
-        String,
-        Option<String>,
-        u32,
-        bool,
-        String,
-        DateTime<Utc>,
-    )> = staff::Entity::find()
+    let rows: Vec<StaffTuple> = staff::Entity::find()
         .select_only()
         .columns([
             S::StaffId,

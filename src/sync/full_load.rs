@@ -30,7 +30,7 @@ use crate::source::{
     rental, store,
 };
 use crate::warehouse::entity::prelude::*;
-use crate::warehouse::entity::{bridge_film_actor, bridge_film_category};
+use crate::warehouse::entity::{bridge_film_actor, bridge_film_category, source_version};
 use crate::warehouse::{dates, schema};
 
 /// Runs a full load and returns what it wrote.
@@ -39,16 +39,10 @@ pub async fn full_load(
     warehouse: &DatabaseConnection,
 ) -> Result<RunReport> {
     crate::warehouse::prepare(warehouse).await?;
-    let run_id = run::start(warehouse, "full-load").await?;
-    match load(source, warehouse, run_id).await {
-        Ok(report) => Ok(report),
-        Err(e) => {
-            if let Err(e2) = run::fail(warehouse, run_id, &e).await {
-                tracing::warn!("{e2:#}");
-            }
-            Err(e)
-        }
-    }
+    run::record(warehouse, "full-load", |run_id| {
+        load(source, warehouse, run_id)
+    })
+    .await
 }
 
 async fn load(
@@ -59,23 +53,58 @@ async fn load(
     let src = db::source_snapshot(source).await?;
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "full-load");
+    let marks = load_all(&src, &txn, &mut t).await?;
+    state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;
+    let report = t.report();
+    run::finish(&txn, &report).await?;
+    txn.commit()
+        .await
+        .context("cannot commit the warehouse transaction")?;
+    src.rollback().await.ok();
+    Ok(t.report())
+}
+
+/// Rebuilds every star table from the snapshot `src` inside `txn`; returns the watermarks read.
+/// Also what `incremental` does on a warehouse that was never loaded.
+pub(crate) async fn load_all(
+    src: &DatabaseTransaction,
+    txn: &DatabaseTransaction,
+    t: &mut Tracker,
+) -> Result<Marks> {
     let mut marks = Marks::default();
     let mut keys = Keys::default();
 
-    schema::recreate_star_for_bulk_load(&txn).await?;
+    schema::recreate_star_for_bulk_load(txn).await?;
 
-    let geo = Geography::load(&src, &mut marks).await?;
+    let geo = Geography::load(src, &mut marks).await?;
     let mut languages = HashMap::new();
-    for l in all::<language::Entity, _>(&src).await? {
+    let mut versions = Vec::new();
+    for l in all::<language::Entity, _>(src).await? {
         marks.observe("language", Some(l.last_update));
+        versions.push(version("language", l.language_id, l.last_update));
         languages.insert(l.language_id, l.name);
     }
     marks.touch("language");
+    versions.extend(
+        geo.countries
+            .values()
+            .map(|c| version("country", c.country_id, c.last_update)),
+    );
+    versions.extend(
+        geo.cities
+            .values()
+            .map(|c| version("city", c.city_id, c.last_update)),
+    );
+    versions.extend(
+        geo.addresses
+            .values()
+            .map(|a| version("address", a.address_id, a.last_update)),
+    );
 
     // Dimensions: surrogate keys are the members' ordinals in natural-key order.
     let s = Instant::now();
     let mut rows = Vec::new();
-    for (i, f) in all::<film::Entity, _>(&src).await?.iter().enumerate() {
+    for (i, f) in all::<film::Entity, _>(src).await?.iter().enumerate() {
         marks.observe("film", Some(f.last_update));
         let key = i as i32 + 1;
         keys.film.insert(f.film_id, key);
@@ -89,34 +118,34 @@ async fn load(
         rows.push(film_row(key, f, lang));
     }
     marks.touch("film");
-    let n = write::<DimFilm, _>(&txn, rows, Write::Insert).await?;
+    let n = write::<DimFilm, _>(txn, rows, Write::Insert).await?;
     t.add("dim_film", n, 0, 0, s);
 
     let s = Instant::now();
     let mut rows = Vec::new();
-    for (i, a) in all::<actor::Entity, _>(&src).await?.iter().enumerate() {
+    for (i, a) in all::<actor::Entity, _>(src).await?.iter().enumerate() {
         marks.observe("actor", Some(a.last_update));
         keys.actor.insert(a.actor_id, i as i32 + 1);
         rows.push(actor_row(i as i32 + 1, a));
     }
     marks.touch("actor");
-    let n = write::<DimActor, _>(&txn, rows, Write::Insert).await?;
+    let n = write::<DimActor, _>(txn, rows, Write::Insert).await?;
     t.add("dim_actor", n, 0, 0, s);
 
     let s = Instant::now();
     let mut rows = Vec::new();
-    for (i, c) in all::<category::Entity, _>(&src).await?.iter().enumerate() {
+    for (i, c) in all::<category::Entity, _>(src).await?.iter().enumerate() {
         marks.observe("category", Some(c.last_update));
         keys.category.insert(c.category_id, i as i32 + 1);
         rows.push(category_row(i as i32 + 1, c));
     }
     marks.touch("category");
-    let n = write::<DimCategory, _>(&txn, rows, Write::Insert).await?;
+    let n = write::<DimCategory, _>(txn, rows, Write::Insert).await?;
     t.add("dim_category", n, 0, 0, s);
 
     let s = Instant::now();
     let mut rows = Vec::new();
-    for (i, st) in all::<store::Entity, _>(&src).await?.iter().enumerate() {
+    for (i, st) in all::<store::Entity, _>(src).await?.iter().enumerate() {
         marks.observe("store", Some(st.last_update));
         keys.store.insert(st.store_id, i as i32 + 1);
         let place = geo
@@ -125,12 +154,12 @@ async fn load(
         rows.push(store_row(i as i32 + 1, st, &place));
     }
     marks.touch("store");
-    let n = write::<DimStore, _>(&txn, rows, Write::Insert).await?;
+    let n = write::<DimStore, _>(txn, rows, Write::Insert).await?;
     t.add("dim_store", n, 0, 0, s);
 
     let s = Instant::now();
     let mut rows = Vec::new();
-    for (i, st) in super::extract::staff(&src, sea_orm::Condition::all())
+    for (i, st) in super::extract::staff(src, sea_orm::Condition::all())
         .await?
         .iter()
         .enumerate()
@@ -141,7 +170,7 @@ async fn load(
         rows.push(staff_row(i as i32 + 1, st));
     }
     marks.touch("staff");
-    let n = write::<DimStaff, _>(&txn, rows, Write::Insert).await?;
+    let n = write::<DimStaff, _>(txn, rows, Write::Insert).await?;
     t.add("dim_staff", n, 0, 0, s);
 
     // Customers can be many: streamed like the facts.
@@ -149,10 +178,10 @@ async fn load(
     let mut next_key = 0;
     let stream = customer::Entity::find()
         .order_by_asc(customer::Column::CustomerId)
-        .stream(&src)
+        .stream(src)
         .await
         .with_context(read_error::<customer::Entity>)?;
-    let n = pipe::<DimCustomer, _, _, _>(&txn, stream, "dim_customer", |c: customer::Model| {
+    let n = pipe::<DimCustomer, _, _, _>(txn, stream, "dim_customer", |c: customer::Model| {
         marks.observe("customer", c.last_update);
         next_key += 1;
         keys.customer.insert(c.customer_id, next_key);
@@ -168,11 +197,11 @@ async fn load(
     // Bridges.
     let s = Instant::now();
     let stream = film_actor::Entity::find()
-        .stream(&src)
+        .stream(src)
         .await
         .with_context(read_error::<film_actor::Entity>)?;
     let n = pipe::<BridgeFilmActor, _, _, _>(
-        &txn,
+        txn,
         stream,
         "bridge_film_actor",
         |fa: film_actor::Model| {
@@ -199,11 +228,11 @@ async fn load(
 
     let s = Instant::now();
     let stream = film_category::Entity::find()
-        .stream(&src)
+        .stream(src)
         .await
         .with_context(read_error::<film_category::Entity>)?;
     let n = pipe::<BridgeFilmCategory, _, _, _>(
-        &txn,
+        txn,
         stream,
         "bridge_film_category",
         |fc: film_category::Model| {
@@ -230,7 +259,7 @@ async fn load(
 
     // Facts resolve film and store through the inventory copy, held in memory.
     let mut stream = inventory::Entity::find()
-        .stream(&src)
+        .stream(src)
         .await
         .with_context(read_error::<inventory::Entity>)?;
     while let Some(i) = stream
@@ -246,8 +275,8 @@ async fn load(
     marks.touch("inventory");
 
     let s = Instant::now();
-    let added = match fact_date_range(&src).await? {
-        Some((from, to)) => dates::ensure_range(&txn, from, to).await?,
+    let added = match fact_date_range(src).await? {
+        Some((from, to)) => dates::extend_hull(txn, from, to).await?,
         None => 0,
     };
     if added > 0 {
@@ -257,10 +286,10 @@ async fn load(
     let s = Instant::now();
     let stream = rental::Entity::find()
         .order_by_asc(rental::Column::RentalId)
-        .stream(&src)
+        .stream(src)
         .await
         .with_context(read_error::<rental::Entity>)?;
-    let n = pipe::<FactRental, _, _, _>(&txn, stream, "fact_rental", |r: rental::Model| {
+    let n = pipe::<FactRental, _, _, _>(txn, stream, "fact_rental", |r: rental::Model| {
         marks.observe("rental", Some(r.last_update));
         Ok(rental_row(&r, keys.rental(&r)?))
     })
@@ -271,10 +300,10 @@ async fn load(
     let s = Instant::now();
     let stream = payment::Entity::find()
         .order_by_asc(payment::Column::PaymentId)
-        .stream(&src)
+        .stream(src)
         .await
         .with_context(read_error::<payment::Entity>)?;
-    let n = pipe::<FactPayment, _, _, _>(&txn, stream, "fact_payment", |p: payment::Model| {
+    let n = pipe::<FactPayment, _, _, _>(txn, stream, "fact_payment", |p: payment::Model| {
         marks.observe("payment", p.last_update);
         Ok(payment_row(&p, keys.payment(&p)?))
     })
@@ -283,17 +312,21 @@ async fn load(
     t.add("fact_payment", n, 0, 0, s);
 
     let s = Instant::now();
-    schema::index_star(&txn).await?;
+    schema::index_star(txn).await?;
     tracing::info!("indexes built in {:.3} s", s.elapsed().as_secs_f64());
+    Ok(marks)
+}
 
-    state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;
-    let report = t.report();
-    run::finish(&txn, &report).await?;
-    txn.commit()
-        .await
-        .context("cannot commit the warehouse transaction")?;
-    src.rollback().await.ok();
-    Ok(t.report())
+fn version(
+    table: &str,
+    id: u32,
+    last_update: chrono::DateTime<chrono::Utc>,
+) -> source_version::Model {
+    source_version::Model {
+        table_name: table.to_string(),
+        row_id: id.into(),
+        last_update: Some(last_update.naive_utc()),
+    }
 }
 
 /// Streams `rows` through `transform` into table `E`: a producer fills batches while a

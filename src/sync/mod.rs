@@ -2,8 +2,10 @@
 //! for a `full-load` or an `incremental` run. Each run is one warehouse transaction that also
 //! advances `sync_state` and finishes its `sync_run` row, so it commits whole or not at all.
 
+pub mod dims;
 pub mod extract;
 pub mod full_load;
+pub mod incremental;
 pub mod keymap;
 pub mod load;
 pub mod progress;

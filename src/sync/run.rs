@@ -129,6 +129,27 @@ pub fn now() -> NaiveDateTime {
     Utc::now().naive_utc()
 }
 
+/// Runs `body` as a recorded run: a `running` row first, `failed` with the error if `body`
+/// fails (its transaction has rolled back by then). `body` marks success itself, inside its
+/// transaction, with [`finish`].
+pub async fn record<C, F, Fut>(db: &C, command: &str, body: F) -> Result<RunReport>
+where
+    C: ConnectionTrait,
+    F: FnOnce(i32) -> Fut,
+    Fut: std::future::Future<Output = Result<RunReport>>,
+{
+    let run_id = start(db, command).await?;
+    match body(run_id).await {
+        Ok(report) => Ok(report),
+        Err(e) => {
+            if let Err(e2) = fail(db, run_id, &e).await {
+                tracing::warn!("{e2:#}");
+            }
+            Err(e)
+        }
+    }
+}
+
 /// Inserts the `running` row of a new run; returns its id.
 pub async fn start<C: ConnectionTrait>(db: &C, command: &str) -> Result<i32> {
     let row = sync_run::ActiveModel {

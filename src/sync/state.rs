@@ -63,8 +63,9 @@ pub async fn watermarks<C: ConnectionTrait>(
         .collect())
 }
 
-/// Writes the marks of a run. A table's watermark never moves backwards: a run that read no
-/// newer row keeps the previous one.
+/// Writes the marks of a run. A table's watermark never moves backwards, and a table whose
+/// watermark did not move keeps its row untouched (so a run that found no change writes
+/// nothing here either). A full-load passes no `previous` and rewrites every row.
 pub async fn advance<C: ConnectionTrait>(
     db: &C,
     marks: &Marks,
@@ -75,6 +76,9 @@ pub async fn advance<C: ConnectionTrait>(
     let rows = marks
         .0
         .iter()
+        .filter(|(table, m)| {
+            previous.is_empty() || m.watermark > previous.get(**table).copied().flatten()
+        })
         .map(|(table, m)| sync_state::Model {
             table_name: table.to_string(),
             watermark: m.watermark.max(previous.get(*table).copied().flatten()),

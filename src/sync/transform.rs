@@ -200,6 +200,7 @@ pub fn rental_row(r: &rental::Model, k: RentalKeys) -> fact_rental::Model {
         customer_key: k.customer_key,
         staff_key: k.staff_key,
         rental_duration_days: r.return_date.map(|ret| whole_days(r.rental_date, ret)),
+        source_last_update: Some(r.last_update.naive_utc()),
     }
 }
 
@@ -221,6 +222,7 @@ pub fn payment_row(p: &payment::Model, k: PaymentKeys) -> fact_payment::Model {
         staff_key: k.staff_key,
         rental_id: p.rental_id,
         amount_cents: cents(p.amount),
+        source_last_update: p.last_update.map(|t| t.naive_utc()),
     }
 }
 

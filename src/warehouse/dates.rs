@@ -58,3 +58,26 @@ pub async fn ensure_range<C: ConnectionTrait>(
     }
     Ok(added)
 }
+
+/// Extends `dim_date` so it is one gap-free range covering what it held plus `[from, to]`.
+/// Both `full-load` and `incremental` use it, so they leave the same calendar behind; the
+/// calendar never shrinks.
+pub async fn extend_hull<C: ConnectionTrait>(
+    db: &C,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<u64> {
+    use sea_orm::QuerySelect;
+    let (lo, hi): (Option<NaiveDate>, Option<NaiveDate>) = dim_date::Entity::find()
+        .select_only()
+        .column_as(dim_date::Column::FullDate.min(), "lo")
+        .column_as(dim_date::Column::FullDate.max(), "hi")
+        .into_tuple()
+        .one(db)
+        .await
+        .context("cannot read dim_date")?
+        .unwrap_or_default();
+    let from = lo.map_or(from, |lo| lo.min(from));
+    let to = hi.map_or(to, |hi| hi.max(to));
+    ensure_range(db, from, to).await
+}

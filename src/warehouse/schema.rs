@@ -55,8 +55,10 @@ macro_rules! for_star_tables {
         $f($db, BridgeFilmCategory).await?;
         $f($db, FactRental).await?;
         $f($db, FactPayment).await?;
+        $f($db, SourceVersion).await?;
     }};
     (rev $f:ident, $db:expr) => {{
+        $f($db, SourceVersion).await?;
         $f($db, FactPayment).await?;
         $f($db, FactRental).await?;
         $f($db, BridgeFilmCategory).await?;
@@ -110,6 +112,7 @@ pub fn table_names() -> Vec<&'static str> {
         BridgeFilmCategory.table_name(),
         FactRental.table_name(),
         FactPayment.table_name(),
+        SourceVersion.table_name(),
         SyncState.table_name(),
         SyncRun.table_name(),
         WarehouseMeta.table_name(),

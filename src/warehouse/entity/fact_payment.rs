@@ -19,6 +19,9 @@ pub struct Model {
     #[sea_orm(indexed)]
     pub rental_id: Option<i32>,
     pub amount_cents: i64,
+    /// The source row's `last_update` (UTC): lets `incremental` skip re-read rows that did
+    /// not change.
+    pub source_last_update: Option<DateTime>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -13,6 +13,7 @@ pub struct Model {
     pub return_date_key: Option<i32>,
     pub rental_date: DateTime,
     pub return_date: Option<DateTime>,
+    #[sea_orm(indexed)]
     pub inventory_id: i32,
     #[sea_orm(indexed)]
     pub film_key: i32,
@@ -24,6 +25,9 @@ pub struct Model {
     pub staff_key: i32,
     /// Whole days from rental to return, truncated; NULL while the copy is out.
     pub rental_duration_days: Option<i32>,
+    /// The source row's `last_update` (UTC): lets `incremental` skip re-read rows that did
+    /// not change.
+    pub source_last_update: Option<DateTime>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

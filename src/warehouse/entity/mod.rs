@@ -11,6 +11,7 @@ pub mod dim_staff;
 pub mod dim_store;
 pub mod fact_payment;
 pub mod fact_rental;
+pub mod source_version;
 pub mod sync_run;
 pub mod sync_state;
 pub mod warehouse_meta;

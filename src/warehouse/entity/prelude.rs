@@ -10,6 +10,7 @@ pub use super::dim_staff::Entity as DimStaff;
 pub use super::dim_store::Entity as DimStore;
 pub use super::fact_payment::Entity as FactPayment;
 pub use super::fact_rental::Entity as FactRental;
+pub use super::source_version::Entity as SourceVersion;
 pub use super::sync_run::Entity as SyncRun;
 pub use super::sync_state::Entity as SyncState;
 pub use super::warehouse_meta::Entity as WarehouseMeta;

@@ -1,0 +1,821 @@
+//! `simulate`: realistic OLTP activity on a Sakila source, through the ORM, so the incremental
+//! pipeline has inserts, updates and deletes of every kind to follow.
+//!
+//! Every row it inserts or updates gets `last_update` = the current time (whole seconds, UTC),
+//! set explicitly on both backends, as MySQL's `ON UPDATE CURRENT_TIMESTAMP` would. The one
+//! exception is left to the database: deleting a rental sets its payments' `rental_id` to NULL
+//! through the foreign key (`ON DELETE SET NULL`, declared on both backends; SQLite enforces it
+//! because `Role::SourceWriter` connections have `foreign_keys=ON`), which does not touch their
+//! `last_update`, exactly as in MySQL.
+//!
+//! The operations are drawn with a seeded generator; the same seed on the same database state
+//! picks the same operations on the same rows (only the timestamps differ).
+
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+use std::time::Instant;
+
+use anyhow::{Context, Result, ensure};
+use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Utc};
+use rust_decimal::Decimal;
+use sea_orm::ActiveValue::{NotSet, Set};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
+    EntityTrait, IntoActiveModel, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
+    TransactionTrait,
+};
+
+use super::data;
+use super::rng::Rng;
+use super::words;
+use crate::source::{
+    address, city, customer, film, film_actor, film_category, film_text, inventory, payment,
+    rental, staff, store,
+};
+
+/// The kinds of activity, in report order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Op {
+    NewRental,
+    Return,
+    PaymentCorrection,
+    NewCustomer,
+    CustomerMoves,
+    CityRenamed,
+    CustomerDeactivated,
+    NewFilm,
+    CastChange,
+    PaymentDeleted,
+    RentalDeleted,
+    StaffMovesStore,
+    InventoryMovesStore,
+}
+
+impl Op {
+    pub const ALL: [Op; 13] = [
+        Op::NewRental,
+        Op::Return,
+        Op::PaymentCorrection,
+        Op::NewCustomer,
+        Op::CustomerMoves,
+        Op::CityRenamed,
+        Op::CustomerDeactivated,
+        Op::NewFilm,
+        Op::CastChange,
+        Op::PaymentDeleted,
+        Op::RentalDeleted,
+        Op::StaffMovesStore,
+        Op::InventoryMovesStore,
+    ];
+
+    /// How often each kind happens, relative to the others: a shop mostly rents and takes
+    /// returns back.
+    fn weight(self) -> u64 {
+        match self {
+            Op::NewRental => 24,
+            Op::Return => 18,
+            Op::PaymentCorrection => 8,
+            Op::NewCustomer => 6,
+            Op::CustomerMoves => 6,
+            Op::CityRenamed => 3,
+            Op::CustomerDeactivated => 4,
+            Op::NewFilm => 3,
+            Op::CastChange => 6,
+            Op::PaymentDeleted => 5,
+            Op::RentalDeleted => 5,
+            Op::StaffMovesStore => 2,
+            Op::InventoryMovesStore => 6,
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Op::NewRental => "new rentals (with payment)",
+            Op::Return => "returns",
+            Op::PaymentCorrection => "payment corrections",
+            Op::NewCustomer => "new customers",
+            Op::CustomerMoves => "customers moving address",
+            Op::CityRenamed => "cities renamed",
+            Op::CustomerDeactivated => "customers deactivated",
+            Op::NewFilm => "new films (cast, category, copies)",
+            Op::CastChange => "cast changes",
+            Op::PaymentDeleted => "payments deleted",
+            Op::RentalDeleted => "rentals deleted",
+            Op::StaffMovesStore => "staff moving store",
+            Op::InventoryMovesStore => "inventory moving store",
+        }
+    }
+
+    fn draw(rng: &mut Rng) -> Op {
+        let total: u64 = Op::ALL.iter().map(|o| o.weight()).sum();
+        let mut x = rng.below(total);
+        for op in Op::ALL {
+            if x < op.weight() {
+                return op;
+            }
+            x -= op.weight();
+        }
+        unreachable!("weights add up to total")
+    }
+}
+
+/// What `simulate` did.
+#[derive(Clone, Debug)]
+pub struct SimulateReport {
+    pub seed: u64,
+    pub requested: u32,
+    /// Operations applied, per kind (every kind listed, in [`Op::ALL`] order).
+    pub applied: Vec<(Op, u32)>,
+    /// Operations drawn that found nothing to act on (e.g. a return with no rental out).
+    pub skipped: u32,
+    pub seconds: f64,
+}
+
+impl SimulateReport {
+    pub fn count(&self, op: Op) -> u32 {
+        self.applied
+            .iter()
+            .find(|(o, _)| *o == op)
+            .map_or(0, |(_, n)| *n)
+    }
+
+    pub fn total(&self) -> u32 {
+        self.applied.iter().map(|(_, n)| n).sum()
+    }
+}
+
+impl fmt::Display for SimulateReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "simulated {} of {} operations (seed {}) in {:.1} s:",
+            self.total(),
+            self.requested,
+            self.seed,
+            self.seconds
+        )?;
+        for (op, n) in &self.applied {
+            writeln!(f, "  {:<36} {n:>8}", op.label())?;
+        }
+        write!(
+            f,
+            "  {:<36} {:>8}",
+            "skipped (nothing to act on)", self.skipped
+        )
+    }
+}
+
+/// Operations per transaction: a failure loses at most this many, and locks stay short.
+const OPS_PER_TRANSACTION: u32 = 500;
+/// Random picks tried before an operation gives up on finding a row to act on.
+const TRIES: usize = 20;
+
+/// A rental still out: what a return needs to know.
+#[derive(Clone, Copy, Debug)]
+struct Out {
+    rental_id: i32,
+    inventory_id: u32,
+    customer_id: u32,
+    staff_id: u32,
+    rental_date: NaiveDateTime,
+}
+
+/// What the simulation keeps in memory between operations: id ranges to draw from and the
+/// rentals still out (at scale 100 about 25,000).
+struct State {
+    rng: Rng,
+    out: Vec<Out>,
+    copies_out: HashSet<u32>,
+    /// Copies rented by this run, with when: a copy is not rented twice in the same second,
+    /// which rental's UNIQUE (rental_date, inventory_id, customer_id) could refuse.
+    rented_at: HashMap<u32, NaiveDateTime>,
+    stores: Vec<u32>,
+    max_customer: u32,
+    max_payment: u32,
+    max_rental: i32,
+    max_city: u32,
+    max_film: u32,
+    max_actor: u32,
+    max_category: u32,
+    max_inventory: u32,
+    max_staff: u32,
+}
+
+async fn max_id<E, C, T>(db: &C, col: E::Column) -> Result<T>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    T: sea_orm::TryGetable + Default,
+{
+    let v: Option<Option<T>> = E::find()
+        .select_only()
+        .column_as(col.max(), "m")
+        .into_tuple()
+        .one(db)
+        .await
+        .with_context(|| format!("cannot read source table {}", E::default().table_name()))?;
+    Ok(v.flatten().unwrap_or_default())
+}
+
+impl State {
+    async fn load<C: ConnectionTrait>(db: &C, seed: u64) -> Result<Self> {
+        let out: Vec<(i32, u32, u32, u32, NaiveDateTime)> = rental::Entity::find()
+            .select_only()
+            .columns([
+                rental::Column::RentalId,
+                rental::Column::InventoryId,
+                rental::Column::CustomerId,
+                rental::Column::StaffId,
+                rental::Column::RentalDate,
+            ])
+            .filter(rental::Column::ReturnDate.is_null())
+            .order_by_asc(rental::Column::RentalId)
+            .into_tuple()
+            .all(db)
+            .await
+            .context("cannot read source table rental")?;
+        let out: Vec<Out> = out
+            .into_iter()
+            .map(
+                |(rental_id, inventory_id, customer_id, staff_id, rental_date)| Out {
+                    rental_id,
+                    inventory_id,
+                    customer_id,
+                    staff_id,
+                    rental_date,
+                },
+            )
+            .collect();
+        let stores: Vec<u32> = store::Entity::find()
+            .select_only()
+            .column(store::Column::StoreId)
+            .order_by_asc(store::Column::StoreId)
+            .into_tuple()
+            .all(db)
+            .await
+            .context("cannot read source table store")?;
+        Ok(State {
+            rng: Rng::stream(seed, "simulate"),
+            copies_out: out.iter().map(|o| o.inventory_id).collect(),
+            rented_at: HashMap::new(),
+            out,
+            stores,
+            max_customer: max_id::<customer::Entity, _, _>(db, customer::Column::CustomerId)
+                .await?,
+            max_payment: max_id::<payment::Entity, _, _>(db, payment::Column::PaymentId).await?,
+            max_rental: max_id::<rental::Entity, _, _>(db, rental::Column::RentalId).await?,
+            max_city: max_id::<city::Entity, _, _>(db, city::Column::CityId).await?,
+            max_film: max_id::<film::Entity, _, _>(db, film::Column::FilmId).await?,
+            max_actor: max_id::<crate::source::actor::Entity, _, _>(
+                db,
+                crate::source::actor::Column::ActorId,
+            )
+            .await?,
+            max_category: max_id::<crate::source::category::Entity, _, _>(
+                db,
+                crate::source::category::Column::CategoryId,
+            )
+            .await?,
+            max_inventory: max_id::<inventory::Entity, _, _>(db, inventory::Column::InventoryId)
+                .await?,
+            max_staff: max_id::<staff::Entity, _, _>(db, staff::Column::StaffId).await?,
+        })
+    }
+
+    fn id(&mut self, max: u32) -> Option<u32> {
+        (max > 0).then(|| self.rng.range(1, max as i64) as u32)
+    }
+
+    fn other_store(&mut self, current: u32) -> Option<u32> {
+        let others: Vec<u32> = self
+            .stores
+            .iter()
+            .copied()
+            .filter(|&x| x != current)
+            .collect();
+        (!others.is_empty()).then(|| *self.rng.pick(&others))
+    }
+}
+
+/// The current time as MySQL's `CURRENT_TIMESTAMP` gives it: UTC, whole seconds.
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+/// Applies `ops` operations drawn with `seed` to the Sakila database `db` and reports them.
+pub async fn simulate(db: &DatabaseConnection, ops: u32, seed: u64) -> Result<SimulateReport> {
+    let started = Instant::now();
+    let mut state = State::load(db, seed).await?;
+    ensure!(
+        state.max_customer > 0 && state.max_inventory > 0 && !state.stores.is_empty(),
+        "the source has no customers, inventory or stores to simulate activity on (run generate first)"
+    );
+    let mut applied = vec![0u32; Op::ALL.len()];
+    let mut skipped = 0;
+    let mut done = 0;
+    while done < ops {
+        let txn = db
+            .begin()
+            .await
+            .context("cannot start a transaction on the source")?;
+        let chunk = OPS_PER_TRANSACTION.min(ops - done);
+        for _ in 0..chunk {
+            let op = Op::draw(&mut state.rng);
+            let ok = apply(&txn, &mut state, op)
+                .await
+                .with_context(|| format!("simulate: {}", op.label()))?;
+            if ok {
+                applied[Op::ALL.iter().position(|o| *o == op).expect("listed")] += 1;
+            } else {
+                skipped += 1;
+            }
+        }
+        txn.commit()
+            .await
+            .context("cannot commit the simulated activity")?;
+        done += chunk;
+    }
+    Ok(SimulateReport {
+        seed,
+        requested: ops,
+        applied: Op::ALL.iter().copied().zip(applied).collect(),
+        skipped,
+        seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// Applies one operation; `false` when it found nothing to act on.
+async fn apply(txn: &DatabaseTransaction, s: &mut State, op: Op) -> Result<bool> {
+    match op {
+        Op::NewRental => new_rental(txn, s).await,
+        Op::Return => return_rental(txn, s).await,
+        Op::PaymentCorrection => correct_payment(txn, s).await,
+        Op::NewCustomer => new_customer(txn, s).await,
+        Op::CustomerMoves => customer_moves(txn, s).await,
+        Op::CityRenamed => rename_city(txn, s).await,
+        Op::CustomerDeactivated => deactivate_customer(txn, s).await,
+        Op::NewFilm => new_film(txn, s).await,
+        Op::CastChange => change_cast(txn, s).await,
+        Op::PaymentDeleted => delete_payment(txn, s).await,
+        Op::RentalDeleted => delete_rental(txn, s).await,
+        Op::StaffMovesStore => staff_moves(txn, s).await,
+        Op::InventoryMovesStore => inventory_moves(txn, s).await,
+    }
+}
+
+/// A random existing row of `E` with an id in `1..=max` matching `ok`, after a few tries
+/// (ids of deleted rows are skipped).
+async fn pick<E, C, F>(db: &C, rng: &mut Rng, max: u32, ok: F) -> Result<Option<E::Model>>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+    <E::PrimaryKey as sea_orm::PrimaryKeyTrait>::ValueType: From<u32>,
+    F: Fn(&E::Model) -> bool,
+{
+    if max == 0 {
+        return Ok(None);
+    }
+    for _ in 0..TRIES {
+        let id = rng.range(1, max as i64) as u32;
+        let row = E::find_by_id(id)
+            .one(db)
+            .await
+            .with_context(|| format!("cannot read source table {}", E::default().table_name()))?;
+        if let Some(row) = row.filter(|r| ok(r)) {
+            return Ok(Some(row));
+        }
+    }
+    Ok(None)
+}
+
+async fn film_of_copy<C: ConnectionTrait>(
+    db: &C,
+    inventory_id: u32,
+) -> Result<Option<film::Model>> {
+    let Some(copy) = inventory::Entity::find_by_id(inventory_id)
+        .one(db)
+        .await
+        .context("cannot read source table inventory")?
+    else {
+        return Ok(None);
+    };
+    film::Entity::find_by_id(copy.film_id)
+        .one(db)
+        .await
+        .context("cannot read source table film")
+}
+
+async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let t = now();
+    let Some(copy) = pick::<inventory::Entity, _, _>(txn, &mut s.rng, s.max_inventory, |i| {
+        !s.copies_out.contains(&i.inventory_id)
+            && s.rented_at.get(&i.inventory_id) != Some(&t.naive_utc())
+    })
+    .await?
+    else {
+        return Ok(false);
+    };
+    let Some(cust) =
+        pick::<customer::Entity, _, _>(txn, &mut s.rng, s.max_customer, |c| c.active).await?
+    else {
+        return Ok(false);
+    };
+    let staff: Vec<u32> = staff::Entity::find()
+        .select_only()
+        .column(staff::Column::StaffId)
+        .filter(staff::Column::StoreId.eq(copy.store_id))
+        .filter(staff::Column::Active.eq(true))
+        .order_by_asc(staff::Column::StaffId)
+        .into_tuple()
+        .all(txn)
+        .await
+        .context("cannot read source table staff")?;
+    let staff_id = match staff.as_slice() {
+        [] => match pick::<staff::Entity, _, _>(txn, &mut s.rng, s.max_staff, |_| true).await? {
+            Some(st) => st.staff_id,
+            None => return Ok(false),
+        },
+        list => *s.rng.pick(list),
+    };
+    let Some(f) = film::Entity::find_by_id(copy.film_id)
+        .one(txn)
+        .await
+        .context("cannot read source table film")?
+    else {
+        return Ok(false);
+    };
+    let r = rental::ActiveModel {
+        rental_id: NotSet,
+        rental_date: Set(t.naive_utc()),
+        inventory_id: Set(copy.inventory_id),
+        customer_id: Set(cust.customer_id),
+        return_date: Set(None),
+        staff_id: Set(staff_id),
+        last_update: Set(t),
+    };
+    let rental_id = rental::Entity::insert(r)
+        .exec(txn)
+        .await
+        .context("cannot insert a rental")?
+        .last_insert_id;
+    // Paid up front at the film's rate; a late return adds a fee.
+    let p = payment::ActiveModel {
+        payment_id: NotSet,
+        customer_id: Set(cust.customer_id),
+        staff_id: Set(staff_id),
+        rental_id: Set(Some(rental_id)),
+        amount: Set(f.rental_rate),
+        payment_date: Set(t.naive_utc()),
+        last_update: Set(Some(t)),
+    };
+    let payment_id = payment::Entity::insert(p)
+        .exec(txn)
+        .await
+        .context("cannot insert a payment")?
+        .last_insert_id;
+    s.max_rental = s.max_rental.max(rental_id);
+    s.max_payment = s.max_payment.max(payment_id);
+    s.out.push(Out {
+        rental_id,
+        inventory_id: copy.inventory_id,
+        customer_id: cust.customer_id,
+        staff_id,
+        rental_date: t.naive_utc(),
+    });
+    s.copies_out.insert(copy.inventory_id);
+    s.rented_at.insert(copy.inventory_id, t.naive_utc());
+    Ok(true)
+}
+
+fn forget_out(s: &mut State, index: usize) {
+    let o = s.out.swap_remove(index);
+    s.copies_out.remove(&o.inventory_id);
+}
+
+async fn return_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    if s.out.is_empty() {
+        return Ok(false);
+    }
+    let i = s.rng.below(s.out.len() as u64) as usize;
+    let o = s.out[i];
+    forget_out(s, i);
+    let t = now();
+    let res = rental::Entity::update_many()
+        .col_expr(rental::Column::ReturnDate, t.naive_utc().into())
+        .col_expr(rental::Column::LastUpdate, t.into())
+        .filter(rental::Column::RentalId.eq(o.rental_id))
+        .exec(txn)
+        .await
+        .context("cannot update a rental")?;
+    if res.rows_affected == 0 {
+        return Ok(false); // deleted meanwhile
+    }
+    let Some(f) = film_of_copy(txn, o.inventory_id).await? else {
+        return Ok(true);
+    };
+    let paid = payment::Entity::find()
+        .filter(payment::Column::RentalId.eq(o.rental_id))
+        .count(txn)
+        .await
+        .context("cannot read source table payment")?;
+    let days = (t.naive_utc() - o.rental_date).num_days().max(0);
+    let late = days - f.rental_duration as i64;
+    let amount = if paid == 0 {
+        // Never paid (a rental from the generated history): the whole bill.
+        Some(data::amount(
+            crate::sync::transform::cents(f.rental_rate),
+            f.rental_duration,
+            days,
+        ))
+    } else if late > 0 {
+        Some(Decimal::new(late.min(11) * 100, 2))
+    } else {
+        None
+    };
+    if let Some(amount) = amount {
+        let p = payment::ActiveModel {
+            payment_id: NotSet,
+            customer_id: Set(o.customer_id),
+            staff_id: Set(o.staff_id),
+            rental_id: Set(Some(o.rental_id)),
+            amount: Set(amount),
+            payment_date: Set(t.naive_utc()),
+            last_update: Set(Some(t)),
+        };
+        let id = payment::Entity::insert(p)
+            .exec(txn)
+            .await
+            .context("cannot insert a payment")?
+            .last_insert_id;
+        s.max_payment = s.max_payment.max(id);
+    }
+    Ok(true)
+}
+
+async fn correct_payment(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(p) = pick::<payment::Entity, _, _>(txn, &mut s.rng, s.max_payment, |_| true).await?
+    else {
+        return Ok(false);
+    };
+    let cents = crate::sync::transform::cents(p.amount);
+    let delta = if s.rng.chance(0.5) { 100 } else { -100 };
+    let new = if (99..=1199).contains(&(cents + delta)) {
+        cents + delta
+    } else {
+        cents - delta
+    };
+    let mut am = p.into_active_model();
+    am.amount = Set(Decimal::new(new, 2));
+    am.last_update = Set(Some(now()));
+    am.update(txn).await.context("cannot update a payment")?;
+    Ok(true)
+}
+
+async fn insert_address(txn: &DatabaseTransaction, s: &mut State) -> Result<u32> {
+    let mut am = data::address(&mut s.rng, 0, now()).into_active_model();
+    am.address_id = NotSet;
+    Ok(address::Entity::insert(am)
+        .exec(txn)
+        .await
+        .context("cannot insert an address")?
+        .last_insert_id)
+}
+
+async fn new_customer(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let address_id = insert_address(txn, s).await?;
+    let store_id = s.stores[s.rng.below(s.stores.len() as u64) as usize];
+    let t = now();
+    let mut am =
+        data::customer(&mut s.rng, 0, store_id, address_id, t.naive_utc()).into_active_model();
+    am.customer_id = NotSet;
+    am.last_update = Set(Some(t));
+    let id = customer::Entity::insert(am)
+        .exec(txn)
+        .await
+        .context("cannot insert a customer")?
+        .last_insert_id;
+    s.max_customer = s.max_customer.max(id);
+    Ok(true)
+}
+
+async fn customer_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(c) = pick::<customer::Entity, _, _>(txn, &mut s.rng, s.max_customer, |_| true).await?
+    else {
+        return Ok(false);
+    };
+    let address_id = insert_address(txn, s).await?;
+    let mut am = c.into_active_model();
+    am.address_id = Set(address_id);
+    am.last_update = Set(Some(now()));
+    am.update(txn).await.context("cannot update a customer")?;
+    Ok(true)
+}
+
+async fn rename_city(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(c) = pick::<city::Entity, _, _>(txn, &mut s.rng, s.max_city, |_| true).await? else {
+        return Ok(false);
+    };
+    let name = loop {
+        let n = format!(
+            "{}{}",
+            s.rng.pick(&words::CITY_PREFIXES),
+            s.rng.pick(&words::CITY_SUFFIXES)
+        );
+        if n != c.city {
+            break n;
+        }
+    };
+    let mut am = c.into_active_model();
+    am.city = Set(name);
+    am.last_update = Set(now());
+    am.update(txn).await.context("cannot update a city")?;
+    Ok(true)
+}
+
+async fn deactivate_customer(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(c) =
+        pick::<customer::Entity, _, _>(txn, &mut s.rng, s.max_customer, |c| c.active).await?
+    else {
+        return Ok(false);
+    };
+    let mut am = c.into_active_model();
+    am.active = Set(false);
+    am.last_update = Set(Some(now()));
+    am.update(txn).await.context("cannot update a customer")?;
+    Ok(true)
+}
+
+async fn new_film(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let t = now();
+    let title = format!(
+        "{} {}",
+        s.rng.pick(&words::TITLE_FIRST),
+        s.rng.pick(&words::TITLE_SECOND)
+    );
+    let mut f = data::film(&mut s.rng, 0, title, t);
+    f.release_year = Some(t.year() as u32);
+    let mut am = f.clone().into_active_model();
+    am.film_id = NotSet;
+    let film_id = film::Entity::insert(am)
+        .exec(txn)
+        .await
+        .context("cannot insert a film")?
+        .last_insert_id;
+    f.film_id = film_id;
+    // What MySQL's film_text trigger does.
+    film_text::Entity::insert(data::film_text_of(&f).into_active_model())
+        .exec_without_returning(txn)
+        .await
+        .context("cannot insert a film_text row")?;
+    let n = s.rng.range(1, 10) as u32;
+    let cast = data::cast(&mut s.rng, s.max_actor, n);
+    if !cast.is_empty() {
+        film_actor::Entity::insert_many(cast.into_iter().map(|actor_id| film_actor::ActiveModel {
+            actor_id: Set(actor_id),
+            film_id: Set(film_id),
+            last_update: Set(t),
+        }))
+        .exec_without_returning(txn)
+        .await
+        .context("cannot insert film_actor rows")?;
+    }
+    if s.max_category > 0 {
+        let category_id = s.rng.range(1, s.max_category as i64) as u32;
+        film_category::Entity::insert(film_category::ActiveModel {
+            film_id: Set(film_id),
+            category_id: Set(category_id),
+            last_update: Set(t),
+        })
+        .exec_without_returning(txn)
+        .await
+        .context("cannot insert a film_category row")?;
+    }
+    // A few copies, so the new film can be rented.
+    for _ in 0..s.rng.range(1, 3) {
+        let store_id = s.stores[s.rng.below(s.stores.len() as u64) as usize];
+        let id = inventory::Entity::insert(inventory::ActiveModel {
+            inventory_id: NotSet,
+            film_id: Set(film_id),
+            store_id: Set(store_id),
+            last_update: Set(t),
+        })
+        .exec(txn)
+        .await
+        .context("cannot insert an inventory copy")?
+        .last_insert_id;
+        s.max_inventory = s.max_inventory.max(id);
+    }
+    s.max_film = s.max_film.max(film_id);
+    Ok(true)
+}
+
+async fn change_cast(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(f) = pick::<film::Entity, _, _>(txn, &mut s.rng, s.max_film, |_| true).await? else {
+        return Ok(false);
+    };
+    let cast: Vec<u32> = film_actor::Entity::find()
+        .select_only()
+        .column(film_actor::Column::ActorId)
+        .filter(film_actor::Column::FilmId.eq(f.film_id))
+        .order_by_asc(film_actor::Column::ActorId)
+        .into_tuple()
+        .all(txn)
+        .await
+        .context("cannot read source table film_actor")?;
+    if cast.len() > 1 && s.rng.chance(0.5) {
+        let actor_id = *s.rng.pick(&cast);
+        film_actor::Entity::delete_by_id((actor_id, f.film_id))
+            .exec(txn)
+            .await
+            .context("cannot delete a film_actor row")?;
+        return Ok(true);
+    }
+    for _ in 0..TRIES {
+        let Some(actor_id) = s.id(s.max_actor) else {
+            return Ok(false);
+        };
+        if !cast.contains(&actor_id) {
+            film_actor::Entity::insert(film_actor::ActiveModel {
+                actor_id: Set(actor_id),
+                film_id: Set(f.film_id),
+                last_update: Set(now()),
+            })
+            .exec_without_returning(txn)
+            .await
+            .context("cannot insert a film_actor row")?;
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn delete_payment(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(p) = pick::<payment::Entity, _, _>(txn, &mut s.rng, s.max_payment, |_| true).await?
+    else {
+        return Ok(false);
+    };
+    payment::Entity::delete_by_id(p.payment_id)
+        .exec(txn)
+        .await
+        .context("cannot delete a payment")?;
+    Ok(true)
+}
+
+async fn delete_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    for _ in 0..TRIES {
+        if s.max_rental < 1 {
+            return Ok(false);
+        }
+        let id = s.rng.range(1, s.max_rental as i64) as i32;
+        // Its payments keep their row; the foreign key sets their rental_id to NULL.
+        let res = rental::Entity::delete_by_id(id)
+            .exec(txn)
+            .await
+            .context("cannot delete a rental")?;
+        if res.rows_affected > 0 {
+            if let Some(i) = s.out.iter().position(|o| o.rental_id == id) {
+                forget_out(s, i);
+            }
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+async fn staff_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(st) = pick::<staff::Entity, _, _>(txn, &mut s.rng, s.max_staff, |_| true).await?
+    else {
+        return Ok(false);
+    };
+    let Some(store_id) = s.other_store(st.store_id) else {
+        return Ok(false);
+    };
+    staff::Entity::update_many()
+        .col_expr(staff::Column::StoreId, store_id.into())
+        .col_expr(staff::Column::LastUpdate, now().into())
+        .filter(staff::Column::StaffId.eq(st.staff_id))
+        .exec(txn)
+        .await
+        .context("cannot update a staff member")?;
+    Ok(true)
+}
+
+async fn inventory_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
+    let Some(i) = pick::<inventory::Entity, _, _>(txn, &mut s.rng, s.max_inventory, |i| {
+        !s.copies_out.contains(&i.inventory_id)
+    })
+    .await?
+    else {
+        return Ok(false);
+    };
+    let Some(store_id) = s.other_store(i.store_id) else {
+        return Ok(false);
+    };
+    let mut am = i.into_active_model();
+    am.store_id = Set(store_id);
+    am.last_update = Set(now());
+    am.update(txn)
+        .await
+        .context("cannot update an inventory copy")?;
+    Ok(true)
+}

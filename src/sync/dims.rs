@@ -1,0 +1,205 @@
+//! What `incremental` needs to know about each dimension table, so one generic routine can
+//! upsert changed members and soft-delete vanished ones for all six.
+
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{Context, Result};
+use sea_orm::sea_query::Expr;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, EntityTrait, IntoActiveModel, QueryFilter,
+    QuerySelect,
+};
+
+use super::keymap::KeyMap;
+use super::load::{Write, write};
+use crate::warehouse::entity::{
+    dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,
+};
+
+/// Ids per `IN (...)` list: well under MySQL's and SQLite's bind limits.
+pub const IN_CHUNK: usize = 5_000;
+
+pub trait Dim: EntityTrait
+where
+    Self::Model: Clone + PartialEq + IntoActiveModel<Self::ActiveModel> + Send,
+    Self::ActiveModel: ActiveModelTrait<Entity = Self> + Send,
+{
+    fn natural_col() -> Self::Column;
+    fn key_col() -> Self::Column;
+    fn deleted_col() -> Self::Column;
+    fn natural(m: &Self::Model) -> i32;
+    fn key(m: &Self::Model) -> i32;
+    fn set_key(m: &mut Self::Model, key: i32);
+}
+
+macro_rules! dim {
+    ($m:ident, $nat:ident, $key:ident, $Nat:ident, $Key:ident) => {
+        impl Dim for $m::Entity {
+            fn natural_col() -> $m::Column {
+                $m::Column::$Nat
+            }
+            fn key_col() -> $m::Column {
+                $m::Column::$Key
+            }
+            fn deleted_col() -> $m::Column {
+                $m::Column::IsDeleted
+            }
+            fn natural(m: &$m::Model) -> i32 {
+                m.$nat
+            }
+            fn key(m: &$m::Model) -> i32 {
+                m.$key
+            }
+            fn set_key(m: &mut $m::Model, key: i32) {
+                m.$key = key;
+            }
+        }
+    };
+}
+
+dim!(dim_film, film_id, film_key, FilmId, FilmKey);
+dim!(dim_actor, actor_id, actor_key, ActorId, ActorKey);
+dim!(
+    dim_category,
+    category_id,
+    category_key,
+    CategoryId,
+    CategoryKey
+);
+dim!(
+    dim_customer,
+    customer_id,
+    customer_key,
+    CustomerId,
+    CustomerKey
+);
+dim!(dim_store, store_id, store_key, StoreId, StoreKey);
+dim!(dim_staff, staff_id, staff_key, StaffId, StaffKey);
+
+fn table<D: EntityTrait>() -> &'static str {
+    D::default().table_name()
+}
+
+/// natural id -> surrogate key of every member, deleted ones included.
+pub async fn key_map<D, C>(db: &C) -> Result<KeyMap<i32>>
+where
+    D: Dim,
+    C: ConnectionTrait,
+    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
+    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
+{
+    let pairs: Vec<(i32, i32)> = D::find()
+        .select_only()
+        .column(D::natural_col())
+        .column(D::key_col())
+        .into_tuple()
+        .all(db)
+        .await
+        .with_context(|| format!("cannot read warehouse table {}", table::<D>()))?;
+    let mut map = KeyMap::default();
+    for (natural, key) in pairs {
+        map.insert(natural as u32, key);
+    }
+    Ok(map)
+}
+
+/// Natural ids of the members not flagged deleted.
+pub async fn live_ids<D, C>(db: &C) -> Result<HashSet<u32>>
+where
+    D: Dim,
+    C: ConnectionTrait,
+    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
+    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
+{
+    let ids: Vec<i32> = D::find()
+        .select_only()
+        .column(D::natural_col())
+        .filter(D::deleted_col().eq(false))
+        .into_tuple()
+        .all(db)
+        .await
+        .with_context(|| format!("cannot read warehouse table {}", table::<D>()))?;
+    Ok(ids.into_iter().map(|i| i as u32).collect())
+}
+
+/// What [`apply`] did: counts, and the rows as they were before (to spot moves).
+pub struct Applied<M> {
+    pub inserted: u64,
+    pub updated: u64,
+    pub previous: HashMap<i32, M>,
+}
+
+/// Upserts freshly derived members: an existing member keeps its surrogate key and is only
+/// written when a column differs; a new one gets the next key.
+pub async fn apply<D, C>(
+    db: &C,
+    keys: &mut KeyMap<i32>,
+    rows: Vec<D::Model>,
+) -> Result<Applied<D::Model>>
+where
+    D: Dim,
+    C: ConnectionTrait,
+    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
+    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
+{
+    let mut previous = HashMap::new();
+    let ids: Vec<i32> = rows.iter().map(D::natural).collect();
+    for chunk in ids.chunks(IN_CHUNK) {
+        for m in D::find()
+            .filter(D::natural_col().is_in(chunk.iter().copied()))
+            .all(db)
+            .await
+            .with_context(|| format!("cannot read warehouse table {}", table::<D>()))?
+        {
+            previous.insert(D::natural(&m), m);
+        }
+    }
+    let mut next_key = keys.iter().map(|(_, k)| k).max().unwrap_or(0);
+    let (mut inserted, mut updated) = (0, 0);
+    let mut out = Vec::new();
+    for mut row in rows {
+        match previous.get(&D::natural(&row)) {
+            Some(old) => {
+                D::set_key(&mut row, D::key(old));
+                if row != *old {
+                    updated += 1;
+                    out.push(row);
+                }
+            }
+            None => {
+                next_key += 1;
+                D::set_key(&mut row, next_key);
+                keys.insert(D::natural(&row) as u32, next_key);
+                inserted += 1;
+                out.push(row);
+            }
+        }
+    }
+    write::<D, _>(db, out, Write::Upsert).await?;
+    Ok(Applied {
+        inserted,
+        updated,
+        previous,
+    })
+}
+
+/// Flags members as deleted (they stay: facts may still point at them).
+pub async fn soft_delete<D, C>(db: &C, ids: &[u32]) -> Result<u64>
+where
+    D: Dim,
+    C: ConnectionTrait,
+    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
+    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
+{
+    let mut n = 0;
+    for chunk in ids.chunks(IN_CHUNK) {
+        n += D::update_many()
+            .col_expr(D::deleted_col(), Expr::value(true))
+            .filter(D::natural_col().is_in(chunk.iter().map(|i| *i as i32)))
+            .exec(db)
+            .await
+            .with_context(|| format!("cannot update warehouse table {}", table::<D>()))?
+            .rows_affected;
+    }
+    Ok(n)
+}

@@ -1,0 +1,570 @@
+//! `incremental` on real Sakila in MariaDB: every change path reaches the warehouse, and after
+//! each run the warehouse equals a fresh full-load of the same source (surrogate keys aside).
+mod common;
+
+use std::process::Command;
+
+use sakila_sync::db::{Role, connect};
+use sakila_sync::sync::full_load::full_load;
+use sakila_sync::sync::incremental::{Options, incremental};
+use sakila_sync::sync::run::RunReport;
+use sea_orm::DatabaseConnection;
+
+struct Env {
+    wh_url: String,
+    src: DatabaseConnection,
+    wh: DatabaseConnection,
+    /// Raw connection to the source, to play the OLTP application.
+    my: DatabaseConnection,
+    _db: common::DbGuard,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    /// A private real Sakila, fully loaded into a fresh warehouse.
+    async fn loaded(prefix: &str) -> Option<Env> {
+        let dump = common::dump_dir()?;
+        let (src_url, db) = common::sakila_db(&dump, prefix);
+        let (wh_url, dir) = common::temp_warehouse();
+        let src = connect(&src_url, Role::Source).await.unwrap();
+        let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
+        full_load(&src, &wh).await.unwrap();
+        let my = common::raw(&src_url).await;
+        Some(Env {
+            wh_url,
+            src,
+            wh,
+            my,
+            _db: db,
+            _dir: dir,
+        })
+    }
+
+    async fn sql(&self, sql: &str) {
+        common::exec(&self.my, sql).await;
+    }
+
+    async fn incremental(&self) -> RunReport {
+        incremental(&self.src, &self.wh, Options::default())
+            .await
+            .unwrap()
+    }
+
+    async fn wh_i64(&self, sql: &str) -> i64 {
+        common::query_i64(&common::raw(&self.wh_url).await, sql).await
+    }
+
+    async fn wh_strings(&self, sql: &str) -> Vec<String> {
+        common::query_strings(&common::raw(&self.wh_url).await, sql).await
+    }
+
+    /// The contract: the warehouse equals a full-load of the same source into a new file.
+    async fn assert_equals_full_load(&self) {
+        let (fresh_url, _dir) = common::temp_warehouse();
+        let fresh = connect(&fresh_url, Role::Warehouse).await.unwrap();
+        full_load(&self.src, &fresh).await.unwrap();
+        common::assert_same_warehouse(
+            &common::canonical(&fresh_url).await,
+            &common::canonical(&self.wh_url).await,
+        );
+    }
+}
+
+macro_rules! env {
+    ($prefix:expr) => {
+        match Env::loaded($prefix).await {
+            Some(e) => e,
+            None => {
+                eprintln!(
+                    "\n*** SKIPPED {}: SAKILA_DUMP_DIR is not set ***\n",
+                    module_path!()
+                );
+                return;
+            }
+        }
+    };
+}
+
+#[tokio::test]
+async fn new_records_arrive_dimensions_first() {
+    let e = env!("inc_new");
+    e.sql(
+        "INSERT INTO country (country_id, country) VALUES (200, 'Atlantis');
+         INSERT INTO city (city_id, city, country_id) VALUES (1000, 'Poseidonia', 200);
+         INSERT INTO address (address_id, address, district, city_id, postal_code, phone) VALUES (1000, '1 Coral Way', 'Deep', 1000, '00001', '555');
+         INSERT INTO customer (customer_id, store_id, first_name, last_name, email, address_id, active, create_date) VALUES (700, 1, 'NEW', 'CUSTOMER', 'new@x.org', 1000, 1, '2026-11-29 10:00:00');
+         INSERT INTO film (film_id, title, language_id, rental_duration, rental_rate, replacement_cost, rating) VALUES (1001, 'NEW FILM', 1, 3, 2.99, 19.99, 'PG');
+         INSERT INTO film_actor (actor_id, film_id) VALUES (1, 1001), (2, 1001);
+         INSERT INTO film_category (film_id, category_id) VALUES (1001, 5);
+         INSERT INTO inventory (inventory_id, film_id, store_id) VALUES (5000, 1001, 2);
+         INSERT INTO rental (rental_id, rental_date, inventory_id, customer_id, staff_id) VALUES (20000, '2031-03-01 12:00:00', 5000, 700, 2);
+         INSERT INTO payment (payment_id, customer_id, staff_id, rental_id, amount, payment_date) VALUES (20000, 700, 2, 20000, 2.99, '2031-03-01 12:00:00');",
+    )
+    .await;
+    let r = e.incremental().await;
+    assert_eq!(r.table("dim_customer").inserted, 1);
+    assert_eq!(r.table("dim_film").inserted, 1);
+    assert_eq!(r.table("bridge_film_actor").inserted, 2);
+    assert_eq!(r.table("bridge_film_category").inserted, 1);
+    assert_eq!(r.table("fact_rental").inserted, 1);
+    assert_eq!(r.table("fact_payment").inserted, 1);
+    assert!(
+        r.table("dim_date").inserted > 0,
+        "2031 is outside the loaded calendar"
+    );
+    let row = e
+        .wh_strings("SELECT c.city || '/' || c.country || '/' || f.title || '/' || s.store_id FROM fact_rental r JOIN dim_customer c USING (customer_key) JOIN dim_film f USING (film_key) JOIN dim_store s USING (store_key) WHERE rental_id = 20000")
+        .await;
+    assert_eq!(row, vec!["Poseidonia/Atlantis/NEW FILM/2".to_string()]);
+    assert_eq!(
+        e.wh_i64("SELECT SUM(amount_cents) FROM fact_payment").await,
+        6741651 + 299
+    );
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
+async fn updates_of_existing_records() {
+    let e = env!("inc_upd");
+    e.sql(
+        "UPDATE film SET title = 'ACADEMY DINOSAUR II' WHERE film_id = 1;
+         UPDATE rental SET return_date = '2006-02-20 10:30:00' WHERE rental_id = 11496;
+         UPDATE payment SET amount = 1.23 WHERE payment_id = 1;",
+    )
+    .await;
+    let r = e.incremental().await;
+    assert_eq!(r.table("dim_film").updated, 1);
+    assert_eq!(r.table("fact_rental").updated, 1);
+    assert_eq!(r.table("fact_payment").updated, 1);
+    assert_eq!(
+        e.wh_strings("SELECT title FROM dim_film WHERE film_id = 1")
+            .await,
+        vec!["ACADEMY DINOSAUR II"]
+    );
+    let returned = e.wh_strings("SELECT return_date_key || '/' || rental_duration_days FROM fact_rental WHERE rental_id = 11496").await;
+    assert_eq!(
+        returned,
+        vec!["20060220/5".to_string()],
+        "rented 2006-02-14 15:16:03: 5 whole days"
+    );
+    let p = e
+        .wh_strings(
+            "SELECT amount_cents || '/' || payment_date FROM fact_payment WHERE payment_id = 1",
+        )
+        .await;
+    assert_eq!(p, vec!["123/2005-05-25 11:30:37".to_string()]);
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
+async fn changes_cascade_through_addresses_cities_languages_staff_and_inventory() {
+    let e = env!("inc_cascade");
+    // Customer 1 (MARY SMITH) lives at address 5 in Sasebo (city 463, Japan). Store 1 is at
+    // address 1 in Lethbridge (city 300, Canada). Staff 1 works at store 1. Copy 1 is in store 1.
+    e.sql(
+        "UPDATE address SET address = '1 Moved Street' WHERE address_id = 5;
+         UPDATE city SET city = 'Lethbridge North' WHERE city_id = 300;
+         UPDATE country SET country = 'Nippon' WHERE country_id = 50;
+         UPDATE language SET name = 'British English' WHERE language_id = 1;
+         UPDATE staff SET store_id = 2 WHERE staff_id = 1;
+         UPDATE inventory SET store_id = 2 WHERE inventory_id = 1;
+         UPDATE customer SET address_id = 6 WHERE customer_id = 2;",
+    )
+    .await;
+    let r = e.incremental().await;
+    let customer = e.wh_strings("SELECT address || '/' || city || '/' || country FROM dim_customer WHERE customer_id = 1").await;
+    assert_eq!(customer, vec!["1 Moved Street/Sasebo/Nippon".to_string()]);
+    let store = e
+        .wh_strings("SELECT city FROM dim_store WHERE store_id = 1")
+        .await;
+    assert_eq!(store, vec!["Lethbridge North".to_string()]);
+    assert_eq!(
+        e.wh_i64("SELECT COUNT(*) FROM dim_film WHERE language = 'British English'")
+            .await,
+        1000
+    );
+    let paid_at_1 = e
+        .wh_i64("SELECT COUNT(*) FROM fact_payment p JOIN dim_staff s USING (staff_key) JOIN dim_store st ON st.store_key = p.store_key WHERE s.staff_id = 1 AND st.store_id = 1")
+        .await;
+    assert_eq!(
+        paid_at_1, 0,
+        "staff 1 moved to store 2 with every payment they took"
+    );
+    assert_eq!(
+        r.table("fact_payment").updated,
+        8057,
+        "staff 1 took 8,057 payments"
+    );
+    let copy = e.wh_strings("SELECT DISTINCT CAST(s.store_id AS TEXT) FROM fact_rental r JOIN dim_store s USING (store_key) WHERE inventory_id = 1").await;
+    assert_eq!(copy, vec!["2".to_string()]);
+    assert!(r.table("dim_customer").updated >= 2);
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
+async fn bridge_rows_are_inserted_deleted_and_rekeyed() {
+    let e = env!("inc_bridge");
+    e.sql(
+        "INSERT INTO film_actor (actor_id, film_id) VALUES (2, 1);
+         DELETE FROM film_actor WHERE actor_id = 1 AND film_id = 23;
+         UPDATE film_actor SET actor_id = 3 WHERE actor_id = 1 AND film_id = 25;
+         UPDATE film_category SET category_id = 1 WHERE film_id = 2;",
+    )
+    .await;
+    let r = e.incremental().await;
+    assert_eq!(r.table("bridge_film_actor").inserted, 2);
+    assert_eq!(r.table("bridge_film_actor").deleted, 2);
+    assert_eq!(r.table("bridge_film_category").inserted, 1);
+    assert_eq!(r.table("bridge_film_category").deleted, 1);
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
+async fn deletes_follow_including_the_payment_rental_cascade() {
+    let e = env!("inc_delete");
+    // Rental 1 has payment 3504; deleting it sets payment.rental_id NULL through the FK
+    // without touching payment.last_update.
+    let before = common::query_strings(
+        &e.my,
+        "SELECT CAST(last_update AS CHAR) FROM payment WHERE payment_id = 3504",
+    )
+    .await;
+    e.sql("DELETE FROM rental WHERE rental_id = 1; DELETE FROM payment WHERE payment_id = 5;")
+        .await;
+    let after = common::query_strings(&e.my, "SELECT CONCAT(CAST(last_update AS CHAR), '/', COALESCE(rental_id, 'NULL')) FROM payment WHERE payment_id = 3504").await;
+    assert_eq!(
+        after,
+        vec![format!("{}/NULL", before[0])],
+        "the cascade leaves last_update alone"
+    );
+    // A customer with no rentals or payments left can be deleted: it is flagged, not removed.
+    e.sql("DELETE FROM payment WHERE customer_id = 599; DELETE FROM rental WHERE customer_id = 599; DELETE FROM customer WHERE customer_id = 599;").await;
+    let r = e.incremental().await;
+    assert!(r.table("fact_rental").deleted >= 2);
+    assert_eq!(
+        e.wh_i64("SELECT COUNT(*) FROM fact_rental WHERE rental_id = 1")
+            .await,
+        0
+    );
+    assert_eq!(
+        e.wh_i64("SELECT COUNT(*) FROM fact_payment WHERE payment_id = 5")
+            .await,
+        0
+    );
+    assert_eq!(
+        e.wh_strings(
+            "SELECT COALESCE(rental_id, 'NULL') FROM fact_payment WHERE payment_id = 3504"
+        )
+        .await,
+        vec!["NULL"]
+    );
+    assert_eq!(
+        e.wh_i64("SELECT is_deleted FROM dim_customer WHERE customer_id = 599")
+            .await,
+        1
+    );
+    assert_eq!(r.table("dim_customer").deleted, 1);
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
+async fn a_late_commit_inside_the_lookback_window_is_picked_up() {
+    let e = env!("inc_late");
+    e.sql("UPDATE customer SET first_name = 'FIRST' WHERE customer_id = 10")
+        .await;
+    e.incremental().await;
+    let watermark =
+        common::query_strings(&e.my, "SELECT CAST(MAX(last_update) AS CHAR) FROM customer").await
+            [0]
+        .clone();
+    // A transaction that stamped its row two minutes before the watermark but committed only
+    // now (last_update set explicitly: what MySQL does for a long-running transaction).
+    e.sql(&format!("UPDATE customer SET first_name = 'LATE', last_update = '{watermark}' - INTERVAL 2 MINUTE WHERE customer_id = 11")).await;
+    let no_lookback = incremental(
+        &e.src,
+        &e.wh,
+        Options {
+            lookback: chrono::Duration::zero(),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        no_lookback.table("dim_customer").updated,
+        0,
+        "without a lookback the late commit is invisible"
+    );
+    let r = e.incremental().await;
+    assert_eq!(r.table("dim_customer").updated, 1);
+    assert_eq!(
+        e.wh_strings("SELECT first_name FROM dim_customer WHERE customer_id = 11")
+            .await,
+        vec!["LATE"]
+    );
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
+async fn a_run_without_source_changes_writes_nothing() {
+    let e = env!("inc_noop");
+    let before = common::canonical(&e.wh_url).await;
+    let state = e.wh_strings("SELECT group_concat(table_name || coalesce(watermark, '-') || rows_read || updated_at) FROM sync_state").await;
+    let r = e.incremental().await;
+    assert_eq!(r.rows_written(), 0, "{r}");
+    let r = e.incremental().await;
+    assert_eq!(r.rows_written(), 0, "{r}");
+    common::assert_same_warehouse(&before, &common::canonical(&e.wh_url).await);
+    let state_after = e.wh_strings("SELECT group_concat(table_name || coalesce(watermark, '-') || rows_read || updated_at) FROM sync_state").await;
+    assert_eq!(
+        state, state_after,
+        "sync_state moves only when a watermark does"
+    );
+    let runs = e
+        .wh_strings(
+            "SELECT command || ':' || status || ':' || rows_written FROM sync_run ORDER BY id",
+        )
+        .await;
+    assert_eq!(
+        runs[1..],
+        [
+            "incremental:success:0".to_string(),
+            "incremental:success:0".to_string()
+        ]
+    );
+}
+
+#[tokio::test]
+async fn right_after_init_it_loads_everything() {
+    let Some(dump) = common::dump_dir() else {
+        eprintln!("\n*** SKIPPED: SAKILA_DUMP_DIR is not set ***\n");
+        return;
+    };
+    let (src_url, _db) = common::sakila_db(&dump, "inc_init");
+    let (wh_url, _dir) = common::temp_warehouse();
+    let out = Command::new(common::bin())
+        .args(["init", "--source", &src_url, "--warehouse", &wh_url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(common::bin())
+        .args(["incremental", "--source", &src_url, "--warehouse", &wh_url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("fact_payment") && stdout.contains("16049"),
+        "{stdout}"
+    );
+    let (fresh_url, _d2) = common::temp_warehouse();
+    let out = Command::new(common::bin())
+        .args(["init", "--source", &src_url, "--warehouse", &fresh_url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let out = Command::new(common::bin())
+        .args(["full-load", "--source", &src_url, "--warehouse", &fresh_url])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    common::assert_same_warehouse(
+        &common::canonical(&fresh_url).await,
+        &common::canonical(&wh_url).await,
+    );
+    // A bad lookback is a one-line error with exit 2.
+    let out = Command::new(common::bin())
+        .args([
+            "incremental",
+            "--lookback",
+            "-3m",
+            "--source",
+            &src_url,
+            "--warehouse",
+            &wh_url,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[tokio::test]
+async fn a_failing_run_keeps_the_previous_state_and_the_next_run_converges() {
+    let e = env!("inc_atomic");
+    e.sql("UPDATE customer SET first_name = 'BEFORE' WHERE customer_id = 20")
+        .await;
+    e.incremental().await;
+    let before = common::canonical(&e.wh_url).await;
+    let state = e
+        .wh_strings("SELECT group_concat(table_name || coalesce(watermark, '-')) FROM sync_state")
+        .await;
+    e.sql(
+        "UPDATE customer SET first_name = 'AFTER' WHERE customer_id = 20;
+         SET FOREIGN_KEY_CHECKS = 0;
+         INSERT INTO payment (payment_id, customer_id, staff_id, rental_id, amount, payment_date) VALUES (65001, 1, 99, NULL, 1.00, '2006-02-14 10:00:00');
+         SET FOREIGN_KEY_CHECKS = 1;",
+    )
+    .await;
+    let err = incremental(&e.src, &e.wh, Options::default())
+        .await
+        .unwrap_err();
+    assert!(format!("{err:#}").contains("payment 65001"), "{err:#}");
+    common::assert_same_warehouse(&before, &common::canonical(&e.wh_url).await);
+    let state_after = e
+        .wh_strings("SELECT group_concat(table_name || coalesce(watermark, '-')) FROM sync_state")
+        .await;
+    assert_eq!(state, state_after, "sync_state did not advance");
+    e.sql("DELETE FROM payment WHERE payment_id = 65001").await;
+    e.incremental().await;
+    assert_eq!(
+        e.wh_strings("SELECT first_name FROM dim_customer WHERE customer_id = 20")
+            .await,
+        vec!["AFTER"]
+    );
+    e.assert_equals_full_load().await;
+}
+
+/// A small deterministic PRNG for the randomized workload.
+struct Lcg(u64);
+impl Lcg {
+    fn next(&mut self, n: u64) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (self.0 >> 33) % n
+    }
+}
+
+/// One random OLTP operation as SQL (MySQL checks the FKs; an operation it rejects is skipped).
+fn random_op(rng: &mut Lcg, i: u64) -> String {
+    let customer = 1 + rng.next(599);
+    let inventory = 1 + rng.next(4581);
+    let staff = 1 + rng.next(2);
+    let film = 1 + rng.next(1000);
+    let actor = 1 + rng.next(200);
+    let day = format!(
+        "2006-03-{:02} {:02}:{:02}:00",
+        1 + rng.next(28),
+        rng.next(24),
+        rng.next(60)
+    );
+    match rng.next(16) {
+        0 | 1 => format!(
+            "INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id) VALUES ('{day}', {inventory}, {customer}, {staff})"
+        ),
+        2 => format!(
+            "UPDATE rental SET return_date = rental_date + INTERVAL {} HOUR WHERE return_date IS NULL ORDER BY rental_id LIMIT 1",
+            1 + rng.next(200)
+        ),
+        3 | 4 => format!(
+            "INSERT INTO payment (customer_id, staff_id, rental_id, amount, payment_date) SELECT customer_id, staff_id, rental_id, {}.{:02}, rental_date FROM rental WHERE rental_id = {}",
+            rng.next(11),
+            rng.next(100),
+            1 + rng.next(16044)
+        ),
+        5 => format!(
+            "UPDATE payment SET amount = amount + 1 WHERE payment_id = {}",
+            1 + rng.next(16049)
+        ),
+        6 => format!(
+            "DELETE FROM payment WHERE payment_id = {}",
+            1 + rng.next(16049)
+        ),
+        7 => format!(
+            "DELETE FROM rental WHERE rental_id = {}",
+            1 + rng.next(16044)
+        ),
+        8 => format!(
+            "UPDATE customer SET first_name = 'N{i}', active = {} WHERE customer_id = {customer}",
+            rng.next(2)
+        ),
+        9 => format!(
+            "UPDATE customer SET address_id = {} WHERE customer_id = {customer}",
+            5 + rng.next(598)
+        ),
+        10 => format!(
+            "UPDATE city SET city = 'City {i}' WHERE city_id = {}",
+            1 + rng.next(600)
+        ),
+        11 => format!(
+            "UPDATE film SET title = 'TITLE {i}', rental_rate = {}.99 WHERE film_id = {film}",
+            rng.next(5)
+        ),
+        12 => format!("INSERT IGNORE INTO film_actor (actor_id, film_id) VALUES ({actor}, {film})"),
+        13 => format!("DELETE FROM film_actor WHERE film_id = {film} ORDER BY actor_id LIMIT 1"),
+        14 => format!(
+            "UPDATE staff SET store_id = {} WHERE staff_id = {staff}",
+            1 + rng.next(2)
+        ),
+        _ => format!(
+            "UPDATE inventory SET store_id = {} WHERE inventory_id = {inventory}",
+            1 + rng.next(2)
+        ),
+    }
+}
+
+#[tokio::test]
+async fn randomized_oltp_activity_always_ends_where_a_full_load_would() {
+    let e = env!("inc_random");
+    let mut rng = Lcg(0x5eed_2026);
+    let mut applied = 0;
+    for round in 0..3 {
+        for i in 0..60 {
+            let sql = random_op(&mut rng, round * 100 + i);
+            if sea_orm::ConnectionTrait::execute_unprepared(&e.my, &sql)
+                .await
+                .is_ok()
+            {
+                applied += 1;
+            }
+        }
+        let r = e.incremental().await;
+        assert!(r.rows_written() > 0, "round {round} changed nothing?");
+        e.assert_equals_full_load().await;
+    }
+    assert!(applied > 120, "only {applied} operations applied");
+}
+
+#[tokio::test]
+async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
+    let e = env!("inc_kill");
+    let before = common::canonical(&e.wh_url).await;
+    // Enough work that a kill lands mid-run: every payment and rental changes.
+    e.sql("UPDATE payment SET amount = amount + 0.01; UPDATE rental SET staff_id = 3 - staff_id;")
+        .await;
+    let src_url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    for delay_ms in [30u64, 120, 250] {
+        let mut child = Command::new(common::bin())
+            .args([
+                "incremental",
+                "--source",
+                &src_url,
+                "--warehouse",
+                &e.wh_url,
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL: no cleanup runs
+        let status = child.wait().unwrap();
+        let now = common::canonical(&e.wh_url).await;
+        if status.success() {
+            // It finished before the kill: then it is complete.
+            e.assert_equals_full_load().await;
+            return;
+        }
+        common::assert_same_warehouse(&before, &now);
+    }
+    let killed = e
+        .wh_i64("SELECT COUNT(*) FROM sync_run WHERE status = 'running'")
+        .await;
+    assert!(killed >= 1, "no kill landed after the run had started");
+    e.incremental().await;
+    e.assert_equals_full_load().await;
+}
