@@ -66,10 +66,14 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         let read_only = role == Role::Source;
         let foreign_keys = role != Role::Generator;
         opt.map_sqlx_sqlite_opts(move |o| {
+            // A deeper row buffer than sqlx's 50 lets the SQLite worker thread run ahead of a
+            // stream's reader instead of waking it for every row (validate reads whole tables:
+            // about twice as fast).
             let o = o
                 .foreign_keys(foreign_keys)
                 .busy_timeout(Duration::from_secs(30))
-                .statement_cache_capacity(256);
+                .statement_cache_capacity(256)
+                .row_buffer_size(1024);
             if read_only {
                 o.read_only(true)
             } else {

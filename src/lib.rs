@@ -3,11 +3,13 @@
 //!
 //! Layout: [`source`] (OLTP entities) and [`warehouse`] (star entities, schema, dates) are the
 //! two data models; [`sync`] is the pipeline between them; [`db`] opens connections with the
-//! right driver settings; [`config`] resolves URLs.
+//! right driver settings; [`config`] resolves URLs; [`validate`] compares the source with the
+//! warehouse.
 
 pub mod config;
 pub mod db;
 pub mod generate;
 pub mod source;
 pub mod sync;
+pub mod validate;
 pub mod warehouse;

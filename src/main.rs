@@ -10,7 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sakila_sync::config::{Config, FileConfig, redact};
 use sakila_sync::db::{self, Role};
-use sakila_sync::{generate, source, sync, warehouse};
+use sakila_sync::{generate, source, sync, validate, warehouse};
 
 /// Keeps a SQLite star-schema warehouse in step with the MySQL Sakila database.
 ///
@@ -73,6 +73,10 @@ enum Command {
     /// Apply random but realistic OLTP activity to a source (rentals, returns, payments, new
     /// customers and films, moves, renames, deletions) and print what was done.
     Simulate(SimulateArgs),
+    /// Compare the warehouse with the source: counts, the rentals, payments and revenue of a
+    /// time window, missing, extra and stale rows by natural key, and the warehouse's foreign
+    /// keys and dates. Exit 0 when everything agrees, 1 when a difference is found, 2 on error.
+    Validate(ValidateArgs),
 }
 
 #[derive(Args)]
@@ -108,6 +112,27 @@ struct SimulateArgs {
     /// Database to apply them to [default: the source URL]
     #[arg(long, value_name = "URL")]
     into: Option<String>,
+}
+
+/// Window options take text so that every bad value gets one clear line and exit code 2.
+#[derive(Args)]
+struct ValidateArgs {
+    /// Count and revenue checks over the N days ending at the latest source rental or
+    /// payment date (or at --as-of) [default: all time]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    days: Option<String>,
+    /// First day of the window, inclusive
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    since: Option<String>,
+    /// Last day of the window, inclusive
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    until: Option<String>,
+    /// End of the window: the last of the --days N days; alone, everything up to this day
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    as_of: Option<String>,
+    /// Print one JSON document with every check, its values and ids, instead of the table
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -154,6 +179,16 @@ fn fail(e: &anyhow::Error, urls: &[Option<String>]) -> ExitCode {
     }
     eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+/// Prints `text` and a newline; a closed pipe (`validate | head`) is not an error.
+fn print_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match writeln!(out, "{text}").and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => r.context("cannot write the report to stdout"),
+    }
 }
 
 fn init_logging(verbose: u8) {
@@ -229,6 +264,30 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("simulate on {}", redact(&url)))?;
             db.close().await.ok();
             println!("{report}");
+        }
+        Command::Validate(args) => {
+            let window = validate::WindowSpec::from_options(
+                args.days.as_deref(),
+                args.since.as_deref(),
+                args.until.as_deref(),
+                args.as_of.as_deref(),
+            )?;
+            validate::require_warehouse_file(&config.warehouse_url)?;
+            let source = db::connect(&config.source_url, Role::Source).await?;
+            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let report = validate::validate(&source, &wh, window).await?;
+            if args.json {
+                print_stdout(&report.to_json())?;
+            } else {
+                print_stdout(&format!(
+                    "source:    {}\nwarehouse: {}\n{report}",
+                    redact(&config.source_url),
+                    redact(&config.warehouse_url)
+                ))?;
+            }
+            if !report.passed() {
+                return Ok(ExitCode::from(1));
+            }
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,973 @@
+//! `validate`: compares the source with the warehouse, through the ORM, and reports every
+//! difference by natural key.
+//!
+//! How it works, in one pass over each table:
+//!
+//! - The source is read in one snapshot ([`db::source_snapshot`]), the warehouse in one read
+//!   transaction, so each side is self-consistent.
+//! - Each dimension is streamed from both sides ordered by its natural id and merge-joined
+//!   ([`merge::merge_join`]): a source member the warehouse lacks is *missing*; a warehouse
+//!   member not flagged deleted that the source lacks is *extra* (members flagged
+//!   `is_deleted` are expected: they stay while facts use them); a member on both sides is
+//!   compared, every contract column, with the row the loader would write for it (the same
+//!   pure transforms, [`crate::sync::transform`]), so a changed city, name or price is *stale*,
+//!   and so is a member flagged deleted that the source still has.
+//! - Bridges are merge-joined by their natural id pairs (the warehouse side resolved through
+//!   the dimensions by a left join, so a row pointing at no member is a foreign-key failure).
+//! - Facts are merge-joined by `rental_id` / `payment_id`. The expected fact row is built by
+//!   the loader's transform with surrogate keys taken from the warehouse's own dimensions, so
+//!   a wrong `store_key`, date key, duration or amount is *stale*. While streaming, every
+//!   surrogate key is checked against the dimension keys read before (foreign keys), every
+//!   date key against `dim_date`, and per-day totals are kept for the window checks.
+//! - The window (see [`window`]) is resolved at the end from the latest source rental or
+//!   payment date seen, and the per-day totals inside it give the rental count, payment count
+//!   and revenue (exact integer cents) of each side.
+//!
+//! Missing, extra and stale rows are checked over all time, whatever the window: a window
+//! only narrows the count and revenue checks. Memory holds a few thousand rows per side of a
+//! merge (the fact tables are read ahead on their own task in bounded batches, see
+//! [`read_ahead`]), the dimension key maps, the source's address hierarchy and inventory map
+//! (as the loader holds them), per-day totals and the first 20 ids of each check; no query
+//! runs per row.
+
+pub mod merge;
+pub mod read_ahead;
+pub mod report;
+pub mod window;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow, bail};
+use chrono::{NaiveDate, NaiveDateTime};
+use futures::{Stream, TryStreamExt, stream};
+use sea_orm::{
+    Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
+    QuerySelect, RelationTrait, TransactionTrait,
+};
+
+pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
+pub use window::{Window, WindowSpec};
+
+use self::merge::{differing_columns, merge_join};
+use self::read_ahead::read_ahead;
+use crate::db;
+use crate::source::{
+    actor, category, customer, film, film_actor, film_category, inventory, language, payment,
+    rental, store,
+};
+use crate::sync::extract::{self, Geography, Marks, read_error};
+use crate::sync::keymap::KeyMap;
+use crate::sync::transform::{
+    PaymentKeys, RentalKeys, actor_row, category_row, customer_row, datetime_key, film_row,
+    payment_row, rental_row, staff_row, store_row,
+};
+use crate::warehouse::entity::{
+    bridge_film_actor, bridge_film_category, dim_actor, dim_category, dim_customer, dim_date,
+    dim_film, dim_staff, dim_store, fact_payment, fact_rental, warehouse_meta,
+};
+use crate::warehouse::schema::SCHEMA_VERSION;
+
+/// Compares `source` with `warehouse`; the window narrows only the count and revenue checks.
+/// An `Err` is a failure to compare (unreachable or unreadable database), not a difference.
+pub async fn validate(
+    source: &DatabaseConnection,
+    warehouse: &DatabaseConnection,
+    window: WindowSpec,
+) -> Result<ValidationReport> {
+    let started = Instant::now();
+    let src = db::source_snapshot(source).await?;
+    let result = compare(&src, warehouse, window, started).await;
+    // End the snapshot whatever happened: an open MySQL transaction keeps metadata locks
+    // (a DROP or ALTER of the source would wait on it) until its connection is reused.
+    src.rollback().await.ok();
+    result
+}
+
+async fn compare(
+    src: &DatabaseTransaction,
+    warehouse: &DatabaseConnection,
+    window: WindowSpec,
+    started: Instant,
+) -> Result<ValidationReport> {
+    let wh = warehouse
+        .begin()
+        .await
+        .context("cannot start a read transaction on the warehouse")?;
+    check_schema(&wh).await?;
+    let mut v = Validation::default();
+    let step = Instant::now();
+    v.dimensions(src, &wh).await?;
+    tracing::info!(
+        "dimensions compared in {:.3} s",
+        step.elapsed().as_secs_f64()
+    );
+    let step = Instant::now();
+    v.bridges(src, &wh).await?;
+    tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
+    // On an error the warehouse transaction is dropped, which rolls it back.
+    let wh = v.facts(src, wh).await?;
+    wh.rollback().await.ok();
+    Ok(v.report(window, started))
+}
+
+/// Fails when a SQLite warehouse URL names a file that does not exist, so that validating a
+/// mistyped path reports it instead of creating an empty warehouse there.
+pub fn require_warehouse_file(url: &str) -> Result<()> {
+    let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+    else {
+        return Ok(());
+    };
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+        return Ok(());
+    }
+    let path = PathBuf::from(path);
+    if !path.exists() {
+        bail!(
+            "the warehouse {} does not exist: run `sakila-sync full-load` first",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
+async fn check_schema(wh: &DatabaseTransaction) -> Result<()> {
+    let version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
+        .one(wh)
+        .await
+        .map_err(|e| {
+            anyhow!(
+                "the warehouse has no sakila-sync schema ({e}): run `sakila-sync full-load` first"
+            )
+        })?;
+    match version {
+        Some(v) if v.value == SCHEMA_VERSION => Ok(()),
+        Some(v) => bail!(
+            "the warehouse has schema version {}, this sakila-sync reads version {SCHEMA_VERSION}",
+            v.value
+        ),
+        None => bail!("the warehouse has no schema version: run `sakila-sync full-load` first"),
+    }
+}
+
+/// A surrogate key no member has: what a fact's expected key is when the warehouse lacks the
+/// member (the fact is then stale, and the member missing).
+const UNRESOLVED: i32 = i32::MIN;
+
+/// The members of one warehouse dimension: natural id -> surrogate key, and the set of keys.
+#[derive(Default)]
+struct Members {
+    key_of: KeyMap<i32>,
+    keys: KeyMap<()>,
+}
+
+impl Members {
+    fn insert(&mut self, id: i32, key: i32) {
+        self.key_of.insert(id as u32, key);
+        self.keys.insert(key as u32, ());
+    }
+
+    /// The surrogate key of natural id `id`, or [`UNRESOLVED`].
+    fn key(&self, id: u32) -> i32 {
+        self.key_of.get(id).unwrap_or(UNRESOLVED)
+    }
+
+    fn has_key(&self, key: i32) -> bool {
+        self.keys.get(key as u32).is_some()
+    }
+}
+
+/// What merging one table found.
+struct TableResult {
+    table: &'static str,
+    /// Rows (bridges, facts) or members (dimensions) in the source.
+    source_rows: u64,
+    /// Rows in the warehouse; for dimensions, members not flagged deleted.
+    warehouse_rows: u64,
+    /// Whether the table has columns beyond its natural key (bridges do not).
+    compares_columns: bool,
+    /// Whether the report shows a count check for it (dimensions and bridges; facts are
+    /// counted by the window checks).
+    counted: bool,
+    missing: Found,
+    extra: Found,
+    stale: Found,
+}
+
+impl TableResult {
+    fn new(table: &'static str, compares_columns: bool, counted: bool) -> Self {
+        Self {
+            table,
+            source_rows: 0,
+            warehouse_rows: 0,
+            compares_columns,
+            counted,
+            missing: Found::default(),
+            extra: Found::default(),
+            stale: Found::default(),
+        }
+    }
+}
+
+/// Rows and cents per day (`YYYYMMDD` key), for the window checks.
+#[derive(Default)]
+struct DayTotals(BTreeMap<i32, (u64, i64)>);
+
+impl DayTotals {
+    fn add(&mut self, day: i32, cents: i64) {
+        let e = self.0.entry(day).or_default();
+        e.0 += 1;
+        e.1 += cents;
+    }
+
+    fn within(&self, w: &Window) -> (u64, i64) {
+        self.0
+            .iter()
+            .filter(|(day, _)| w.contains_key(**day))
+            .fold((0, 0), |(n, c), (_, (dn, dc))| (n + dn, c + dc))
+    }
+}
+
+/// Fact date keys missing from `dim_date`: the distinct keys, and rows per column.
+#[derive(Default)]
+struct MissingDates {
+    keys: BTreeSet<i32>,
+    rows_by_column: BTreeMap<&'static str, u64>,
+}
+
+impl MissingDates {
+    fn check(&mut self, dates: &HashSet<i32>, column: &'static str, key: i32) {
+        if !dates.contains(&key) {
+            *self.rows_by_column.entry(column).or_default() += 1;
+            self.keys.insert(key);
+        }
+    }
+
+    fn found(self) -> Found {
+        Found {
+            count: self.keys.len() as u64,
+            ids: self
+                .keys
+                .iter()
+                .take(MAX_IDS)
+                .map(|k| Id::One(i64::from(*k)))
+                .collect(),
+            columns: self.rows_by_column,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Validation {
+    tables: Vec<TableResult>,
+    films: Members,
+    actors: Members,
+    categories: Members,
+    customers: Members,
+    stores: Members,
+    staff: Members,
+    /// Source staff_id -> store_id (a payment's store is its staff member's).
+    staff_store: KeyMap<u32>,
+    foreign_keys: Vec<(&'static str, Found)>,
+    dates: Vec<(&'static str, MissingDates)>,
+    rentals: (DayTotals, DayTotals),
+    payments: (DayTotals, DayTotals),
+    /// The latest rental or payment in the source.
+    latest: Option<NaiveDateTime>,
+}
+
+/// A warehouse dimension row: its natural id, surrogate key and deletion flag.
+trait Member {
+    fn natural_id(&self) -> i32;
+    fn key(&self) -> i32;
+    fn is_deleted(&self) -> bool;
+}
+
+macro_rules! member {
+    ($model:ty, $id:ident, $key:ident) => {
+        impl Member for $model {
+            fn natural_id(&self) -> i32 {
+                self.$id
+            }
+            fn key(&self) -> i32 {
+                self.$key
+            }
+            fn is_deleted(&self) -> bool {
+                self.is_deleted
+            }
+        }
+    };
+}
+
+member!(dim_film::Model, film_id, film_key);
+member!(dim_actor::Model, actor_id, actor_key);
+member!(dim_category::Model, category_id, category_key);
+member!(dim_customer::Model, customer_id, customer_key);
+member!(dim_store::Model, store_id, store_key);
+member!(dim_staff::Model, staff_id, staff_key);
+
+fn wh_read_error(table: &str) -> String {
+    format!("cannot read warehouse table {table}")
+}
+
+/// Every row of source table `E` in `order`, keyed by `id`, as a stream.
+async fn source_rows<'a, E: EntityTrait>(
+    src: &'a DatabaseTransaction,
+    order: E::Column,
+    id: fn(&E::Model) -> i64,
+) -> Result<impl Stream<Item = Result<(i64, E::Model)>> + 'a> {
+    Ok(E::find()
+        .order_by_asc(order)
+        .stream(src)
+        .await
+        .with_context(read_error::<E>)?
+        .map_err(|e| anyhow::Error::new(e).context(read_error::<E>()))
+        .map_ok(move |m| (id(&m), m)))
+}
+
+/// Every row of warehouse table `E` in `order`, keyed by `id`, as a stream.
+async fn warehouse_rows<'a, E: EntityTrait>(
+    wh: &'a DatabaseTransaction,
+    order: E::Column,
+    id: fn(&E::Model) -> i64,
+) -> Result<impl Stream<Item = Result<(i64, E::Model)>> + 'a> {
+    let table = E::default().table_name();
+    Ok(E::find()
+        .order_by_asc(order)
+        .stream(wh)
+        .await
+        .with_context(|| wh_read_error(table))?
+        .map_err(move |e| anyhow::Error::new(e).context(wh_read_error(table)))
+        .map_ok(move |m| (id(&m), m)))
+}
+
+/// Merge-joins one dimension: `expected(source row, warehouse key)` is the row the loader
+/// would write for the source member under the warehouse's surrogate key.
+async fn dimension<E, S>(
+    wh: &DatabaseTransaction,
+    id_column: E::Column,
+    source: impl Stream<Item = Result<(i64, S)>>,
+    mut expected: impl FnMut(&S, i32) -> Result<E::Model>,
+) -> Result<(TableResult, Members)>
+where
+    E: EntityTrait,
+    E::Model: Member + PartialEq,
+{
+    let table = E::default().table_name();
+    let warehouse = warehouse_rows::<E>(wh, id_column, |m| i64::from(m.natural_id())).await?;
+    let mut t = TableResult::new(table, true, true);
+    let mut members = Members::default();
+    merge_join(table, source, warehouse, |id, s, w| {
+        if s.is_some() {
+            t.source_rows += 1;
+        }
+        if let Some(w) = &w {
+            members.insert(w.natural_id(), w.key());
+            if !w.is_deleted() {
+                t.warehouse_rows += 1;
+            }
+        }
+        match (s, w) {
+            (Some(_), None) => t.missing.add(Id::One(id)),
+            (None, Some(w)) if !w.is_deleted() => t.extra.add(Id::One(id)),
+            (Some(s), Some(w)) => {
+                let cols = differing_columns(&expected(&s, w.key())?, &w);
+                if !cols.is_empty() {
+                    t.stale.add_with_columns(Id::One(id), &cols);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((t, members))
+}
+
+/// Merge-joins one bridge by natural id pairs. `warehouse` yields
+/// `(first key, second key, first natural id, second natural id)`, the ids `None` when the key
+/// points at no member (a foreign-key failure); rows come ordered by the natural ids, so those
+/// (NULLs sort first in SQLite) come first.
+async fn bridge(
+    table: &'static str,
+    key_names: (&'static str, &'static str),
+    source: impl Stream<Item = Result<((i64, i64), ())>>,
+    warehouse: impl Stream<Item = Result<(i32, i32, Option<i32>, Option<i32>)>>,
+) -> Result<(TableResult, Found)> {
+    let mut t = TableResult::new(table, false, true);
+    let mut dangling = Found::default();
+    let mut warehouse_rows = 0u64;
+    let warehouse = warehouse.try_filter_map(|(ka, kb, a, b)| {
+        warehouse_rows += 1;
+        let row = match (a, b) {
+            (Some(a), Some(b)) => Some(((i64::from(a), i64::from(b)), ())),
+            _ => {
+                let mut cols = Vec::new();
+                if a.is_none() {
+                    cols.push(key_names.0);
+                }
+                if b.is_none() {
+                    cols.push(key_names.1);
+                }
+                let id = format!("{}={ka},{}={kb}", key_names.0, key_names.1);
+                dangling.add_with_columns(Id::Text(id), &cols);
+                None
+            }
+        };
+        futures::future::ready(Ok(row))
+    });
+    merge_join(table, source, warehouse, |(a, b), s, w| {
+        if s.is_some() {
+            t.source_rows += 1;
+        }
+        match (s, w) {
+            (Some(_), None) => t.missing.add(Id::Pair(a, b)),
+            (None, Some(_)) => t.extra.add(Id::Pair(a, b)),
+            _ => {}
+        }
+        Ok(())
+    })
+    .await?;
+    t.warehouse_rows = warehouse_rows;
+    Ok((t, dangling))
+}
+
+impl Validation {
+    async fn dimensions(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: &DatabaseTransaction,
+    ) -> Result<()> {
+        let geo = Geography::load(src, &mut Marks::default()).await?;
+        let languages: HashMap<u32, String> = extract::all::<language::Entity, _>(src)
+            .await?
+            .into_iter()
+            .map(|l| (l.language_id, l.name))
+            .collect();
+
+        let films =
+            source_rows::<film::Entity>(src, film::Column::FilmId, |f| i64::from(f.film_id))
+                .await?;
+        let (t, m) = dimension::<dim_film::Entity, _>(
+            wh,
+            dim_film::Column::FilmId,
+            films,
+            |f: &film::Model, key| {
+                let lang = languages.get(&f.language_id).ok_or_else(|| {
+                    anyhow!(
+                        "source film {} refers to language {}, which does not exist",
+                        f.film_id,
+                        f.language_id
+                    )
+                })?;
+                Ok(film_row(key, f, lang))
+            },
+        )
+        .await?;
+        self.tables.push(t);
+        self.films = m;
+
+        let actors =
+            source_rows::<actor::Entity>(src, actor::Column::ActorId, |a| i64::from(a.actor_id))
+                .await?;
+        let (t, m) = dimension::<dim_actor::Entity, _>(
+            wh,
+            dim_actor::Column::ActorId,
+            actors,
+            |a: &actor::Model, key| Ok(actor_row(key, a)),
+        )
+        .await?;
+        self.tables.push(t);
+        self.actors = m;
+
+        let categories = source_rows::<category::Entity>(src, category::Column::CategoryId, |c| {
+            i64::from(c.category_id)
+        })
+        .await?;
+        let (t, m) = dimension::<dim_category::Entity, _>(
+            wh,
+            dim_category::Column::CategoryId,
+            categories,
+            |c: &category::Model, key| Ok(category_row(key, c)),
+        )
+        .await?;
+        self.tables.push(t);
+        self.categories = m;
+
+        let customers = source_rows::<customer::Entity>(src, customer::Column::CustomerId, |c| {
+            i64::from(c.customer_id)
+        })
+        .await?;
+        let (t, m) = dimension::<dim_customer::Entity, _>(
+            wh,
+            dim_customer::Column::CustomerId,
+            customers,
+            |c: &customer::Model, key| {
+                let place = geo
+                    .place(c.address_id)
+                    .with_context(|| format!("source customer {}", c.customer_id))?;
+                Ok(customer_row(key, c, &place))
+            },
+        )
+        .await?;
+        self.tables.push(t);
+        self.customers = m;
+
+        let stores =
+            source_rows::<store::Entity>(src, store::Column::StoreId, |s| i64::from(s.store_id))
+                .await?;
+        let (t, m) = dimension::<dim_store::Entity, _>(
+            wh,
+            dim_store::Column::StoreId,
+            stores,
+            |s: &store::Model, key| {
+                let place = geo
+                    .place(s.address_id)
+                    .with_context(|| format!("source store {}", s.store_id))?;
+                Ok(store_row(key, s, &place))
+            },
+        )
+        .await?;
+        self.tables.push(t);
+        self.stores = m;
+
+        // Staff through the reader that never touches `picture` or `password`.
+        let staff = extract::staff(src, Condition::all()).await?;
+        for s in &staff {
+            self.staff_store.insert(s.staff_id, s.store_id);
+        }
+        let staff = stream::iter(staff.into_iter().map(|s| Ok((i64::from(s.staff_id), s))));
+        let (t, m) =
+            dimension::<dim_staff::Entity, _>(wh, dim_staff::Column::StaffId, staff, |s, key| {
+                Ok(staff_row(key, s))
+            })
+            .await?;
+        self.tables.push(t);
+        self.staff = m;
+        Ok(())
+    }
+
+    async fn bridges(&mut self, src: &DatabaseTransaction, wh: &DatabaseTransaction) -> Result<()> {
+        use bridge_film_actor::{Column as BA, Relation as RA};
+        use bridge_film_category::{Column as BC, Relation as RC};
+
+        let source = film_actor::Entity::find()
+            .select_only()
+            .columns([film_actor::Column::FilmId, film_actor::Column::ActorId])
+            .order_by_asc(film_actor::Column::FilmId)
+            .order_by_asc(film_actor::Column::ActorId)
+            .into_tuple::<(u32, u32)>()
+            .stream(src)
+            .await
+            .with_context(read_error::<film_actor::Entity>)?
+            .map_err(|e| anyhow::Error::new(e).context(read_error::<film_actor::Entity>()))
+            .map_ok(|(f, a)| ((i64::from(f), i64::from(a)), ()));
+        let warehouse = bridge_film_actor::Entity::find()
+            .select_only()
+            .columns([BA::FilmKey, BA::ActorKey])
+            .column(dim_film::Column::FilmId)
+            .column(dim_actor::Column::ActorId)
+            .join(JoinType::LeftJoin, RA::Film.def())
+            .join(JoinType::LeftJoin, RA::Actor.def())
+            .order_by_asc(dim_film::Column::FilmId)
+            .order_by_asc(dim_actor::Column::ActorId)
+            .into_tuple::<(i32, i32, Option<i32>, Option<i32>)>()
+            .stream(wh)
+            .await
+            .with_context(|| wh_read_error("bridge_film_actor"))?
+            .map_err(|e| anyhow::Error::new(e).context(wh_read_error("bridge_film_actor")));
+        let (t, fk) = bridge(
+            "bridge_film_actor",
+            ("film_key", "actor_key"),
+            source,
+            warehouse,
+        )
+        .await?;
+        self.tables.push(t);
+        self.foreign_keys.push(("bridge_film_actor", fk));
+
+        let source = film_category::Entity::find()
+            .select_only()
+            .columns([
+                film_category::Column::FilmId,
+                film_category::Column::CategoryId,
+            ])
+            .order_by_asc(film_category::Column::FilmId)
+            .order_by_asc(film_category::Column::CategoryId)
+            .into_tuple::<(u32, u32)>()
+            .stream(src)
+            .await
+            .with_context(read_error::<film_category::Entity>)?
+            .map_err(|e| anyhow::Error::new(e).context(read_error::<film_category::Entity>()))
+            .map_ok(|(f, c)| ((i64::from(f), i64::from(c)), ()));
+        let warehouse = bridge_film_category::Entity::find()
+            .select_only()
+            .columns([BC::FilmKey, BC::CategoryKey])
+            .column(dim_film::Column::FilmId)
+            .column(dim_category::Column::CategoryId)
+            .join(JoinType::LeftJoin, RC::Film.def())
+            .join(JoinType::LeftJoin, RC::Category.def())
+            .order_by_asc(dim_film::Column::FilmId)
+            .order_by_asc(dim_category::Column::CategoryId)
+            .into_tuple::<(i32, i32, Option<i32>, Option<i32>)>()
+            .stream(wh)
+            .await
+            .with_context(|| wh_read_error("bridge_film_category"))?
+            .map_err(|e| anyhow::Error::new(e).context(wh_read_error("bridge_film_category")));
+        let (t, fk) = bridge(
+            "bridge_film_category",
+            ("film_key", "category_key"),
+            source,
+            warehouse,
+        )
+        .await?;
+        self.tables.push(t);
+        self.foreign_keys.push(("bridge_film_category", fk));
+        Ok(())
+    }
+
+    /// Compares the facts; the warehouse transaction moves to the reading tasks and back.
+    async fn facts(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: DatabaseTransaction,
+    ) -> Result<DatabaseTransaction> {
+        // What rentals resolve film and store through, as the loader does.
+        let mut copies: KeyMap<(u32, u32)> = KeyMap::default();
+        let mut rows = inventory::Entity::find()
+            .select_only()
+            .columns([
+                inventory::Column::InventoryId,
+                inventory::Column::FilmId,
+                inventory::Column::StoreId,
+            ])
+            .into_tuple::<(u32, u32, u32)>()
+            .stream(src)
+            .await
+            .with_context(read_error::<inventory::Entity>)?;
+        while let Some((id, film_id, store_id)) = rows
+            .try_next()
+            .await
+            .with_context(read_error::<inventory::Entity>)?
+        {
+            copies.insert(id, (film_id, store_id));
+        }
+        drop(rows);
+
+        let dates: HashSet<i32> = dim_date::Entity::find()
+            .select_only()
+            .column(dim_date::Column::DateKey)
+            .into_tuple::<i32>()
+            .all(&wh)
+            .await
+            .with_context(|| wh_read_error("dim_date"))?
+            .into_iter()
+            .collect();
+
+        let step = Instant::now();
+        let wh = self.rentals(src, wh, &copies, &dates).await?;
+        tracing::info!(
+            "fact_rental compared in {:.3} s",
+            step.elapsed().as_secs_f64()
+        );
+        let step = Instant::now();
+        let wh = self.payments(src, wh, &dates).await?;
+        tracing::info!(
+            "fact_payment compared in {:.3} s",
+            step.elapsed().as_secs_f64()
+        );
+        Ok(wh)
+    }
+
+    async fn rentals(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: DatabaseTransaction,
+        copies: &KeyMap<(u32, u32)>,
+        dates: &HashSet<i32>,
+    ) -> Result<DatabaseTransaction> {
+        let source = source_rows::<rental::Entity>(src, rental::Column::RentalId, |r| {
+            i64::from(r.rental_id)
+        })
+        .await?;
+        let mut reader = read_ahead::<fact_rental::Entity>(wh, fact_rental::Column::RentalId);
+        let warehouse = reader.rows().map_ok(|r| (i64::from(r.rental_id), r));
+        let mut t = TableResult::new("fact_rental", true, false);
+        let mut fk = Found::default();
+        let mut missing_dates = MissingDates::default();
+        let Validation {
+            films,
+            stores,
+            customers,
+            staff,
+            rentals: (src_days, wh_days),
+            latest,
+            ..
+        } = self;
+        merge_join("fact_rental", source, warehouse, |id, s, w| {
+            if let Some(r) = &s {
+                t.source_rows += 1;
+                src_days.add(datetime_key(r.rental_date), 0);
+                *latest = (*latest).max(Some(r.rental_date));
+            }
+            if let Some(f) = &w {
+                t.warehouse_rows += 1;
+                wh_days.add(f.rental_date_key, 0);
+                let mut bad = Vec::new();
+                for (ok, col) in [
+                    (films.has_key(f.film_key), "film_key"),
+                    (stores.has_key(f.store_key), "store_key"),
+                    (customers.has_key(f.customer_key), "customer_key"),
+                    (staff.has_key(f.staff_key), "staff_key"),
+                ] {
+                    if !ok {
+                        bad.push(col);
+                    }
+                }
+                if !bad.is_empty() {
+                    fk.add_with_columns(Id::One(id), &bad);
+                }
+                missing_dates.check(dates, "rental_date_key", f.rental_date_key);
+                if let Some(k) = f.return_date_key {
+                    missing_dates.check(dates, "return_date_key", k);
+                }
+            }
+            match (s, w) {
+                (Some(_), None) => t.missing.add(Id::One(id)),
+                (None, Some(_)) => t.extra.add(Id::One(id)),
+                (Some(r), Some(f)) => {
+                    let (film_id, store_id) =
+                        copies.get(r.inventory_id).unwrap_or((u32::MAX, u32::MAX));
+                    let keys = RentalKeys {
+                        film_key: films.key(film_id),
+                        store_key: stores.key(store_id),
+                        customer_key: customers.key(r.customer_id),
+                        staff_key: staff.key(r.staff_id),
+                    };
+                    let cols = differing_columns(&rental_row(&r, keys), &f);
+                    if !cols.is_empty() {
+                        t.stale.add_with_columns(Id::One(id), &cols);
+                    }
+                }
+                (None, None) => {}
+            }
+            Ok(())
+        })
+        .await?;
+        let wh = reader.finish().await?;
+        self.tables.push(t);
+        self.foreign_keys.push(("fact_rental", fk));
+        self.dates.push(("fact_rental", missing_dates));
+        Ok(wh)
+    }
+
+    async fn payments(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: DatabaseTransaction,
+        dates: &HashSet<i32>,
+    ) -> Result<DatabaseTransaction> {
+        let source = source_rows::<payment::Entity>(src, payment::Column::PaymentId, |p| {
+            i64::from(p.payment_id)
+        })
+        .await?;
+        let mut reader = read_ahead::<fact_payment::Entity>(wh, fact_payment::Column::PaymentId);
+        let warehouse = reader.rows().map_ok(|p| (i64::from(p.payment_id), p));
+        let mut t = TableResult::new("fact_payment", true, false);
+        let mut fk = Found::default();
+        let mut missing_dates = MissingDates::default();
+        let Validation {
+            stores,
+            customers,
+            staff,
+            staff_store,
+            payments: (src_days, wh_days),
+            latest,
+            ..
+        } = self;
+        merge_join("fact_payment", source, warehouse, |id, s, w| {
+            // Both sides are built first: the expected row carries the cents of the source.
+            let expected = s.as_ref().map(|p| {
+                let store_id = staff_store.get(p.staff_id).unwrap_or(u32::MAX);
+                payment_row(
+                    p,
+                    PaymentKeys {
+                        customer_key: customers.key(p.customer_id),
+                        store_key: stores.key(store_id),
+                        staff_key: staff.key(p.staff_id),
+                    },
+                )
+            });
+            if let (Some(p), Some(e)) = (&s, &expected) {
+                t.source_rows += 1;
+                src_days.add(e.payment_date_key, e.amount_cents);
+                *latest = (*latest).max(Some(p.payment_date));
+            }
+            if let Some(f) = &w {
+                t.warehouse_rows += 1;
+                wh_days.add(f.payment_date_key, f.amount_cents);
+                let mut bad = Vec::new();
+                for (ok, col) in [
+                    (customers.has_key(f.customer_key), "customer_key"),
+                    (stores.has_key(f.store_key), "store_key"),
+                    (staff.has_key(f.staff_key), "staff_key"),
+                ] {
+                    if !ok {
+                        bad.push(col);
+                    }
+                }
+                if !bad.is_empty() {
+                    fk.add_with_columns(Id::One(id), &bad);
+                }
+                missing_dates.check(dates, "payment_date_key", f.payment_date_key);
+            }
+            match (expected, w) {
+                (Some(_), None) => t.missing.add(Id::One(id)),
+                (None, Some(_)) => t.extra.add(Id::One(id)),
+                (Some(e), Some(f)) => {
+                    let cols = differing_columns(&e, &f);
+                    if !cols.is_empty() {
+                        t.stale.add_with_columns(Id::One(id), &cols);
+                    }
+                }
+                (None, None) => {}
+            }
+            Ok(())
+        })
+        .await?;
+        let wh = reader.finish().await?;
+        self.tables.push(t);
+        self.foreign_keys.push(("fact_payment", fk));
+        self.dates.push(("fact_payment", missing_dates));
+        Ok(wh)
+    }
+
+    fn report(self, spec: WindowSpec, started: Instant) -> ValidationReport {
+        let latest: Option<NaiveDate> = self.latest.map(|t| t.date());
+        let window = spec.resolve(latest);
+        let mut checks = Vec::new();
+        for t in self.tables.iter().filter(|t| t.counted) {
+            checks.push(Check::value(
+                CheckKind::Count,
+                t.table,
+                t.source_rows as i64,
+                t.warehouse_rows as i64,
+            ));
+        }
+        let (src_rentals, _) = self.rentals.0.within(&window);
+        let (wh_rentals, _) = self.rentals.1.within(&window);
+        checks.push(Check::value(
+            CheckKind::WindowRentals,
+            "fact_rental",
+            src_rentals as i64,
+            wh_rentals as i64,
+        ));
+        let (src_payments, src_cents) = self.payments.0.within(&window);
+        let (wh_payments, wh_cents) = self.payments.1.within(&window);
+        checks.push(Check::value(
+            CheckKind::WindowPayments,
+            "fact_payment",
+            src_payments as i64,
+            wh_payments as i64,
+        ));
+        checks.push(Check::value(
+            CheckKind::WindowRevenueCents,
+            "fact_payment",
+            src_cents,
+            wh_cents,
+        ));
+        for t in self.tables {
+            checks.push(Check::rows(CheckKind::Missing, t.table, t.missing));
+            checks.push(Check::rows(CheckKind::Extra, t.table, t.extra));
+            if t.compares_columns {
+                checks.push(Check::rows(CheckKind::Stale, t.table, t.stale));
+            }
+        }
+        for (table, found) in self.foreign_keys {
+            checks.push(Check::rows(CheckKind::ForeignKeys, table, found));
+        }
+        for (table, missing) in self.dates {
+            checks.push(Check::rows(
+                CheckKind::DatesInDimDate,
+                table,
+                missing.found(),
+            ));
+        }
+        ValidationReport {
+            window,
+            checks,
+            seconds: started.elapsed().as_secs_f64(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn day_totals_sum_inside_the_window_only() {
+        let mut d = DayTotals::default();
+        d.add(20060207, 100);
+        d.add(20060208, 299);
+        d.add(20060214, 1);
+        d.add(20060214, 2);
+        let w = WindowSpec::Days {
+            days: 7,
+            as_of: None,
+        }
+        .resolve(NaiveDate::from_ymd_opt(2006, 2, 14));
+        assert_eq!(d.within(&w), (3, 302));
+        assert_eq!(d.within(&WindowSpec::AllTime.resolve(None)), (4, 402));
+    }
+
+    #[test]
+    fn members_resolve_keys_and_know_unknown_ones() {
+        let mut m = Members::default();
+        m.insert(5, 7);
+        assert_eq!(m.key(5), 7);
+        assert_eq!(m.key(6), UNRESOLVED);
+        assert!(m.has_key(7) && !m.has_key(5) && !m.has_key(-1) && !m.has_key(UNRESOLVED));
+    }
+
+    #[test]
+    fn missing_dates_list_distinct_keys_in_order() {
+        let dates: HashSet<i32> = [20050524].into_iter().collect();
+        let mut m = MissingDates::default();
+        m.check(&dates, "rental_date_key", 20050526);
+        m.check(&dates, "rental_date_key", 20050524);
+        m.check(&dates, "return_date_key", 20050526);
+        m.check(&dates, "rental_date_key", 20050525);
+        let f = m.found();
+        assert_eq!(f.count, 2);
+        assert_eq!(f.ids, vec![Id::One(20050525), Id::One(20050526)]);
+        assert_eq!(f.columns["rental_date_key"], 2);
+        assert_eq!(f.columns["return_date_key"], 1);
+    }
+
+    #[test]
+    fn warehouse_file_must_exist() {
+        assert!(require_warehouse_file("sqlite::memory:").is_ok());
+        assert!(require_warehouse_file("mysql://root@h/db").is_ok());
+        let err = require_warehouse_file("sqlite:///nonexistent/dir/w.db?mode=rwc").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("/nonexistent/dir/w.db does not exist"),
+            "{err}"
+        );
+        let dir = tempfile_dir();
+        let path = dir.join("w.db");
+        std::fs::write(&path, b"").unwrap();
+        assert!(require_warehouse_file(&format!("sqlite://{}", path.display())).is_ok());
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let d = std::env::temp_dir().join(format!("sakila-validate-{}", std::process::id()));
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+}
