@@ -662,8 +662,10 @@ async fn new_film(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
         .context("cannot insert a film")?
         .last_insert_id;
     f.film_id = film_id;
-    // What MySQL's film_text trigger does.
+    // What MySQL's film_text trigger does; on the real Sakila schema the trigger has already
+    // written the row, so an existing one is left alone.
     film_text::Entity::insert(data::film_text_of(&f).into_active_model())
+        .on_conflict_do_nothing_on([film_text::Column::FilmId])
         .exec_without_returning(txn)
         .await
         .context("cannot insert a film_text row")?;

@@ -155,8 +155,27 @@ pub fn empty_database(db: &str) -> String {
     format!("{}/{db}", mysql_server_url())
 }
 
+/// Drops a test database; never panics (it runs in `Drop`), and gives up after a short lock
+/// wait instead of hanging when a failed test left a transaction open on it.
 pub fn drop_database(db: &str) {
-    mariadb_client(&format!("DROP DATABASE IF EXISTS `{db}`;"));
+    let sql = format!("SET SESSION lock_wait_timeout = 20; DROP DATABASE IF EXISTS `{db}`;");
+    let client = if Command::new("mariadb").arg("--version").output().is_ok() {
+        "mariadb"
+    } else {
+        "mysql"
+    };
+    let child = Command::new(client)
+        .args(client_args())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn();
+    if let Ok(mut child) = child {
+        if let Some(mut stdin) = child.stdin.take() {
+            let _ = stdin.write_all(sql.as_bytes());
+        }
+        let _ = child.wait();
+    }
 }
 
 /// Drops its database when the test ends, passed or failed.
