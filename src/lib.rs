@@ -8,6 +8,7 @@
 
 pub mod config;
 pub mod db;
+pub mod demo;
 pub mod generate;
 pub mod source;
 pub mod sync;

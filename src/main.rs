@@ -77,6 +77,23 @@ enum Command {
     /// time window, missing, extra and stale rows by natural key, and the warehouse's foreign
     /// keys and dates. Exit 0 when everything agrees, 1 when a difference is found, 2 on error.
     Validate(ValidateArgs),
+    /// Show the whole pipeline with no server and no configuration: generate a Sakila into a
+    /// SQLite file, then init, full-load, simulate OLTP activity, incremental and validate,
+    /// and print an analytics summary from the warehouse. Exit 0 when validate agrees.
+    Demo(DemoArgs),
+}
+
+#[derive(Args)]
+struct DemoArgs {
+    /// Folder for the demo's source and warehouse files (replaced on each run)
+    #[arg(long, value_name = "DIR", default_value = "sakila-demo")]
+    dir: PathBuf,
+    /// Random seed of the generated data and the simulated activity
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// OLTP operations simulated between the full-load and the incremental
+    #[arg(long, default_value_t = 500)]
+    ops: u32,
 }
 
 #[derive(Args)]
@@ -286,6 +303,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 ))?;
             }
             if !report.passed() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Demo(args) => {
+            let opts = sakila_sync::demo::Options {
+                dir: args.dir,
+                seed: args.seed,
+                ops: args.ops,
+            };
+            if !sakila_sync::demo::run(&opts).await? {
                 return Ok(ExitCode::from(1));
             }
         }
