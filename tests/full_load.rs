@@ -334,6 +334,23 @@ async fn full_load_counts_and_revenue_on_real_sakila() {
         common::query_i64(&raw, "SELECT SUM(amount_cents) FROM fact_payment").await,
         6741651
     );
+    // The lookup tables' row versions that incremental compares its lookback re-reads with.
+    for (table, n) in [
+        ("country", 109),
+        ("city", 600),
+        ("address", 603),
+        ("language", 6),
+        ("inventory", 4581),
+    ] {
+        let sql = format!(
+            "SELECT COUNT(*) FROM source_version WHERE table_name = '{table}' AND last_update IS NOT NULL"
+        );
+        assert_eq!(
+            common::query_i64(&raw, &sql).await,
+            n,
+            "source_version of {table}"
+        );
+    }
     // Watermarks are the source's own max(last_update), not the machine clock.
     let wm = common::query_strings(
         &raw,
@@ -354,7 +371,11 @@ async fn full_load_counts_and_revenue_on_real_sakila() {
     .await;
     // 40,374 star rows plus the 267 days of 2005-05-24..2006-02-14 (no init ran first).
     assert_eq!(report.table("dim_date").inserted, 267);
-    assert_eq!(runs, vec![format!("full-load:success:{}", 40374 + 267)]);
+    // ... and the 5,899 lookup row versions (109 + 600 + 603 + 6 + 4,581).
+    assert_eq!(
+        runs,
+        vec![format!("full-load:success:{}", 40374 + 267 + 5899)]
+    );
 }
 
 /// One row as text in both databases: `|`-separated, NULL as `~`.

@@ -276,9 +276,13 @@ pub(crate) async fn load_all(
         marks.observe("inventory", Some(i.last_update));
         keys.inventory
             .insert(i.inventory_id, (i.film_id, i.store_id));
+        versions.push(version("inventory", i.inventory_id, i.last_update));
     }
     drop(stream);
     marks.touch("inventory");
+    let s = Instant::now();
+    let n = write::<SourceVersion, _>(txn, versions, Write::Insert).await?;
+    t.add("source_version", n, 0, 0, s);
 
     // Facts: the key maps are complete now and shared read-only with the reader task.
     let keys = Arc::new(keys);

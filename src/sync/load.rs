@@ -3,10 +3,7 @@
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::OnConflict;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, EntityTrait, IdenStatic, IntoActiveModel, Iterable,
-    PrimaryKeyToColumn,
-};
+use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn};
 
 /// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` since 3.32.
 const SQLITE_MAX_VARS: usize = 32_766;
@@ -29,29 +26,24 @@ pub async fn write<E, C>(db: &C, rows: Vec<E::Model>, mode: Write) -> Result<u64
 where
     E: EntityTrait,
     C: ConnectionTrait,
-    E::Model: IntoActiveModel<E::ActiveModel>,
-    E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
-    let total = rows.len() as u64;
     let per = rows_per_statement::<E>();
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk = rows
-            .by_ref()
-            .take(per)
-            .map(IntoActiveModel::into_active_model);
-        let mut insert = E::insert_many(chunk);
-        if mode == Write::Upsert {
-            insert = insert.on_conflict(upsert_clause::<E>());
-        }
-        insert.exec_without_returning(db).await.with_context(|| {
+    for chunk in rows.chunks(per) {
+        let conflict = (mode == Write::Upsert).then(upsert_clause::<E>);
+        db.execute_raw(insert_statement_on::<E>(
+            db.get_database_backend(),
+            chunk,
+            conflict,
+        ))
+        .await
+        .with_context(|| {
             format!(
                 "cannot write to warehouse table {}",
                 E::default().table_name()
             )
         })?;
     }
-    Ok(total)
+    Ok(rows.len() as u64)
 }
 
 fn upsert_clause<E: EntityTrait>() -> OnConflict {
@@ -75,6 +67,17 @@ pub fn insert_statement<E>(models: &[E::Model]) -> sea_orm::Statement
 where
     E: EntityTrait,
 {
+    insert_statement_on::<E>(sea_orm::DbBackend::Sqlite, models, None)
+}
+
+fn insert_statement_on<E>(
+    backend: sea_orm::DbBackend,
+    models: &[E::Model],
+    conflict: Option<OnConflict>,
+) -> sea_orm::Statement
+where
+    E: EntityTrait,
+{
     use sea_orm::ModelTrait;
     use sea_orm::sea_query::{Query, SimpleExpr};
     let columns: Vec<E::Column> = E::Column::iter().collect();
@@ -89,7 +92,10 @@ where
                 .map(|c| SimpleExpr::Value(fast_value(m.get(*c)))),
         );
     }
-    sea_orm::DbBackend::Sqlite.build(&insert)
+    if let Some(c) = conflict {
+        insert.on_conflict(c);
+    }
+    backend.build(&insert)
 }
 
 fn fast_value(v: sea_orm::Value) -> sea_orm::Value {
