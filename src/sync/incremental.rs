@@ -65,6 +65,8 @@ impl Default for Options {
 
 /// Facts processed per chunk: memory stays bounded however much changed.
 const FACT_CHUNK: usize = 4_000;
+/// Above this many lookback candidates, a lookup table's versions are read whole.
+const BULK_VERSIONS: usize = 20_000;
 /// Width of the id buckets compared when fact row counts disagree.
 const BUCKET: i64 = 4_096;
 
@@ -740,6 +742,30 @@ impl Run<'_> {
         Ok(ids)
     }
 
+    /// `source_version` of `table`: all of it, or the rows of the ids in `chunk`.
+    async fn versions(
+        &self,
+        table: &str,
+        chunk: Option<&[(i64, Option<chrono::DateTime<chrono::Utc>>)]>,
+    ) -> Result<HashMap<i64, Option<NaiveDateTime>>> {
+        let mut q = source_version::Entity::find()
+            .select_only()
+            .columns([
+                source_version::Column::RowId,
+                source_version::Column::LastUpdate,
+            ])
+            .filter(source_version::Column::TableName.eq(table));
+        if let Some(chunk) = chunk {
+            q = q.filter(source_version::Column::RowId.is_in(chunk.iter().map(|(id, _)| *id)));
+        }
+        Ok(q.into_tuple::<(i64, Option<NaiveDateTime>)>()
+            .all(self.txn)
+            .await
+            .context("cannot read warehouse table source_version")?
+            .into_iter()
+            .collect())
+    }
+
     /// Rows of a lookup table (no warehouse row of its own) changed since its watermark,
     /// minus those whose `last_update` `source_version` already holds; records the new
     /// versions.
@@ -755,25 +781,26 @@ impl Run<'_> {
     {
         let candidates = self.changed_ids::<E>(pk, last_update, table).await?;
         self.marks.touch(table);
+        // Bulk-loaded tables share one timestamp, so the lookback can make every row a
+        // candidate: then one read of the table's versions beats thousands of IN lists.
+        let whole_table = if candidates.len() > BULK_VERSIONS {
+            Some(self.versions(table, None).await?)
+        } else {
+            None
+        };
         let mut ids = Vec::new();
         for chunk in candidates.chunks(IN_CHUNK) {
             for (_, lu) in chunk {
                 self.marks.observe(table, *lu);
             }
-            let known: HashMap<i64, Option<NaiveDateTime>> = source_version::Entity::find()
-                .select_only()
-                .columns([
-                    source_version::Column::RowId,
-                    source_version::Column::LastUpdate,
-                ])
-                .filter(source_version::Column::TableName.eq(table))
-                .filter(source_version::Column::RowId.is_in(chunk.iter().map(|(id, _)| *id)))
-                .into_tuple::<(i64, Option<NaiveDateTime>)>()
-                .all(self.txn)
-                .await
-                .context("cannot read warehouse table source_version")?
-                .into_iter()
-                .collect();
+            let fetched;
+            let known = match &whole_table {
+                Some(all) => all,
+                None => {
+                    fetched = self.versions(table, Some(chunk)).await?;
+                    &fetched
+                }
+            };
             ids.extend(
                 chunk
                     .iter()
