@@ -55,6 +55,7 @@ async fn load(
     let src = db::source_snapshot(source).await?;
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "full-load");
+    t.source_clock = Some(run::source_clock(&src).await?);
     let src = Arc::new(src);
     let marks = load_all(&src, &txn, &mut t).await?;
     state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;

@@ -22,7 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime, Timelike};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
@@ -92,6 +92,12 @@ async fn sync(
     let src = std::sync::Arc::new(db::source_snapshot(source).await?);
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "incremental");
+    t.source_clock = Some(run::source_clock(&*src).await?);
+    // Rows stamped before the previous run's snapshot second cannot have changed since under
+    // the same `last_update`; rows stamped in or after it may have (one-second resolution).
+    let stable_before = run::last_source_clock(&txn)
+        .await?
+        .map(|c| c.with_nanosecond(0).unwrap_or(c));
     let previous = state::watermarks(&txn).await?;
 
     let marks = if previous.values().all(Option::is_none) {
@@ -103,6 +109,7 @@ async fn sync(
             .map(|(table, w)| (table.clone(), w.map(|w| w - opts.lookback)))
             .collect();
         let mut run = Run {
+            stable_before,
             src: &src,
             txn: &txn,
             since,
@@ -127,6 +134,8 @@ async fn sync(
 }
 
 struct Run<'a> {
+    /// Candidates stamped before this and unchanged since the last run are skipped.
+    stable_before: Option<NaiveDateTime>,
     src: &'a DatabaseTransaction,
     txn: &'a DatabaseTransaction,
     since: HashMap<String, Option<NaiveDateTime>>,
@@ -140,6 +149,23 @@ fn own_changes<C: ColumnTrait>(last_update: C, since: Option<NaiveDateTime>) -> 
     match since {
         Some(s) => Condition::all().add(last_update.gte(s.and_utc())),
         None => Condition::all(),
+    }
+}
+
+/// A lookback candidate: a row id and its `last_update`.
+type Candidate = (i64, Option<chrono::DateTime<chrono::Utc>>);
+
+/// Whether a lookback candidate can be skipped: the warehouse holds the same `last_update`,
+/// stamped before the previous run's snapshot second.
+fn unchanged(
+    known: Option<&Option<NaiveDateTime>>,
+    source: Option<chrono::DateTime<chrono::Utc>>,
+    stable_before: Option<NaiveDateTime>,
+) -> bool {
+    let source = source.map(|t| t.naive_utc());
+    match (known, source, stable_before) {
+        (Some(k), Some(s), Some(before)) => *k == Some(s) && s < before,
+        _ => false,
     }
 }
 
@@ -746,7 +772,7 @@ impl Run<'_> {
     async fn versions(
         &self,
         table: &str,
-        chunk: Option<&[(i64, Option<chrono::DateTime<chrono::Utc>>)]>,
+        chunk: Option<&[Candidate]>,
     ) -> Result<HashMap<i64, Option<NaiveDateTime>>> {
         let mut q = source_version::Entity::find()
             .select_only()
@@ -804,7 +830,7 @@ impl Run<'_> {
             ids.extend(
                 chunk
                     .iter()
-                    .filter(|(id, lu)| known.get(id) != Some(&lu.map(|t| t.naive_utc())))
+                    .filter(|(id, lu)| !unchanged(known.get(id), *lu, self.stable_before))
                     .map(|(id, _)| *id),
             );
         }
@@ -859,7 +885,7 @@ impl Run<'_> {
             ids.extend(
                 chunk
                     .iter()
-                    .filter(|(id, lu)| known.get(id) != Some(&lu.map(|t| t.naive_utc())))
+                    .filter(|(id, lu)| !unchanged(known.get(id), *lu, self.stable_before))
                     .map(|(id, _)| *id),
             );
         }
@@ -1232,4 +1258,33 @@ async fn ids_between<E: EntityTrait, C: ConnectionTrait>(
         .all(db)
         .await?;
     Ok(ids.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unchanged;
+    use chrono::NaiveDateTime;
+
+    fn t(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn only_rows_stamped_before_the_last_snapshot_second_are_skipped() {
+        let old = t("2006-02-15 05:09:17");
+        let clock = Some(t("2026-11-30 01:00:00"));
+        assert!(unchanged(Some(&Some(old)), Some(old.and_utc()), clock));
+        // Stamped in the snapshot's own second: another update may have followed unseen.
+        let same = t("2026-11-30 01:00:00");
+        assert!(!unchanged(Some(&Some(same)), Some(same.and_utc()), clock));
+        // A different stamp, an unknown row, or no recorded clock: read it.
+        assert!(!unchanged(
+            Some(&Some(old)),
+            Some(t("2006-02-15 05:09:18").and_utc()),
+            clock
+        ));
+        assert!(!unchanged(None, Some(old.and_utc()), clock));
+        assert!(!unchanged(Some(&Some(old)), Some(old.and_utc()), None));
+        assert!(!unchanged(Some(&None), None, clock));
+    }
 }

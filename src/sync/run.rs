@@ -35,6 +35,8 @@ impl TableStats {
 #[derive(Clone, Debug)]
 pub struct RunReport {
     pub run_id: i32,
+    /// The source's clock at the start of the run's snapshot.
+    pub source_clock: Option<NaiveDateTime>,
     pub command: &'static str,
     pub tables: BTreeMap<&'static str, TableStats>,
     pub seconds: f64,
@@ -84,6 +86,7 @@ impl fmt::Display for RunReport {
 /// Collects statistics while a run goes.
 pub struct Tracker {
     pub run_id: i32,
+    pub source_clock: Option<NaiveDateTime>,
     pub command: &'static str,
     started: Instant,
     tables: BTreeMap<&'static str, TableStats>,
@@ -93,6 +96,7 @@ impl Tracker {
     pub fn new(run_id: i32, command: &'static str) -> Self {
         Self {
             run_id,
+            source_clock: None,
             command,
             started: Instant::now(),
             tables: BTreeMap::new(),
@@ -118,6 +122,7 @@ impl Tracker {
     pub fn report(&self) -> RunReport {
         RunReport {
             run_id: self.run_id,
+            source_clock: self.source_clock,
             command: self.command,
             tables: self.tables.clone(),
             seconds: self.started.elapsed().as_secs_f64(),
@@ -161,6 +166,7 @@ pub async fn start<C: ConnectionTrait>(db: &C, command: &str) -> Result<i32> {
         rows_written: Set(0),
         rows_by_table: Set("{}".into()),
         error: Set(None),
+        source_clock: Set(None),
     }
     .insert(db)
     .await
@@ -177,12 +183,51 @@ pub async fn finish<C: ConnectionTrait>(db: &C, report: &RunReport) -> Result<()
         status: Set("success".into()),
         rows_written: Set(report.rows_written() as i64),
         rows_by_table: Set(rows_by_table),
+        source_clock: Set(report.source_clock),
         ..Default::default()
     }
     .update(db)
     .await
     .context("cannot record the run's end in sync_run")?;
     Ok(())
+}
+
+/// The source's clock when the last successful run's snapshot began, if recorded.
+pub async fn last_source_clock<C: ConnectionTrait>(db: &C) -> Result<Option<NaiveDateTime>> {
+    use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
+    let clock: Option<Option<NaiveDateTime>> = sync_run::Entity::find()
+        .select_only()
+        .column(sync_run::Column::SourceClock)
+        .filter(sync_run::Column::Status.eq("success"))
+        .order_by_desc(sync_run::Column::Id)
+        .into_tuple()
+        .one(db)
+        .await
+        .context("cannot read sync_run")?;
+    Ok(clock.flatten())
+}
+
+/// The source database's current time (UTC: the session time zone is UTC).
+pub async fn source_clock<C: ConnectionTrait>(db: &C) -> Result<NaiveDateTime> {
+    use sea_orm::sea_query::{Expr, Query};
+    let q = Query::select()
+        .expr_as(
+            Expr::current_timestamp(),
+            sea_orm::sea_query::Alias::new("now"),
+        )
+        .to_owned();
+    let row = db
+        .query_one(&q)
+        .await
+        .context("cannot read the source clock")?
+        .context("the source returned no clock")?;
+    if let Ok(t) = row.try_get::<NaiveDateTime>("", "now") {
+        return Ok(t);
+    }
+    let t: chrono::DateTime<chrono::Utc> = row
+        .try_get("", "now")
+        .context("cannot read the source clock")?;
+    Ok(t.naive_utc())
 }
 
 /// Records a failed run (after its transaction rolled back).

@@ -20,6 +20,9 @@ pub struct Model {
     pub rows_by_table: String,
     #[sea_orm(column_type = "Text", nullable)]
     pub error: Option<String>,
+    /// The source's clock when the run's snapshot began: rows stamped in that second or later
+    /// may still change under the same `last_update`, so the next run re-reads them.
+    pub source_clock: Option<DateTime>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
