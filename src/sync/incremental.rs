@@ -1049,17 +1049,28 @@ impl Run<'_> {
             .await?
             .into_iter()
             .collect();
-        let backend = self.src.get_database_backend();
-        for chunk in moved_staff.chunks(IN_CHUNK) {
-            let moved: Vec<i64> = payment::Entity::find()
-                .select_only()
-                .column_as(as_i64(backend, Expr::col(payment::Column::PaymentId)), "id")
-                .filter(payment::Column::StaffId.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(self.src)
+        // A staff member moving store moves the store of every payment they took: the only
+        // payment column that depends on the staff row, so one set-based update per member
+        // does it without reading those payments.
+        let mut moved_rows = 0;
+        for staff_id in moved_staff {
+            let (Some(staff_key), Some(store_id)) = (
+                self.keys.staff.get(*staff_id),
+                self.keys.staff_store.get(*staff_id),
+            ) else {
+                continue;
+            };
+            let store_key = self.keys.store.get(store_id).ok_or_else(|| {
+                anyhow!("staff {staff_id} works at store {store_id}, which does not exist")
+            })?;
+            moved_rows += fact_payment::Entity::update_many()
+                .col_expr(fact_payment::Column::StoreKey, Expr::value(store_key))
+                .filter(fact_payment::Column::StaffKey.eq(staff_key))
+                .filter(fact_payment::Column::StoreKey.ne(store_key))
+                .exec(self.txn)
                 .await
-                .with_context(read_error::<payment::Entity>)?;
-            ids.extend(moved);
+                .context("cannot update fact_payment")?
+                .rows_affected;
         }
         for chunk in deleted_rentals.chunks(IN_CHUNK) {
             let orphaned: Vec<i32> = fact_payment::Entity::find()
@@ -1093,7 +1104,8 @@ impl Run<'_> {
                 .context("cannot delete from fact_payment")?
                 .rows_affected;
         }
-        self.t.add("fact_payment", ins, upd, deleted, s);
+        self.t
+            .add("fact_payment", ins, upd + moved_rows, deleted, s);
         Ok(())
     }
 
