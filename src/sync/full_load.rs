@@ -213,19 +213,10 @@ pub(crate) async fn load_all(
         "bridge_film_actor",
         |fa: film_actor::Model| {
             marks.observe("film_actor", Some(fa.last_update));
+            let (film_key, actor_key) = keys.film_actor(&fa)?;
             Ok(bridge_film_actor::Model {
-                film_key: keys.film.get(fa.film_id).ok_or_else(|| {
-                    anyhow!(
-                        "film_actor refers to film {}, which does not exist",
-                        fa.film_id
-                    )
-                })?,
-                actor_key: keys.actor.get(fa.actor_id).ok_or_else(|| {
-                    anyhow!(
-                        "film_actor refers to actor {}, which does not exist",
-                        fa.actor_id
-                    )
-                })?,
+                film_key,
+                actor_key,
             })
         },
     )
@@ -244,19 +235,10 @@ pub(crate) async fn load_all(
         "bridge_film_category",
         |fc: film_category::Model| {
             marks.observe("film_category", Some(fc.last_update));
+            let (film_key, category_key) = keys.film_category(&fc)?;
             Ok(bridge_film_category::Model {
-                film_key: keys.film.get(fc.film_id).ok_or_else(|| {
-                    anyhow!(
-                        "film_category refers to film {}, which does not exist",
-                        fc.film_id
-                    )
-                })?,
-                category_key: keys.category.get(fc.category_id).ok_or_else(|| {
-                    anyhow!(
-                        "film_category refers to category {}, which does not exist",
-                        fc.category_id
-                    )
-                })?,
+                film_key,
+                category_key,
             })
         },
     )

@@ -649,19 +649,7 @@ impl Run<'_> {
         let mut want = BTreeSet::new();
         for fa in &source {
             self.marks.observe("film_actor", Some(fa.last_update));
-            let f = self.keys.film.get(fa.film_id).ok_or_else(|| {
-                anyhow!(
-                    "film_actor refers to film {}, which does not exist",
-                    fa.film_id
-                )
-            })?;
-            let a = self.keys.actor.get(fa.actor_id).ok_or_else(|| {
-                anyhow!(
-                    "film_actor refers to actor {}, which does not exist",
-                    fa.actor_id
-                )
-            })?;
-            want.insert((f, a));
+            want.insert(self.keys.film_actor(fa)?);
         }
         self.marks.touch("film_actor");
         let have: BTreeSet<(i32, i32)> = bridge_film_actor::Entity::find()
@@ -700,19 +688,7 @@ impl Run<'_> {
         let mut want = BTreeSet::new();
         for fc in &source {
             self.marks.observe("film_category", Some(fc.last_update));
-            let f = self.keys.film.get(fc.film_id).ok_or_else(|| {
-                anyhow!(
-                    "film_category refers to film {}, which does not exist",
-                    fc.film_id
-                )
-            })?;
-            let c = self.keys.category.get(fc.category_id).ok_or_else(|| {
-                anyhow!(
-                    "film_category refers to category {}, which does not exist",
-                    fc.category_id
-                )
-            })?;
-            want.insert((f, c));
+            want.insert(self.keys.film_category(fc)?);
         }
         self.marks.touch("film_category");
         let have: BTreeSet<(i32, i32)> = bridge_film_category::Entity::find()

@@ -19,7 +19,7 @@ use anyhow::{Result, anyhow};
 use keymap::KeyMap;
 use transform::{PaymentKeys, RentalKeys};
 
-use crate::source::{payment, rental};
+use crate::source::{film_actor, film_category, payment, rental};
 
 /// Surrogate keys of every dimension member, by natural id, plus what facts resolve through
 /// (inventory copy -> film and store, staff member -> store).
@@ -41,7 +41,35 @@ fn missing(what: &str, id: u32, fact: &str, fact_id: i64) -> anyhow::Error {
     anyhow!("{fact} {fact_id} refers to {what} {id}, which is not in the source or the warehouse")
 }
 
+fn missing_member(bridge: &str, what: &str, id: u32) -> anyhow::Error {
+    anyhow!("{bridge} refers to {what} {id}, which does not exist")
+}
+
 impl Keys {
+    /// (film_key, actor_key) of a cast row.
+    pub fn film_actor(&self, fa: &film_actor::Model) -> Result<(i32, i32)> {
+        Ok((
+            self.film
+                .get(fa.film_id)
+                .ok_or_else(|| missing_member("film_actor", "film", fa.film_id))?,
+            self.actor
+                .get(fa.actor_id)
+                .ok_or_else(|| missing_member("film_actor", "actor", fa.actor_id))?,
+        ))
+    }
+
+    /// (film_key, category_key) of a film's category row.
+    pub fn film_category(&self, fc: &film_category::Model) -> Result<(i32, i32)> {
+        Ok((
+            self.film
+                .get(fc.film_id)
+                .ok_or_else(|| missing_member("film_category", "film", fc.film_id))?,
+            self.category
+                .get(fc.category_id)
+                .ok_or_else(|| missing_member("film_category", "category", fc.category_id))?,
+        ))
+    }
+
     pub fn rental(&self, r: &rental::Model) -> Result<RentalKeys> {
         let id = r.rental_id as i64;
         let (film_id, store_id) = self
