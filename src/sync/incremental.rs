@@ -893,7 +893,7 @@ impl Run<'_> {
     /// Syncs rentals; returns the ids of rentals deleted from the source.
     async fn rentals(&mut self, moved_copies: &[u32]) -> Result<Vec<i64>> {
         let s = Instant::now();
-        let mut ids: BTreeSet<i64> = self
+        let ids: BTreeSet<i64> = self
             .own_changes::<rental::Entity, fact_rental::Entity>(
                 "rental",
                 (rental::Column::RentalId, rental::Column::LastUpdate),
@@ -905,16 +905,33 @@ impl Run<'_> {
             .await?
             .into_iter()
             .collect();
-        for chunk in moved_copies.chunks(IN_CHUNK) {
-            let moved: Vec<i32> = rental::Entity::find()
-                .select_only()
-                .column(rental::Column::RentalId)
-                .filter(rental::Column::InventoryId.is_in(chunk.iter().copied()))
-                .into_tuple()
-                .all(self.src)
+        // A copy moving store (or re-labelled as another film) moves its rentals: film_key and
+        // store_key are the only rental columns that depend on the inventory row, so one
+        // set-based update per copy does it without reading those rentals.
+        let mut moved_rows = 0;
+        for inventory_id in moved_copies {
+            let Some((film_id, store_id)) = self.keys.inventory.get(*inventory_id) else {
+                continue;
+            };
+            let film_key = self.keys.film.get(film_id).ok_or_else(|| {
+                anyhow!("inventory {inventory_id} holds film {film_id}, which does not exist")
+            })?;
+            let store_key = self.keys.store.get(store_id).ok_or_else(|| {
+                anyhow!("inventory {inventory_id} is in store {store_id}, which does not exist")
+            })?;
+            moved_rows += fact_rental::Entity::update_many()
+                .col_expr(fact_rental::Column::FilmKey, Expr::value(film_key))
+                .col_expr(fact_rental::Column::StoreKey, Expr::value(store_key))
+                .filter(fact_rental::Column::InventoryId.eq(*inventory_id as i32))
+                .filter(
+                    Condition::any()
+                        .add(fact_rental::Column::FilmKey.ne(film_key))
+                        .add(fact_rental::Column::StoreKey.ne(store_key)),
+                )
+                .exec(self.txn)
                 .await
-                .with_context(read_error::<rental::Entity>)?;
-            ids.extend(moved.into_iter().map(i64::from));
+                .context("cannot update fact_rental")?
+                .rows_affected;
         }
         tracing::debug!(
             "rentals: {} candidates after {:.3} s",
@@ -944,7 +961,7 @@ impl Run<'_> {
                 .context("cannot delete from fact_rental")?
                 .rows_affected;
         }
-        self.t.add("fact_rental", ins, upd, deleted, s);
+        self.t.add("fact_rental", ins, upd + moved_rows, deleted, s);
         Ok(extra)
     }
 

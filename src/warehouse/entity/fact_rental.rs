@@ -13,6 +13,8 @@ pub struct Model {
     pub return_date_key: Option<i32>,
     pub rental_date: DateTime,
     pub return_date: Option<DateTime>,
+    /// Indexed: an inventory copy moving store re-keys its rentals by this column.
+    #[sea_orm(indexed)]
     pub inventory_id: i32,
     #[sea_orm(indexed)]
     pub film_key: i32,
