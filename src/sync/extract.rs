@@ -38,12 +38,10 @@ impl Marks {
 
     /// Notes one row of `table` read with this `last_update`.
     pub fn observe(&mut self, table: &'static str, last_update: Option<DateTime<Utc>>) {
-        let last_update = last_update.map(|t| t.naive_utc());
-        let m = self.0.entry(table).or_default();
-        m.rows += 1;
-        if last_update > m.watermark {
-            m.watermark = last_update;
-        }
+        self.0
+            .entry(table)
+            .or_default()
+            .observe(last_update.map(|t| t.naive_utc()));
     }
 
     /// Makes sure `table` has an entry (a table with no rows still gets a sync_state row).
@@ -63,19 +61,6 @@ where
         q = q.order_by_asc(col);
     }
     q.all(db).await.with_context(|| read_error::<E>())
-}
-
-/// Rows of a source table matching `cond`.
-pub async fn matching<E, C>(db: &C, cond: Condition) -> Result<Vec<E::Model>>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-{
-    E::find()
-        .filter(cond)
-        .all(db)
-        .await
-        .with_context(|| read_error::<E>())
 }
 
 pub fn pk_columns<E: EntityTrait>() -> Vec<E::Column> {

@@ -43,7 +43,6 @@ use crate::source::{
     actor, address, category, city, country, customer, film, film_actor, film_category, inventory,
     language, payment, rental, staff, store,
 };
-use crate::warehouse::dates;
 use crate::warehouse::entity::{
     bridge_film_actor, bridge_film_category, dim_actor, dim_category, dim_customer, dim_film,
     dim_staff, dim_store, fact_payment, fact_rental, source_version,
@@ -109,6 +108,7 @@ async fn sync(
             .map(|(table, w)| (table.clone(), w.map(|w| w - opts.lookback)))
             .collect();
         let mut run = Run {
+            cover: Default::default(),
             stable_before,
             src: &src,
             txn: &txn,
@@ -134,6 +134,8 @@ async fn sync(
 }
 
 struct Run<'a> {
+    /// What dim_date covers, checked once per chunk of facts without a query.
+    cover: super::pipe::DateCover,
     /// Candidates stamped before this and unchanged since the last run are skipped.
     stable_before: Option<NaiveDateTime>,
     src: &'a DatabaseTransaction,
@@ -1151,9 +1153,10 @@ impl Run<'_> {
         }
         if let (Some(lo), Some(hi)) = (lo, hi) {
             let s = Instant::now();
-            let added = dates::extend_hull(self.txn, lo, hi).await?;
-            if added > 0 {
-                self.t.add("dim_date", added, 0, 0, s);
+            let before = self.cover.added;
+            self.cover.cover(self.txn, lo, hi).await?;
+            if self.cover.added > before {
+                self.t.add("dim_date", self.cover.added - before, 0, 0, s);
             }
         }
         Ok(())
