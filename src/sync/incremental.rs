@@ -3,9 +3,10 @@
 //!
 //! A timestamp filter alone cannot promise that, so a run builds a change plan per table:
 //!
-//! 1. **Own changes**: rows whose `last_update` is at or after the table's watermark minus the
-//!    lookback window (late commits with older timestamps are re-read; upserts are idempotent
-//!    and unchanged rows are compared away, so re-reading costs no writes).
+//! 1. **Own changes**: rows stamped after the table's watermark, or within the lookback window
+//!    of the previous run's snapshot (late commits with older timestamps are re-read; see
+//!    [`window`]). Candidates whose `last_update` the warehouse already holds are skipped, and
+//!    re-read rows are compared with their warehouse row, so the overlap costs no writes.
 //! 2. **Derived changes**: a changed country reaches its cities, addresses, then customers and
 //!    stores; a changed language reaches its films; a staff member moving store reaches every
 //!    payment they took; an inventory copy moving reaches its rentals.
@@ -103,12 +104,21 @@ async fn sync(
         // Never loaded (right after `init`): everything is new, so load it the fast way.
         full_load::load_all(&src, &txn, &mut t).await?
     } else {
-        let since: HashMap<String, Option<NaiveDateTime>> = previous
+        let since: HashMap<String, Since> = previous
             .iter()
-            .map(|(table, w)| (table.clone(), w.map(|w| w - opts.lookback)))
+            .map(|(table, w)| (table.clone(), window(*w, stable_before, opts.lookback)))
             .collect();
+        let quiet = super::quiet::tables(&*src, stable_before, opts.lookback).await?;
+        if !quiet.is_empty() {
+            tracing::info!(
+                "unchanged since the last run, not scanned: {}",
+                quiet.iter().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        t.quiet = quiet.clone();
         let mut run = Run {
             cover: Default::default(),
+            quiet,
             stable_before,
             src: &src,
             txn: &txn,
@@ -136,21 +146,65 @@ async fn sync(
 struct Run<'a> {
     /// What dim_date covers, checked once per chunk of facts without a query.
     cover: super::pipe::DateCover,
+    /// Source tables no transaction changed since the last run (see [`super::quiet`]).
+    quiet: BTreeSet<String>,
     /// Candidates stamped before this and unchanged since the last run are skipped.
     stable_before: Option<NaiveDateTime>,
     src: &'a DatabaseTransaction,
     txn: &'a DatabaseTransaction,
-    since: HashMap<String, Option<NaiveDateTime>>,
+    since: HashMap<String, Since>,
     marks: Marks,
     t: &'a mut Tracker,
     keys: Keys,
 }
 
-/// `last_update >= since` (everything when the table was never loaded).
-fn own_changes<C: ColumnTrait>(last_update: C, since: Option<NaiveDateTime>) -> Condition {
+/// Which rows of a table a run reads again, by `last_update`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Since {
+    /// Never loaded: every row.
+    All,
+    /// `last_update > t`: newer than anything loaded so far.
+    After(NaiveDateTime),
+    /// `last_update >= t`: the lookback window.
+    From(NaiveDateTime),
+}
+
+/// The rows a run must read again: everything stamped after the table's watermark, plus
+/// everything stamped within `lookback` of the previous run's snapshot (`clock`).
+///
+/// A row the previous run could not see committed after its snapshot; a transaction that
+/// commits within `lookback` of stamping its rows therefore stamped them at or after
+/// `clock - lookback`. Anchoring the window to the snapshot rather than to the watermark
+/// matters for tables that are quiet or bulk-loaded: their watermark can be years old and
+/// shared by every row (Sakila's catalogue, a restored dump), and a window below it would
+/// re-read the whole table on every run. Without a recorded clock (a warehouse from an older
+/// version), the window is the one below the watermark.
+fn window(
+    watermark: Option<NaiveDateTime>,
+    clock: Option<NaiveDateTime>,
+    lookback: chrono::Duration,
+) -> Since {
+    let Some(w) = watermark else {
+        return Since::All;
+    };
+    let Some(clock) = clock else {
+        return Since::From(w - lookback);
+    };
+    // One second of slack: stamps and the clock are whole seconds.
+    let start = clock - lookback - chrono::Duration::seconds(1);
+    if w < start {
+        Since::After(w)
+    } else {
+        Since::From(start)
+    }
+}
+
+/// The condition on `last_update` that selects what [`Since`] says.
+fn own_changes<C: ColumnTrait>(last_update: C, since: Since) -> Condition {
     match since {
-        Some(s) => Condition::all().add(last_update.gte(s.and_utc())),
-        None => Condition::all(),
+        Since::All => Condition::all(),
+        Since::After(t) => Condition::all().add(last_update.gt(t.and_utc())),
+        Since::From(t) => Condition::all().add(last_update.gte(t.and_utc())),
     }
 }
 
@@ -197,8 +251,12 @@ fn by_id<M, K: Ord>(rows: impl IntoIterator<Item = M>, id: impl Fn(&M) -> K) -> 
 }
 
 impl Run<'_> {
-    fn since(&self, table: &str) -> Option<NaiveDateTime> {
-        self.since.get(table).copied().flatten()
+    fn is_quiet(&self, table: &str) -> bool {
+        self.quiet.contains(table)
+    }
+
+    fn since(&self, table: &str) -> Since {
+        self.since.get(table).copied().unwrap_or(Since::All)
     }
 
     async fn all(&mut self) -> Result<()> {
@@ -289,6 +347,9 @@ impl Run<'_> {
         D::Model: Clone + PartialEq + sea_orm::IntoActiveModel<D::ActiveModel> + Send,
         D::ActiveModel: sea_orm::ActiveModelTrait<Entity = D> + Send,
     {
+        if self.is_quiet(E::default().table_name()) {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let source: HashSet<u32> = E::find()
             .select_only()
             .column(pk)
@@ -645,6 +706,16 @@ impl Run<'_> {
 
     /// Bridges are small: compare the whole key sets and apply the difference.
     async fn bridges(&mut self) -> Result<()> {
+        if !self.is_quiet("film_actor") {
+            self.film_actors().await?;
+        }
+        if !self.is_quiet("film_category") {
+            self.film_categories().await?;
+        }
+        Ok(())
+    }
+
+    async fn film_actors(&mut self) -> Result<()> {
         let s = Instant::now();
         let source: Vec<film_actor::Model> =
             super::extract::all::<film_actor::Entity, _>(self.src).await?;
@@ -683,7 +754,10 @@ impl Run<'_> {
         }
         let inserted = write::<bridge_film_actor::Entity, _>(self.txn, add, Write::Insert).await?;
         self.t.add("bridge_film_actor", inserted, 0, deleted, s);
+        Ok(())
+    }
 
+    async fn film_categories(&mut self) -> Result<()> {
         let s = Instant::now();
         let source: Vec<film_category::Model> =
             super::extract::all::<film_category::Entity, _>(self.src).await?;
@@ -880,6 +954,9 @@ impl Run<'_> {
     where
         E: EntityTrait,
     {
+        if self.is_quiet(table) {
+            return Ok(Vec::new());
+        }
         let rows: Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)> = E::find()
             .select_only()
             .column_as(as_i64(self.src.get_database_backend(), Expr::col(pk)), "id")
@@ -1174,6 +1251,9 @@ impl Run<'_> {
         S: EntityTrait,
         W: EntityTrait,
     {
+        if self.is_quiet(S::default().table_name()) {
+            return Ok((Vec::new(), Vec::new()));
+        }
         let src_total = count::<S, _>(self.src, src_pk)
             .await
             .with_context(read_error::<S>)?;
@@ -1270,8 +1350,8 @@ async fn ids_between<E: EntityTrait, C: ConnectionTrait>(
 
 #[cfg(test)]
 mod tests {
-    use super::unchanged;
-    use chrono::NaiveDateTime;
+    use super::{Since, unchanged, window};
+    use chrono::{Duration, NaiveDateTime};
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
@@ -1294,5 +1374,34 @@ mod tests {
         assert!(!unchanged(None, Some(old.and_utc()), clock));
         assert!(!unchanged(Some(&Some(old)), Some(old.and_utc()), None));
         assert!(!unchanged(Some(&None), None, clock));
+    }
+
+    #[test]
+    fn the_window_is_anchored_to_the_previous_snapshot() {
+        let five = Duration::minutes(5);
+        let clock = Some(t("2026-11-30 10:00:00"));
+        // Never loaded: everything.
+        assert_eq!(window(None, clock, five), Since::All);
+        // A quiet or bulk-loaded table: only rows newer than anything loaded, not the
+        // thousands that share an old watermark.
+        let old = t("2006-02-15 05:09:17");
+        assert_eq!(window(Some(old), clock, five), Since::After(old));
+        // A busy table: everything within the lookback of the snapshot (one second of slack).
+        let recent = t("2026-11-30 09:59:58");
+        assert_eq!(
+            window(Some(recent), clock, five),
+            Since::From(t("2026-11-30 09:54:59"))
+        );
+        // Stamps from the future still fall in the window.
+        let ahead = t("2026-12-01 00:00:00");
+        assert_eq!(
+            window(Some(ahead), clock, five),
+            Since::From(t("2026-11-30 09:54:59"))
+        );
+        // No recorded clock (an older warehouse): the window below the watermark.
+        assert_eq!(
+            window(Some(old), None, five),
+            Since::From(t("2006-02-15 05:04:17"))
+        );
     }
 }

@@ -10,6 +10,7 @@ pub mod keymap;
 pub mod load;
 pub mod pipe;
 pub mod progress;
+pub mod quiet;
 pub mod run;
 pub mod state;
 pub mod transform;

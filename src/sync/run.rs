@@ -4,7 +4,7 @@
 //! marked `success` inside it, so success commits atomically with the data; a failure is
 //! recorded after the rollback.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::time::Instant;
 
@@ -39,6 +39,8 @@ pub struct RunReport {
     pub source_clock: Option<NaiveDateTime>,
     pub command: &'static str,
     pub tables: BTreeMap<&'static str, TableStats>,
+    /// Source tables `incremental` skipped: unchanged since the previous run.
+    pub quiet: BTreeSet<String>,
     pub seconds: f64,
 }
 
@@ -88,6 +90,7 @@ pub struct Tracker {
     pub run_id: i32,
     pub source_clock: Option<NaiveDateTime>,
     pub command: &'static str,
+    pub quiet: BTreeSet<String>,
     started: Instant,
     tables: BTreeMap<&'static str, TableStats>,
 }
@@ -98,6 +101,7 @@ impl Tracker {
             run_id,
             source_clock: None,
             command,
+            quiet: BTreeSet::new(),
             started: Instant::now(),
             tables: BTreeMap::new(),
         }
@@ -125,6 +129,7 @@ impl Tracker {
             source_clock: self.source_clock,
             command: self.command,
             tables: self.tables.clone(),
+            quiet: self.quiet.clone(),
             seconds: self.started.elapsed().as_secs_f64(),
         }
     }
