@@ -82,7 +82,7 @@ pub async fn run(opts: &Options) -> Result<bool> {
 
     let s = Instant::now();
     let writer = db::connect(&src_url, Role::SourceWriter).await?;
-    let sim = generate::simulate(&writer, opts.ops, opts.seed).await?;
+    let sim = generate::simulate(&writer, opts.ops, opts.seed, generate::Mix::Shop).await?;
     writer.close().await.ok();
     step(
         "simulate",

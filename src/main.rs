@@ -126,6 +126,11 @@ struct SimulateArgs {
     /// Random seed choosing the operations and their rows
     #[arg(long, value_name = "S", default_value_t = generate::DEFAULT_SEED)]
     seed: u64,
+    /// How often each kind of operation is drawn: `shop` is an ordinary day (rentals,
+    /// returns, payments; cities renamed and staff moving store are rare), `stress` makes every
+    /// kind frequent
+    #[arg(long, value_enum, default_value_t = generate::Mix::Shop)]
+    mix: generate::Mix,
     /// Database to apply them to [default: the source URL]
     #[arg(long, value_name = "URL")]
     into: Option<String>,
@@ -276,7 +281,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(args) => {
             let url = args.into.unwrap_or(config.source_url);
             let db = db::connect(&url, Role::SourceWriter).await?;
-            let report = generate::simulate(&db, args.ops, args.seed)
+            let report = generate::simulate(&db, args.ops, args.seed, args.mix)
                 .await
                 .with_context(|| format!("simulate on {}", redact(&url)))?;
             db.close().await.ok();

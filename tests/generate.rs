@@ -491,8 +491,32 @@ async fn cli_generate_and_simulate_print_what_they_did() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("of 60 operations (seed 3)"), "{stdout}");
+    assert!(
+        stdout.contains("of 60 operations (seed 3, shop mix)"),
+        "{stdout}"
+    );
     assert!(stdout.contains("new rentals"), "{stdout}");
+    let out = Command::new(common::bin())
+        .args([
+            "--source", &url, "simulate", "--ops", "20", "--mix", "stress",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("stress mix"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let out = Command::new(common::bin())
+        .args(["--source", &url, "simulate", "--ops", "20", "--mix", "busy"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "an unknown mix is a usage error"
+    );
     let out = Command::new(common::bin())
         .args(["generate", "--scale", "0", "--into", &url])
         .output()
@@ -522,7 +546,9 @@ async fn simulate_then_full_load(url: &str, sqlite: bool) {
     generated(url, 1, 42).await;
     let before = payments(url).await;
     let db = connect(url, Role::SourceWriter).await.unwrap();
-    let report = generate::simulate(&db, 700, 9).await.unwrap();
+    let report = generate::simulate(&db, 700, 9, generate::Mix::Stress)
+        .await
+        .unwrap();
     db.close().await.unwrap();
     assert_eq!(report.total() + report.skipped, 700, "{report}");
     assert!(report.skipped < 20, "{report}");
@@ -611,7 +637,11 @@ async fn simulate_with_the_same_seed_on_the_same_data_does_the_same() {
     let mut reports = Vec::new();
     for url in [&a, &b] {
         let db = connect(url, Role::SourceWriter).await.unwrap();
-        reports.push(generate::simulate(&db, 300, 11).await.unwrap());
+        reports.push(
+            generate::simulate(&db, 300, 11, generate::Mix::Stress)
+                .await
+                .unwrap(),
+        );
         db.close().await.unwrap();
     }
     assert_eq!(reports[0].applied, reports[1].applied);
@@ -639,7 +669,9 @@ async fn simulate_and_incremental_match_a_full_load(src_url: &str) {
     full_load(&src, &wh).await.unwrap();
     for round in 0..3 {
         let writer = connect(src_url, Role::SourceWriter).await.unwrap();
-        let sim = generate::simulate(&writer, 400, 100 + round).await.unwrap();
+        let sim = generate::simulate(&writer, 400, 100 + round, generate::Mix::Stress)
+            .await
+            .unwrap();
         writer.close().await.unwrap();
         let run = incremental(&src, &wh, Options::default()).await.unwrap();
         assert!(run.rows_written() > 0, "round {round}: {run}");

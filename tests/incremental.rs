@@ -624,9 +624,10 @@ async fn simulated_activity_on_the_real_sakila_ends_where_a_full_load_would() {
     let writer = connect(&url, Role::SourceWriter).await.unwrap();
     for seed in 1..=2 {
         // Real Sakila has the film_text trigger: new films must not collide with it.
-        let report = sakila_sync::generate::simulate(&writer, 300, seed)
-            .await
-            .unwrap();
+        let report =
+            sakila_sync::generate::simulate(&writer, 300, seed, sakila_sync::generate::Mix::Stress)
+                .await
+                .unwrap();
         assert!(!report.to_string().is_empty());
         let r = e.incremental().await;
         assert!(r.rows_written() > 0);

@@ -570,7 +570,8 @@ async fn simulated_activity_is_found_and_incremental_makes_it_agree_again() {
     assert!(clean.passed(), "{clean}");
 
     let writer = connect(&src_url, Role::SourceWriter).await.unwrap();
-    let sim = sakila_sync::generate::simulate(&writer, 400, 5).await;
+    let sim =
+        sakila_sync::generate::simulate(&writer, 400, 5, sakila_sync::generate::Mix::Stress).await;
     writer.close().await.unwrap();
     let sim = sim.unwrap();
     // simulate deletes no dimension member: delete a customer and an actor (with what points

@@ -9,7 +9,11 @@
 //! `last_update`, exactly as in MySQL.
 //!
 //! The operations are drawn with a seeded generator; the same seed on the same database state
-//! picks the same operations on the same rows (only the timestamps differ).
+//! picks the same operations on the same rows (only the timestamps differ). How often each kind
+//! is drawn is the [`Mix`]: a shop's ordinary day by default, where renting and returning
+//! dominate and a city rename or a staff member changing store is rare (one such event moves
+//! every customer of the city, or every payment the staff member ever took), or `stress`,
+//! where every kind of change is frequent, for tests that want each path exercised.
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -32,6 +36,17 @@ use crate::source::{
     address, city, customer, film, film_actor, film_category, film_text, inventory, payment,
     rental, staff, store,
 };
+
+/// How often each kind of activity is drawn.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mix {
+    /// A shop's ordinary activity: mostly rentals, returns and payments; structural changes
+    /// (cities renamed, staff moving store) a few in ten thousand operations.
+    #[default]
+    Shop,
+    /// Every kind of change often, rare ones included: for tests of every change path.
+    Stress,
+}
 
 /// The kinds of activity, in report order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -68,9 +83,35 @@ impl Op {
         Op::InventoryMovesStore,
     ];
 
-    /// How often each kind happens, relative to the others: a shop mostly rents and takes
-    /// returns back.
-    fn weight(self) -> u64 {
+    /// How often each kind happens under `mix`, relative to the others.
+    fn weight(self, mix: Mix) -> u64 {
+        match mix {
+            Mix::Shop => self.shop_weight(),
+            Mix::Stress => self.stress_weight(),
+        }
+    }
+
+    /// Per 10,000 operations of an ordinary day: a shop mostly rents and takes returns back.
+    fn shop_weight(self) -> u64 {
+        match self {
+            Op::NewRental => 2_500,
+            Op::Return => 2_000,
+            Op::PaymentCorrection => 300,
+            Op::NewCustomer => 400,
+            Op::CustomerMoves => 300,
+            Op::CityRenamed => 2,
+            Op::CustomerDeactivated => 200,
+            Op::NewFilm => 20,
+            Op::CastChange => 50,
+            Op::PaymentDeleted => 100,
+            Op::RentalDeleted => 100,
+            Op::StaffMovesStore => 2,
+            Op::InventoryMovesStore => 200,
+        }
+    }
+
+    /// Every kind often, so that a few hundred operations exercise each change path.
+    fn stress_weight(self) -> u64 {
         match self {
             Op::NewRental => 24,
             Op::Return => 18,
@@ -106,14 +147,14 @@ impl Op {
         }
     }
 
-    fn draw(rng: &mut Rng) -> Op {
-        let total: u64 = Op::ALL.iter().map(|o| o.weight()).sum();
+    fn draw(rng: &mut Rng, mix: Mix) -> Op {
+        let total: u64 = Op::ALL.iter().map(|o| o.weight(mix)).sum();
         let mut x = rng.below(total);
         for op in Op::ALL {
-            if x < op.weight() {
+            if x < op.weight(mix) {
                 return op;
             }
-            x -= op.weight();
+            x -= op.weight(mix);
         }
         unreachable!("weights add up to total")
     }
@@ -123,6 +164,7 @@ impl Op {
 #[derive(Clone, Debug)]
 pub struct SimulateReport {
     pub seed: u64,
+    pub mix: Mix,
     pub requested: u32,
     /// Operations applied, per kind (every kind listed, in [`Op::ALL`] order).
     pub applied: Vec<(Op, u32)>,
@@ -148,10 +190,14 @@ impl fmt::Display for SimulateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "simulated {} of {} operations (seed {}) in {:.1} s:",
+            "simulated {} of {} operations (seed {}, {} mix) in {:.1} s:",
             self.total(),
             self.requested,
             self.seed,
+            match self.mix {
+                Mix::Shop => "shop",
+                Mix::Stress => "stress",
+            },
             self.seconds
         )?;
         for (op, n) in &self.applied {
@@ -302,8 +348,14 @@ fn now() -> DateTime<Utc> {
     Utc::now().trunc_subsecs(0)
 }
 
-/// Applies `ops` operations drawn with `seed` to the Sakila database `db` and reports them.
-pub async fn simulate(db: &DatabaseConnection, ops: u32, seed: u64) -> Result<SimulateReport> {
+/// Applies `ops` operations drawn with `seed` from `mix` to the Sakila database `db` and
+/// reports them.
+pub async fn simulate(
+    db: &DatabaseConnection,
+    ops: u32,
+    seed: u64,
+    mix: Mix,
+) -> Result<SimulateReport> {
     let started = Instant::now();
     let mut state = State::load(db, seed).await?;
     ensure!(
@@ -320,7 +372,7 @@ pub async fn simulate(db: &DatabaseConnection, ops: u32, seed: u64) -> Result<Si
             .context("cannot start a transaction on the source")?;
         let chunk = OPS_PER_TRANSACTION.min(ops - done);
         for _ in 0..chunk {
-            let op = Op::draw(&mut state.rng);
+            let op = Op::draw(&mut state.rng, mix);
             let ok = apply(&txn, &mut state, op)
                 .await
                 .with_context(|| format!("simulate: {}", op.label()))?;
@@ -337,6 +389,7 @@ pub async fn simulate(db: &DatabaseConnection, ops: u32, seed: u64) -> Result<Si
     }
     Ok(SimulateReport {
         seed,
+        mix,
         requested: ops,
         applied: Op::ALL.iter().copied().zip(applied).collect(),
         skipped,
@@ -820,4 +873,27 @@ async fn inventory_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<boo
         .await
         .context("cannot update an inventory copy")?;
     Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Mix, Op, Rng};
+
+    fn share(mix: Mix, op: Op) -> f64 {
+        let mut rng = Rng::stream(7, "mix");
+        let n = 100_000;
+        let hits = (0..n).filter(|_| Op::draw(&mut rng, mix) == op).count();
+        hits as f64 / n as f64
+    }
+
+    #[test]
+    fn a_shop_day_is_mostly_rentals_and_structural_changes_are_rare() {
+        assert!(share(Mix::Shop, Op::NewRental) > 0.3);
+        for rare in [Op::CityRenamed, Op::StaffMovesStore] {
+            let s = share(Mix::Shop, rare);
+            assert!(s > 0.0 && s < 0.001, "{rare:?}: {s}");
+            // The stress mix draws them often enough for a few hundred operations to hit them.
+            assert!(share(Mix::Stress, rare) > 0.01, "{rare:?} under stress");
+        }
+    }
 }
