@@ -268,6 +268,28 @@ async fn deletes_follow_including_the_payment_rental_cascade() {
 }
 
 #[tokio::test]
+async fn a_back_dated_insert_and_a_delete_in_one_fact_table_are_both_found() {
+    let e = env!("inc_backdated");
+    // The row count stays the same and the new row's last_update is years older than any
+    // window: only comparing every row's version finds both changes.
+    e.sql(
+        "DELETE FROM payment WHERE payment_id = 16049;
+         INSERT INTO payment (payment_id, customer_id, staff_id, rental_id, amount, payment_date, last_update)
+         VALUES (20000, 1, 1, NULL, 1.23, '2005-05-25 10:00:00', '2006-01-01 00:00:00');",
+    )
+    .await;
+    let r = e.incremental().await;
+    assert_eq!(r.table("fact_payment").inserted, 1);
+    assert_eq!(r.table("fact_payment").deleted, 1);
+    assert_eq!(
+        e.wh_i64("SELECT amount_cents FROM fact_payment WHERE payment_id = 20000")
+            .await,
+        123
+    );
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
 async fn tables_no_transaction_touched_since_the_last_run_are_skipped_and_cascades_count() {
     let e = env!("inc_quiet");
     let short = Options {

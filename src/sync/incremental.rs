@@ -3,18 +3,24 @@
 //!
 //! A timestamp filter alone cannot promise that, so a run builds a change plan per table:
 //!
-//! 1. **Own changes**: rows stamped after the table's watermark, or within the lookback window
-//!    of the previous run's snapshot (late commits with older timestamps are re-read; see
-//!    [`window`]). Candidates whose `last_update` the warehouse already holds are skipped, and
-//!    re-read rows are compared with their warehouse row, so the overlap costs no writes.
-//! 2. **Derived changes**: a changed country reaches its cities, addresses, then customers and
+//! 0. **Quiet tables** (see [`super::quiet`]): a source table no transaction has changed since
+//!    the previous run's snapshot is skipped outright.
+//! 1. **Own changes** of the dimensions and lookup tables: rows stamped after the table's
+//!    watermark, or within the lookback window of the previous run's snapshot (late commits
+//!    with older timestamps are re-read; see [`window`]). Candidates whose `last_update` the
+//!    warehouse already holds are skipped, and re-read rows are compared with their warehouse
+//!    row, so the overlap costs no writes.
+//! 2. **Facts** are compared row by row, by version: one ordered pass over `(id,
+//!    last_update)` of the source table and of the fact table, merged ([`merge_versions`]),
+//!    gives the new, changed and deleted ids at once, whatever their timestamps (a back-dated
+//!    insert and a delete that leave the row count unchanged included). It costs one scan of
+//!    each side, the same as finding changes by an unindexed `last_update` and counting rows.
+//! 3. **Derived changes**: a changed country reaches its cities, addresses, then customers and
 //!    stores; a changed language reaches its films; a staff member moving store reaches every
 //!    payment they took; an inventory copy moving reaches its rentals.
-//! 3. **Deletes**: invisible to timestamps, so key sets are compared: whole sets for the
-//!    dimensions and bridges (small), a row count and then per-bucket counts for the facts
-//!    (large), fetching ids only where the counts disagree. Deleting a rental nulls
-//!    `payment.rental_id` without touching the payment's `last_update`: payments pointing at
-//!    deleted rentals are re-read.
+//! 4. **Deletes** of dimensions and bridges: key sets are compared (they are small). Deleting
+//!    a rental nulls `payment.rental_id` without touching the payment's `last_update`:
+//!    payments pointing at deleted rentals are re-read.
 //!
 //! Everything runs in one warehouse transaction that also advances `sync_state`: a killed run
 //! leaves the previous state, and the next run converges.
@@ -24,10 +30,11 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{NaiveDate, NaiveDateTime, Timelike};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, SimpleExpr};
+use futures::TryStreamExt;
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, SimpleExpr};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QuerySelect, Value,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
 use super::dims::{self, Dim, IN_CHUNK};
@@ -67,8 +74,6 @@ impl Default for Options {
 const FACT_CHUNK: usize = 4_000;
 /// Above this many lookback candidates, a lookup table's versions are read whole.
 const BULK_VERSIONS: usize = 20_000;
-/// Width of the id buckets compared when fact row counts disagree.
-const BUCKET: i64 = 4_096;
 
 /// Runs an incremental sync and returns what it wrote.
 pub async fn incremental(
@@ -972,8 +977,8 @@ impl Run<'_> {
     /// Syncs rentals; returns the ids of rentals deleted from the source.
     async fn rentals(&mut self, moved_copies: &[u32]) -> Result<Vec<i64>> {
         let s = Instant::now();
-        let ids: BTreeSet<i64> = self
-            .own_changes::<rental::Entity, fact_rental::Entity>(
+        let diff = self
+            .fact_diff::<rental::Entity, fact_rental::Entity>(
                 "rental",
                 (rental::Column::RentalId, rental::Column::LastUpdate),
                 (
@@ -981,9 +986,7 @@ impl Run<'_> {
                     fact_rental::Column::SourceLastUpdate,
                 ),
             )
-            .await?
-            .into_iter()
-            .collect();
+            .await?;
         // A copy moving store (or re-labelled as another film) moves its rentals: film_key and
         // store_key are the only rental columns that depend on the inventory row, so one
         // set-based update per copy does it without reading those rentals.
@@ -1013,26 +1016,15 @@ impl Run<'_> {
                 .rows_affected;
         }
         tracing::debug!(
-            "rentals: {} candidates after {:.3} s",
-            ids.len(),
+            "rentals: {} changed, {} gone after {:.3} s",
+            diff.changed.len(),
+            diff.gone.len(),
             s.elapsed().as_secs_f64()
         );
-        let (mut ins, mut upd) = self
-            .upsert_rentals(&ids.into_iter().collect::<Vec<_>>())
-            .await?;
+        let (ins, upd) = self.upsert_rentals(&diff.changed).await?;
         tracing::debug!("rentals: upserted after {:.3} s", s.elapsed().as_secs_f64());
-        let (missing, extra) = self
-            .fact_key_diff::<rental::Entity, fact_rental::Entity>(
-                rental::Column::RentalId,
-                fact_rental::Column::RentalId,
-            )
-            .await?;
-        tracing::debug!("rentals: key diff after {:.3} s", s.elapsed().as_secs_f64());
-        let (i2, u2) = self.upsert_rentals(&missing).await?;
-        ins += i2;
-        upd += u2;
         let mut deleted = 0;
-        for chunk in extra.chunks(IN_CHUNK) {
+        for chunk in diff.gone.chunks(IN_CHUNK) {
             deleted += fact_rental::Entity::delete_many()
                 .filter(fact_rental::Column::RentalId.is_in(chunk.iter().copied()))
                 .exec(self.txn)
@@ -1041,7 +1033,7 @@ impl Run<'_> {
                 .rows_affected;
         }
         self.t.add("fact_rental", ins, upd + moved_rows, deleted, s);
-        Ok(extra)
+        Ok(diff.gone)
     }
 
     async fn upsert_rentals(&mut self, ids: &[i64]) -> Result<(u64, u64)> {
@@ -1109,8 +1101,8 @@ impl Run<'_> {
     /// was deleted (the source's FK nulled their `rental_id`), and deletes.
     async fn payments(&mut self, moved_staff: &[u32], deleted_rentals: &[i64]) -> Result<()> {
         let s = Instant::now();
-        let mut ids: BTreeSet<i64> = self
-            .own_changes::<payment::Entity, fact_payment::Entity>(
+        let diff = self
+            .fact_diff::<payment::Entity, fact_payment::Entity>(
                 "payment",
                 (payment::Column::PaymentId, payment::Column::LastUpdate),
                 (
@@ -1118,9 +1110,14 @@ impl Run<'_> {
                     fact_payment::Column::SourceLastUpdate,
                 ),
             )
-            .await?
-            .into_iter()
-            .collect();
+            .await?;
+        tracing::debug!(
+            "payments: {} changed, {} gone after {:.3} s",
+            diff.changed.len(),
+            diff.gone.len(),
+            s.elapsed().as_secs_f64()
+        );
+        let mut ids: BTreeSet<i64> = diff.changed.into_iter().collect();
         // A staff member moving store moves the store of every payment they took: the only
         // payment column that depends on the staff row, so one set-based update per member
         // does it without reading those payments.
@@ -1155,20 +1152,20 @@ impl Run<'_> {
                 .context("cannot read warehouse table fact_payment")?;
             ids.extend(orphaned.into_iter().map(i64::from));
         }
-        let (mut ins, mut upd) = self
+        tracing::debug!(
+            "payments: {moved_rows} moved with their staff, {} to upsert after {:.3} s",
+            ids.len(),
+            s.elapsed().as_secs_f64()
+        );
+        let (ins, upd) = self
             .upsert_payments(&ids.into_iter().collect::<Vec<_>>())
             .await?;
-        let (missing, extra) = self
-            .fact_key_diff::<payment::Entity, fact_payment::Entity>(
-                payment::Column::PaymentId,
-                fact_payment::Column::PaymentId,
-            )
-            .await?;
-        let (i2, u2) = self.upsert_payments(&missing).await?;
-        ins += i2;
-        upd += u2;
+        tracing::debug!(
+            "payments: upserted after {:.3} s",
+            s.elapsed().as_secs_f64()
+        );
         let mut deleted = 0;
-        for chunk in extra.chunks(IN_CHUNK) {
+        for chunk in diff.gone.chunks(IN_CHUNK) {
             deleted += fact_payment::Entity::delete_many()
                 .filter(fact_payment::Column::PaymentId.is_in(chunk.iter().copied()))
                 .exec(self.txn)
@@ -1239,113 +1236,190 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// Which fact ids the warehouse lacks and which it has that the source no longer has.
-    /// Counts are compared first (one cheap aggregate each side); only on a difference are
-    /// per-bucket counts compared, and ids fetched for the buckets that differ.
-    async fn fact_key_diff<S, W>(
-        &self,
-        src_pk: S::Column,
-        wh_pk: W::Column,
-    ) -> Result<(Vec<i64>, Vec<i64>)>
+    /// How a fact table differs from its warehouse copy: one ordered pass over the ids and
+    /// `last_update` of both sides, merged. Ids only the source has, or whose `last_update`
+    /// differs from the one the warehouse row was loaded from, are changed; ids only the
+    /// warehouse has are gone. A row whose `last_update` equals the loaded one but falls in
+    /// or after the previous run's snapshot second may have changed again within that second,
+    /// so it counts as changed too (re-reading an unchanged row writes nothing).
+    ///
+    /// Whatever their timestamps say, late commits, back-dated rows and deletes all show up:
+    /// every row's version is compared, not only those in a time window. Both sides stream in
+    /// primary-key order (the source's clustered index, the warehouse's rowid), so memory holds
+    /// only the differences.
+    async fn fact_diff<S, W>(
+        &mut self,
+        table: &'static str,
+        src: (S::Column, S::Column),
+        wh: (W::Column, W::Column),
+    ) -> Result<FactDiff>
     where
         S: EntityTrait,
         W: EntityTrait,
     {
-        if self.is_quiet(S::default().table_name()) {
-            return Ok((Vec::new(), Vec::new()));
+        if self.is_quiet(table) {
+            return Ok(FactDiff::default());
         }
-        let src_total = count::<S, _>(self.src, src_pk)
+        self.marks.touch(table);
+        let (src_db, wh_db) = (self.src, self.txn);
+        let sb = src_db.get_database_backend();
+        let source = S::find()
+            .select_only()
+            .column_as(as_i64(sb, Expr::col(src.0)), "id")
+            .column_as(unix_seconds(sb, Expr::col(src.1)), "t")
+            .order_by_asc(src.0)
+            .into_tuple::<(i64, Option<i64>)>()
+            .stream(src_db)
             .await
             .with_context(read_error::<S>)?;
-        let wh_total = count::<W, _>(self.txn, wh_pk)
+        let wb = wh_db.get_database_backend();
+        let loaded = W::find()
+            .select_only()
+            .column_as(as_i64(wb, Expr::col(wh.0)), "id")
+            .column_as(unix_seconds(wb, Expr::col(wh.1)), "t")
+            .order_by_asc(wh.0)
+            .into_tuple::<(i64, Option<i64>)>()
+            .stream(wh_db)
             .await
             .with_context(read_error::<W>)?;
-        if src_total == wh_total {
-            return Ok((Vec::new(), Vec::new()));
-        }
-        let src_buckets = buckets::<S, _>(self.src, src_pk)
-            .await
-            .with_context(read_error::<S>)?;
-        let wh_buckets = buckets::<W, _>(self.txn, wh_pk)
-            .await
-            .with_context(read_error::<W>)?;
-        let lows: BTreeSet<i64> = src_buckets
-            .keys()
-            .chain(wh_buckets.keys())
-            .copied()
-            .collect();
-        let (mut missing, mut extra) = (Vec::new(), Vec::new());
-        for lo in lows {
-            if src_buckets.get(&lo) == wh_buckets.get(&lo) {
-                continue;
-            }
-            let s: BTreeSet<i64> = ids_between::<S, _>(self.src, src_pk, lo)
-                .await
-                .with_context(read_error::<S>)?;
-            let w: BTreeSet<i64> = ids_between::<W, _>(self.txn, wh_pk, lo)
-                .await
-                .with_context(read_error::<W>)?;
-            missing.extend(s.difference(&w));
-            extra.extend(w.difference(&s));
-        }
-        Ok((missing, extra))
+        // Both sides are pumped concurrently in batches (the source decoding here, SQLite
+        // stepping on its driver thread) and merged as batches arrive.
+        let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
+        let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
+        let stable_before = self.stable_before.map(|t| t.and_utc().timestamp());
+        let (_, _, (diff, mark)) = tokio::try_join!(
+            pump(source, s_tx, read_error::<S>),
+            pump(loaded, w_tx, read_error::<W>),
+            merge_versions(s_rx, w_rx, stable_before),
+        )?;
+        let m = self.marks.0.entry(table).or_default();
+        m.rows += mark.rows;
+        m.watermark = Ord::max(m.watermark, from_unix(mark.newest).map(|t| t.naive_utc()));
+        Ok(diff)
     }
 }
 
+/// Rows per batch handed from a stream to the merge.
+const VERSION_BATCH: usize = 4_096;
+
+/// `(id, last_update as unix seconds)` of a table, in id order.
+type Versions = Vec<(i64, Option<i64>)>;
+
+/// Drains `rows` into `tx` in batches; stops quietly when the receiver is gone.
+async fn pump<St>(
+    mut rows: St,
+    tx: tokio::sync::mpsc::Sender<Versions>,
+    what: fn() -> String,
+) -> Result<()>
+where
+    St: futures::Stream<Item = Result<(i64, Option<i64>), sea_orm::DbErr>> + Unpin,
+{
+    let mut buf = Vec::with_capacity(VERSION_BATCH);
+    while let Some(row) = rows.try_next().await.with_context(what)? {
+        buf.push(row);
+        if buf.len() == VERSION_BATCH {
+            let full = std::mem::replace(&mut buf, Vec::with_capacity(VERSION_BATCH));
+            if tx.send(full).await.is_err() {
+                return Ok(());
+            }
+        }
+    }
+    if !buf.is_empty() {
+        tx.send(buf).await.ok();
+    }
+    Ok(())
+}
+
+/// The newest `last_update` among the changed rows, and how many there were.
+#[derive(Debug, Default)]
+struct ChangedMark {
+    newest: Option<i64>,
+    rows: u64,
+}
+
+/// Merges the source's and the warehouse's versions (both in id order) into a [`FactDiff`].
+async fn merge_versions(
+    mut source: tokio::sync::mpsc::Receiver<Versions>,
+    mut loaded: tokio::sync::mpsc::Receiver<Versions>,
+    stable_before: Option<i64>,
+) -> Result<(FactDiff, ChangedMark)> {
+    let mut diff = FactDiff::default();
+    let mut mark = ChangedMark::default();
+    let mut changed = |id: i64, t: Option<i64>, diff: &mut FactDiff| {
+        diff.changed.push(id);
+        mark.rows += 1;
+        mark.newest = Ord::max(mark.newest, t);
+    };
+    let (mut s_batch, mut w_batch) = (Vec::new().into_iter(), Vec::new().into_iter());
+    let mut s_next = next_version(&mut s_batch, &mut source).await;
+    let mut w_next = next_version(&mut w_batch, &mut loaded).await;
+    loop {
+        match (s_next, w_next) {
+            (None, None) => break,
+            (Some((id, t)), w) if w.is_none_or(|(wid, _)| id < wid) => {
+                changed(id, t, &mut diff);
+                s_next = next_version(&mut s_batch, &mut source).await;
+            }
+            (s, Some((wid, _))) if s.is_none_or(|(id, _)| wid < id) => {
+                diff.gone.push(wid);
+                w_next = next_version(&mut w_batch, &mut loaded).await;
+            }
+            (Some((id, t)), Some((_, wt))) => {
+                let same_second = matches!((t, stable_before), (Some(t), Some(b)) if t >= b);
+                if t != wt || t.is_none() || same_second {
+                    changed(id, t, &mut diff);
+                }
+                s_next = next_version(&mut s_batch, &mut source).await;
+                w_next = next_version(&mut w_batch, &mut loaded).await;
+            }
+            _ => unreachable!("every pairing of the two heads is matched above"),
+        }
+    }
+    Ok((diff, mark))
+}
+
+/// The next version from the current batch, refilled from `rx` when it runs out.
+async fn next_version(
+    batch: &mut std::vec::IntoIter<(i64, Option<i64>)>,
+    rx: &mut tokio::sync::mpsc::Receiver<Versions>,
+) -> Option<(i64, Option<i64>)> {
+    loop {
+        if let Some(v) = batch.next() {
+            return Some(v);
+        }
+        *batch = rx.recv().await?.into_iter();
+    }
+}
+
+/// The ids of a fact table to re-read (new or changed) and to delete.
+#[derive(Debug, Default)]
+struct FactDiff {
+    changed: Vec<i64>,
+    gone: Vec<i64>,
+}
+
+/// `expr` (a DATETIME or TIMESTAMP) as whole seconds since the epoch, UTC, in SQL.
+fn unix_seconds(backend: DbBackend, expr: Expr) -> SimpleExpr {
+    match backend {
+        DbBackend::MySql => as_i64(backend, Func::cust(Alias::new("UNIX_TIMESTAMP")).arg(expr)),
+        _ => as_i64(
+            backend,
+            Func::cust(Alias::new("strftime")).arg("%s").arg(expr),
+        ),
+    }
+}
+
+fn from_unix(t: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
+    t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+}
+
 /// `CAST(expr AS <64-bit signed>)`, so ids of any width and signedness decode as `i64`.
-fn as_i64(backend: DbBackend, expr: Expr) -> SimpleExpr {
+fn as_i64(backend: DbBackend, expr: impl Into<Expr>) -> SimpleExpr {
     let ty = match backend {
         DbBackend::MySql => "SIGNED",
         _ => "INTEGER",
     };
-    expr.cast_as(Alias::new(ty))
-}
-
-async fn count<E: EntityTrait, C: ConnectionTrait>(
-    db: &C,
-    pk: E::Column,
-) -> Result<i64, sea_orm::DbErr> {
-    let n: Option<i64> = E::find()
-        .select_only()
-        .column_as(pk.count(), "n")
-        .into_tuple()
-        .one(db)
-        .await?;
-    Ok(n.unwrap_or(0))
-}
-
-/// Row count per id bucket (`id - id % BUCKET`).
-async fn buckets<E: EntityTrait, C: ConnectionTrait>(
-    db: &C,
-    pk: E::Column,
-) -> Result<BTreeMap<i64, i64>, sea_orm::DbErr> {
-    let backend = db.get_database_backend();
-    let bucket = as_i64(backend, Expr::col(pk).sub(Expr::col(pk).modulo(BUCKET)));
-    let rows: Vec<(i64, i64)> = E::find()
-        .select_only()
-        .column_as(bucket.clone(), "b")
-        .column_as(pk.count(), "n")
-        .group_by(bucket)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
-}
-
-async fn ids_between<E: EntityTrait, C: ConnectionTrait>(
-    db: &C,
-    pk: E::Column,
-    lo: i64,
-) -> Result<BTreeSet<i64>, sea_orm::DbErr> {
-    let backend = db.get_database_backend();
-    let ids: Vec<i64> = E::find()
-        .select_only()
-        .column_as(as_i64(backend, Expr::col(pk)), "id")
-        .filter(pk.between(lo, lo + BUCKET - 1))
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(ids.into_iter().collect())
+    expr.into().cast_as(Alias::new(ty))
 }
 
 #[cfg(test)]
