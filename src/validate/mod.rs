@@ -40,11 +40,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
 use futures::{Stream, TryStreamExt, stream};
+use rust_decimal::Decimal;
 use sea_orm::{
     Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
-    QuerySelect, RelationTrait, TransactionTrait,
+    QuerySelect, RelationTrait, TransactionTrait, TryGetableMany,
 };
 
 pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
@@ -327,6 +328,76 @@ async fn source_rows<'a, E: EntityTrait>(
         .with_context(read_error::<E>)?
         .map_err(|e| anyhow::Error::new(e).context(read_error::<E>()))
         .map_ok(move |m| (id(&m), m)))
+}
+
+/// Every row of source fact table `E` in `order`, keyed by `id`, as a stream: read as a
+/// tuple `T` of every column in the entity's column order (what `E::find()` selects), which
+/// sqlx decodes by position instead of looking each column up by name, then made the model.
+async fn source_facts<'a, E: EntityTrait, T: TryGetableMany + Send + 'a>(
+    src: &'a DatabaseTransaction,
+    order: E::Column,
+    model: fn(T) -> E::Model,
+    id: fn(&E::Model) -> i64,
+) -> Result<impl Stream<Item = Result<(i64, E::Model)>> + 'a> {
+    Ok(E::find()
+        .order_by_asc(order)
+        .into_tuple::<T>()
+        .stream(src)
+        .await
+        .with_context(read_error::<E>)?
+        .map_err(|e| anyhow::Error::new(e).context(read_error::<E>()))
+        .map_ok(move |t| {
+            let m = model(t);
+            (id(&m), m)
+        }))
+}
+
+/// A source `rental` row, every column in `rental::Model` order.
+type RentalTuple = (
+    i32,
+    NaiveDateTime,
+    u32,
+    u32,
+    Option<NaiveDateTime>,
+    u32,
+    DateTime<Utc>,
+);
+
+fn rental_model(t: RentalTuple) -> rental::Model {
+    let (rental_id, rental_date, inventory_id, customer_id, return_date, staff_id, last_update) = t;
+    rental::Model {
+        rental_id,
+        rental_date,
+        inventory_id,
+        customer_id,
+        return_date,
+        staff_id,
+        last_update,
+    }
+}
+
+/// A source `payment` row, every column in `payment::Model` order.
+type PaymentTuple = (
+    u32,
+    u32,
+    u32,
+    Option<i32>,
+    Decimal,
+    NaiveDateTime,
+    Option<DateTime<Utc>>,
+);
+
+fn payment_model(t: PaymentTuple) -> payment::Model {
+    let (payment_id, customer_id, staff_id, rental_id, amount, payment_date, last_update) = t;
+    payment::Model {
+        payment_id,
+        customer_id,
+        staff_id,
+        rental_id,
+        amount,
+        payment_date,
+        last_update,
+    }
 }
 
 /// Every row of warehouse table `E` in `order`, keyed by `id`, as a stream.
@@ -690,9 +761,12 @@ impl Validation {
         copies: &KeyMap<(u32, u32)>,
         dates: &HashSet<i32>,
     ) -> Result<DatabaseTransaction> {
-        let source = source_rows::<rental::Entity>(src, rental::Column::RentalId, |r| {
-            i64::from(r.rental_id)
-        })
+        let source = source_facts::<rental::Entity, RentalTuple>(
+            src,
+            rental::Column::RentalId,
+            rental_model,
+            |r| i64::from(r.rental_id),
+        )
         .await?;
         let mut reader = read_ahead::<fact_rental::Entity>(wh, fact_rental::Column::RentalId);
         let warehouse = reader.rows().map_ok(|r| (i64::from(r.rental_id), r));
@@ -771,9 +845,12 @@ impl Validation {
         wh: DatabaseTransaction,
         dates: &HashSet<i32>,
     ) -> Result<DatabaseTransaction> {
-        let source = source_rows::<payment::Entity>(src, payment::Column::PaymentId, |p| {
-            i64::from(p.payment_id)
-        })
+        let source = source_facts::<payment::Entity, PaymentTuple>(
+            src,
+            payment::Column::PaymentId,
+            payment_model,
+            |p| i64::from(p.payment_id),
+        )
         .await?;
         let mut reader = read_ahead::<fact_payment::Entity>(wh, fact_payment::Column::PaymentId);
         let warehouse = reader.rows().map_ok(|p| (i64::from(p.payment_id), p));

@@ -5,13 +5,15 @@
 //! here ([`parse_datetime`]): sqlx tries up to three chrono format strings per value, which
 //! was the largest single cost of reading a fact row. The result is the same `NaiveDateTime`.
 
+use std::time::Duration;
+
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use futures::FutureExt;
 use futures::channel::mpsc;
 use futures::{SinkExt, Stream, StreamExt, TryStreamExt, stream};
 use sea_orm::{
-    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, FromQueryResult,
-    QueryOrder,
+    ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryOrder, TryGetableMany,
 };
 use tokio::task::JoinHandle;
 
@@ -19,8 +21,9 @@ use crate::warehouse::entity::{fact_payment, fact_rental};
 
 /// A warehouse model that can also be read with its datetimes as text (SQLite stores them so).
 pub trait TextDates: Sized {
-    /// The row with every datetime column as `String`.
-    type Raw: FromQueryResult + Send;
+    /// The row with every datetime column as `String`: a tuple of every column in the
+    /// entity's column order (`E::find()` selects them so), decoded by position.
+    type Raw: TryGetableMany + Send;
     /// The model, its datetimes parsed as sqlx would parse them.
     fn from_raw(raw: Self::Raw) -> Result<Self, DbErr>;
 }
@@ -29,6 +32,9 @@ pub trait TextDates: Sized {
 const BATCH: usize = 1024;
 /// Batches in flight: memory holds at most this many, whatever the table size.
 const IN_FLIGHT: usize = 4;
+/// How long the reader leaves sqlx's SQLite thread alone once it has taken every row that
+/// thread had ready (see [`read_ahead`]).
+const REFILL: Duration = Duration::from_millis(1);
 
 /// A warehouse table being read by another task.
 pub struct ReadAhead<M> {
@@ -51,7 +57,7 @@ where
             let mut rows = if wh.get_database_backend() == DbBackend::Sqlite {
                 E::find()
                     .order_by_asc(order)
-                    .into_model::<<E::Model as TextDates>::Raw>()
+                    .into_tuple::<<E::Model as TextDates>::Raw>()
                     .stream(&wh)
                     .await?
                     .map(|raw| raw.and_then(<E::Model as TextDates>::from_raw))
@@ -64,7 +70,21 @@ where
                     .right_stream()
             };
             let mut batch = Vec::with_capacity(BATCH);
-            while let Some(row) = rows.try_next().await? {
+            loop {
+                // sqlx's SQLite thread hands rows over one at a time through a bounded
+                // channel, waking the reader (or being woken by it) for each row when the two
+                // run in step: futex calls and context switches cost more than decoding the
+                // row. So the reader takes only rows that are ready, without waiting; when
+                // none is, it sleeps a moment (not registering a wake-up) while that thread
+                // fills the channel, then takes them in one burst.
+                let row = match rows.try_next().now_or_never() {
+                    Some(row) => row?,
+                    None => {
+                        tokio::time::sleep(REFILL).await;
+                        continue;
+                    }
+                };
+                let Some(row) = row else { break };
                 batch.push(row);
                 if batch.len() == BATCH {
                     let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
@@ -161,68 +181,93 @@ fn opt_datetime(column: &str, value: Option<String>) -> Result<Option<NaiveDateT
     value.map(|v| datetime(column, &v)).transpose()
 }
 
-#[derive(FromQueryResult)]
-pub struct RawRental {
-    rental_id: i32,
-    rental_date_key: i32,
-    return_date_key: Option<i32>,
-    rental_date: String,
-    return_date: Option<String>,
-    inventory_id: i32,
-    film_key: i32,
-    store_key: i32,
-    customer_key: i32,
-    staff_key: i32,
-    rental_duration_days: Option<i32>,
-    source_last_update: Option<String>,
-}
+/// A `fact_rental` row as read (by position, in column order), its datetimes as text.
+pub type RawRental = (
+    i32,            // rental_id
+    i32,            // rental_date_key
+    Option<i32>,    // return_date_key
+    String,         // rental_date
+    Option<String>, // return_date
+    i32,            // inventory_id
+    i32,            // film_key
+    i32,            // store_key
+    i32,            // customer_key
+    i32,            // staff_key
+    Option<i32>,    // rental_duration_days
+    Option<String>, // source_last_update
+);
 
 impl TextDates for fact_rental::Model {
     type Raw = RawRental;
     fn from_raw(r: RawRental) -> Result<Self, DbErr> {
+        let (
+            rental_id,
+            rental_date_key,
+            return_date_key,
+            rental_date,
+            return_date,
+            inventory_id,
+            film_key,
+            store_key,
+            customer_key,
+            staff_key,
+            rental_duration_days,
+            source_last_update,
+        ) = r;
         Ok(Self {
-            rental_id: r.rental_id,
-            rental_date_key: r.rental_date_key,
-            return_date_key: r.return_date_key,
-            rental_date: datetime("rental_date", &r.rental_date)?,
-            return_date: opt_datetime("return_date", r.return_date)?,
-            inventory_id: r.inventory_id,
-            film_key: r.film_key,
-            store_key: r.store_key,
-            customer_key: r.customer_key,
-            staff_key: r.staff_key,
-            rental_duration_days: r.rental_duration_days,
-            source_last_update: opt_datetime("source_last_update", r.source_last_update)?,
+            rental_id,
+            rental_date_key,
+            return_date_key,
+            rental_date: datetime("rental_date", &rental_date)?,
+            return_date: opt_datetime("return_date", return_date)?,
+            inventory_id,
+            film_key,
+            store_key,
+            customer_key,
+            staff_key,
+            rental_duration_days,
+            source_last_update: opt_datetime("source_last_update", source_last_update)?,
         })
     }
 }
 
-#[derive(FromQueryResult)]
-pub struct RawPayment {
-    payment_id: i32,
-    payment_date_key: i32,
-    payment_date: String,
-    customer_key: i32,
-    store_key: i32,
-    staff_key: i32,
-    rental_id: Option<i32>,
-    amount_cents: i64,
-    source_last_update: Option<String>,
-}
+/// A `fact_payment` row as read (by position, in column order), its datetimes as text.
+pub type RawPayment = (
+    i32,            // payment_id
+    i32,            // payment_date_key
+    String,         // payment_date
+    i32,            // customer_key
+    i32,            // store_key
+    i32,            // staff_key
+    Option<i32>,    // rental_id
+    i64,            // amount_cents
+    Option<String>, // source_last_update
+);
 
 impl TextDates for fact_payment::Model {
     type Raw = RawPayment;
     fn from_raw(p: RawPayment) -> Result<Self, DbErr> {
+        let (
+            payment_id,
+            payment_date_key,
+            payment_date,
+            customer_key,
+            store_key,
+            staff_key,
+            rental_id,
+            amount_cents,
+            source_last_update,
+        ) = p;
         Ok(Self {
-            payment_id: p.payment_id,
-            payment_date_key: p.payment_date_key,
-            payment_date: datetime("payment_date", &p.payment_date)?,
-            customer_key: p.customer_key,
-            store_key: p.store_key,
-            staff_key: p.staff_key,
-            rental_id: p.rental_id,
-            amount_cents: p.amount_cents,
-            source_last_update: opt_datetime("source_last_update", p.source_last_update)?,
+            payment_id,
+            payment_date_key,
+            payment_date: datetime("payment_date", &payment_date)?,
+            customer_key,
+            store_key,
+            staff_key,
+            rental_id,
+            amount_cents,
+            source_last_update: opt_datetime("source_last_update", source_last_update)?,
         })
     }
 }
