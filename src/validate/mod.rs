@@ -40,19 +40,18 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
-use chrono::{DateTime, NaiveDate, NaiveDateTime, Utc};
+use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt, stream};
-use rust_decimal::Decimal;
 use sea_orm::{
     Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
-    QuerySelect, RelationTrait, TransactionTrait, TryGetableMany,
+    QuerySelect, RelationTrait, TransactionTrait,
 };
 
 pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
 pub use window::{Window, WindowSpec};
 
 use self::merge::{differing_columns, merge_join};
-use self::read_ahead::read_ahead;
+use self::read_ahead::Batches;
 use crate::db;
 use crate::source::{
     actor, category, customer, film, film_actor, film_category, inventory, language, payment,
@@ -78,16 +77,20 @@ pub async fn validate(
     window: WindowSpec,
 ) -> Result<ValidationReport> {
     let started = Instant::now();
-    let src = db::source_snapshot(source).await?;
-    let result = compare(&src, warehouse, window, started).await;
+    // The snapshot moves to the task reading the source's facts and back, hence the Option.
+    let mut src = Some(db::source_snapshot(source).await?);
+    let result = compare(&mut src, warehouse, window, started).await;
     // End the snapshot whatever happened: an open MySQL transaction keeps metadata locks
-    // (a DROP or ALTER of the source would wait on it) until its connection is reused.
-    src.rollback().await.ok();
+    // (a DROP or ALTER of the source would wait on it) until its connection is reused. (If
+    // an error left it with the reading task, dropping it there rolls it back.)
+    if let Some(src) = src {
+        src.rollback().await.ok();
+    }
     result
 }
 
 async fn compare(
-    src: &DatabaseTransaction,
+    src: &mut Option<DatabaseTransaction>,
     warehouse: &DatabaseConnection,
     window: WindowSpec,
     started: Instant,
@@ -99,13 +102,14 @@ async fn compare(
     check_schema(&wh).await?;
     let mut v = Validation::default();
     let step = Instant::now();
-    v.dimensions(src, &wh).await?;
+    let snapshot = src.as_ref().context("the source snapshot is gone")?;
+    v.dimensions(snapshot, &wh).await?;
     tracing::info!(
         "dimensions compared in {:.3} s",
         step.elapsed().as_secs_f64()
     );
     let step = Instant::now();
-    v.bridges(src, &wh).await?;
+    v.bridges(snapshot, &wh).await?;
     tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
     // On an error the warehouse transaction is dropped, which rolls it back.
     let wh = v.facts(src, wh).await?;
@@ -328,76 +332,6 @@ async fn source_rows<'a, E: EntityTrait>(
         .with_context(read_error::<E>)?
         .map_err(|e| anyhow::Error::new(e).context(read_error::<E>()))
         .map_ok(move |m| (id(&m), m)))
-}
-
-/// Every row of source fact table `E` in `order`, keyed by `id`, as a stream: read as a
-/// tuple `T` of every column in the entity's column order (what `E::find()` selects), which
-/// sqlx decodes by position instead of looking each column up by name, then made the model.
-async fn source_facts<'a, E: EntityTrait, T: TryGetableMany + Send + 'a>(
-    src: &'a DatabaseTransaction,
-    order: E::Column,
-    model: fn(T) -> E::Model,
-    id: fn(&E::Model) -> i64,
-) -> Result<impl Stream<Item = Result<(i64, E::Model)>> + 'a> {
-    Ok(E::find()
-        .order_by_asc(order)
-        .into_tuple::<T>()
-        .stream(src)
-        .await
-        .with_context(read_error::<E>)?
-        .map_err(|e| anyhow::Error::new(e).context(read_error::<E>()))
-        .map_ok(move |t| {
-            let m = model(t);
-            (id(&m), m)
-        }))
-}
-
-/// A source `rental` row, every column in `rental::Model` order.
-type RentalTuple = (
-    i32,
-    NaiveDateTime,
-    u32,
-    u32,
-    Option<NaiveDateTime>,
-    u32,
-    DateTime<Utc>,
-);
-
-fn rental_model(t: RentalTuple) -> rental::Model {
-    let (rental_id, rental_date, inventory_id, customer_id, return_date, staff_id, last_update) = t;
-    rental::Model {
-        rental_id,
-        rental_date,
-        inventory_id,
-        customer_id,
-        return_date,
-        staff_id,
-        last_update,
-    }
-}
-
-/// A source `payment` row, every column in `payment::Model` order.
-type PaymentTuple = (
-    u32,
-    u32,
-    u32,
-    Option<i32>,
-    Decimal,
-    NaiveDateTime,
-    Option<DateTime<Utc>>,
-);
-
-fn payment_model(t: PaymentTuple) -> payment::Model {
-    let (payment_id, customer_id, staff_id, rental_id, amount, payment_date, last_update) = t;
-    payment::Model {
-        payment_id,
-        customer_id,
-        staff_id,
-        rental_id,
-        amount,
-        payment_date,
-        last_update,
-    }
 }
 
 /// Every row of warehouse table `E` in `order`, keyed by `id`, as a stream.
@@ -701,12 +635,15 @@ impl Validation {
         Ok(())
     }
 
-    /// Compares the facts; the warehouse transaction moves to the reading tasks and back.
+    /// Compares the facts. Both transactions move to reading tasks (one per side, see
+    /// [`read_ahead`]) and back: the source's into `src` (also when comparing fails, if the
+    /// task hands it back), the warehouse's as the result.
     async fn facts(
         &mut self,
-        src: &DatabaseTransaction,
+        src: &mut Option<DatabaseTransaction>,
         wh: DatabaseTransaction,
     ) -> Result<DatabaseTransaction> {
+        let snapshot = src.take().context("the source snapshot is gone")?;
         // What rentals resolve film and store through, as the loader does.
         let mut copies: KeyMap<(u32, u32)> = KeyMap::default();
         let mut rows = inventory::Entity::find()
@@ -717,7 +654,7 @@ impl Validation {
                 inventory::Column::StoreId,
             ])
             .into_tuple::<(u32, u32, u32)>()
-            .stream(src)
+            .stream(&snapshot)
             .await
             .with_context(read_error::<inventory::Entity>)?;
         while let Some((id, film_id, store_id)) = rows
@@ -728,6 +665,7 @@ impl Validation {
             copies.insert(id, (film_id, store_id));
         }
         drop(rows);
+        *src = Some(snapshot);
 
         let dates: HashSet<i32> = dim_date::Entity::find()
             .select_only()
@@ -739,37 +677,43 @@ impl Validation {
             .into_iter()
             .collect();
 
-        let step = Instant::now();
-        let wh = self.rentals(src, wh, &copies, &dates).await?;
-        tracing::info!(
-            "fact_rental compared in {:.3} s",
-            step.elapsed().as_secs_f64()
-        );
-        let step = Instant::now();
-        let wh = self.payments(src, wh, &dates).await?;
-        tracing::info!(
-            "fact_payment compared in {:.3} s",
-            step.elapsed().as_secs_f64()
-        );
+        let (src_reader, src_rentals, src_payments) =
+            read_ahead::source_facts(src.take().context("the source snapshot is gone")?);
+        let (wh_reader, wh_rentals, wh_payments) = read_ahead::warehouse_facts(wh);
+        // Each merge consumes (and drops) its two tables' batches, so that the reading tasks
+        // stop at once when one fails.
+        let compared = async {
+            let step = Instant::now();
+            self.rentals(src_rentals, wh_rentals, &copies, &dates)
+                .await?;
+            tracing::info!(
+                "fact_rental compared in {:.3} s",
+                step.elapsed().as_secs_f64()
+            );
+            let step = Instant::now();
+            self.payments(src_payments, wh_payments, &dates).await?;
+            tracing::info!(
+                "fact_payment compared in {:.3} s",
+                step.elapsed().as_secs_f64()
+            );
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        *src = Some(src_reader.finish().await?);
+        let wh = wh_reader.finish().await?;
+        compared?;
         Ok(wh)
     }
 
     async fn rentals(
         &mut self,
-        src: &DatabaseTransaction,
-        wh: DatabaseTransaction,
+        mut source: Batches<rental::Model>,
+        mut warehouse: Batches<fact_rental::Model>,
         copies: &KeyMap<(u32, u32)>,
         dates: &HashSet<i32>,
-    ) -> Result<DatabaseTransaction> {
-        let source = source_facts::<rental::Entity, RentalTuple>(
-            src,
-            rental::Column::RentalId,
-            rental_model,
-            |r| i64::from(r.rental_id),
-        )
-        .await?;
-        let mut reader = read_ahead::<fact_rental::Entity>(wh, fact_rental::Column::RentalId);
-        let warehouse = reader.rows().map_ok(|r| (i64::from(r.rental_id), r));
+    ) -> Result<()> {
+        let source = source.rows().map_ok(|r| (i64::from(r.rental_id), r));
+        let warehouse = warehouse.rows().map_ok(|r| (i64::from(r.rental_id), r));
         let mut t = TableResult::new("fact_rental", true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
@@ -832,28 +776,20 @@ impl Validation {
             Ok(())
         })
         .await?;
-        let wh = reader.finish().await?;
         self.tables.push(t);
         self.foreign_keys.push(("fact_rental", fk));
         self.dates.push(("fact_rental", missing_dates));
-        Ok(wh)
+        Ok(())
     }
 
     async fn payments(
         &mut self,
-        src: &DatabaseTransaction,
-        wh: DatabaseTransaction,
+        mut source: Batches<payment::Model>,
+        mut warehouse: Batches<fact_payment::Model>,
         dates: &HashSet<i32>,
-    ) -> Result<DatabaseTransaction> {
-        let source = source_facts::<payment::Entity, PaymentTuple>(
-            src,
-            payment::Column::PaymentId,
-            payment_model,
-            |p| i64::from(p.payment_id),
-        )
-        .await?;
-        let mut reader = read_ahead::<fact_payment::Entity>(wh, fact_payment::Column::PaymentId);
-        let warehouse = reader.rows().map_ok(|p| (i64::from(p.payment_id), p));
+    ) -> Result<()> {
+        let source = source.rows().map_ok(|p| (i64::from(p.payment_id), p));
+        let warehouse = warehouse.rows().map_ok(|p| (i64::from(p.payment_id), p));
         let mut t = TableResult::new("fact_payment", true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
@@ -916,11 +852,10 @@ impl Validation {
             Ok(())
         })
         .await?;
-        let wh = reader.finish().await?;
         self.tables.push(t);
         self.foreign_keys.push(("fact_payment", fk));
         self.dates.push(("fact_payment", missing_dates));
-        Ok(wh)
+        Ok(())
     }
 
     fn report(self, spec: WindowSpec, started: Instant) -> ValidationReport {
