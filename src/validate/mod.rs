@@ -25,10 +25,19 @@
 //!
 //! Missing, extra and stale rows are checked over all time, whatever the window: a window
 //! only narrows the count and revenue checks. Memory holds a few thousand rows per side of a
-//! merge (the fact tables are read ahead on their own task in bounded batches, see
-//! [`read_ahead`]), the dimension key maps, the source's address hierarchy and inventory map
-//! (as the loader holds them), per-day totals and the first 20 ids of each check; no query
-//! runs per row.
+//! merge, the dimension key maps, the source's address hierarchy and inventory map (as the
+//! loader holds them), per-day totals and the first 20 ids of each check; no query runs per
+//! row.
+//!
+//! Where the time goes: at 100x Sakila nearly all of it is reading the two fact tables, row
+//! by row, on both sides. So each side's facts are read on a task of their own ([`read_ahead`]:
+//! the source snapshot and the warehouse transaction move to those tasks and back), rental
+//! then payment, handed to the merge in bounded batches; the merge, on the calling task, only
+//! compares. Rows are decoded as tuples by position, the warehouse's datetimes parsed from
+//! text, and SQLite rows taken from sqlx's thread in bursts. Two build-level choices serve
+//! the same reads: SQLite without memory statistics (`.cargo/config.toml`) and mimalloc as
+//! the allocator (`main.rs`), both because sqlx's SQLite thread allocates every value it
+//! hands over and another thread frees it. `docs/benchmarks.md` has the figures.
 
 pub mod merge;
 pub mod read_ahead;
