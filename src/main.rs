@@ -167,6 +167,14 @@ struct InitArgs {
     dates_to: NaiveDate,
 }
 
+/// mimalloc, also in place of C's `malloc` (its `override` feature), so SQLite's allocations
+/// use it too. sqlx's SQLite thread allocates every value of every row it reads and the task
+/// that decodes the row frees it: with glibc's allocator each of those frees lands in the
+/// other thread's arena under its lock, and the two threads contend on every column (validate
+/// reads millions of rows). mimalloc frees across threads without a lock.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);

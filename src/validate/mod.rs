@@ -25,10 +25,19 @@
 //!
 //! Missing, extra and stale rows are checked over all time, whatever the window: a window
 //! only narrows the count and revenue checks. Memory holds a few thousand rows per side of a
-//! merge (the fact tables are read ahead on their own task in bounded batches, see
-//! [`read_ahead`]), the dimension key maps, the source's address hierarchy and inventory map
-//! (as the loader holds them), per-day totals and the first 20 ids of each check; no query
-//! runs per row.
+//! merge, the dimension key maps, the source's address hierarchy and inventory map (as the
+//! loader holds them), per-day totals and the first 20 ids of each check; no query runs per
+//! row.
+//!
+//! Where the time goes: at 100x Sakila nearly all of it is reading the two fact tables, row
+//! by row, on both sides. So each side's facts are read on a task of their own ([`read_ahead`]:
+//! the source snapshot and the warehouse transaction move to those tasks and back), rental
+//! then payment, handed to the merge in bounded batches; the merge, on the calling task, only
+//! compares. Rows are decoded as tuples by position, the warehouse's datetimes parsed from
+//! text, and SQLite rows taken from sqlx's thread in bursts. Two build-level choices serve
+//! the same reads: SQLite without memory statistics (`.cargo/config.toml`) and mimalloc as
+//! the allocator (`main.rs`), both because sqlx's SQLite thread allocates every value it
+//! hands over and another thread frees it. `docs/benchmarks.md` has the figures.
 
 pub mod merge;
 pub mod read_ahead;
@@ -51,7 +60,7 @@ pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
 pub use window::{Window, WindowSpec};
 
 use self::merge::{differing_columns, merge_join};
-use self::read_ahead::read_ahead;
+use self::read_ahead::Batches;
 use crate::db;
 use crate::source::{
     actor, category, customer, film, film_actor, film_category, inventory, language, payment,
@@ -77,16 +86,20 @@ pub async fn validate(
     window: WindowSpec,
 ) -> Result<ValidationReport> {
     let started = Instant::now();
-    let src = db::source_snapshot(source).await?;
-    let result = compare(&src, warehouse, window, started).await;
+    // The snapshot moves to the task reading the source's facts and back, hence the Option.
+    let mut src = Some(db::source_snapshot(source).await?);
+    let result = compare(&mut src, warehouse, window, started).await;
     // End the snapshot whatever happened: an open MySQL transaction keeps metadata locks
-    // (a DROP or ALTER of the source would wait on it) until its connection is reused.
-    src.rollback().await.ok();
+    // (a DROP or ALTER of the source would wait on it) until its connection is reused. (If
+    // an error left it with the reading task, dropping it there rolls it back.)
+    if let Some(src) = src {
+        src.rollback().await.ok();
+    }
     result
 }
 
 async fn compare(
-    src: &DatabaseTransaction,
+    src: &mut Option<DatabaseTransaction>,
     warehouse: &DatabaseConnection,
     window: WindowSpec,
     started: Instant,
@@ -98,13 +111,14 @@ async fn compare(
     check_schema(&wh).await?;
     let mut v = Validation::default();
     let step = Instant::now();
-    v.dimensions(src, &wh).await?;
+    let snapshot = src.as_ref().context("the source snapshot is gone")?;
+    v.dimensions(snapshot, &wh).await?;
     tracing::info!(
         "dimensions compared in {:.3} s",
         step.elapsed().as_secs_f64()
     );
     let step = Instant::now();
-    v.bridges(src, &wh).await?;
+    v.bridges(snapshot, &wh).await?;
     tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
     // On an error the warehouse transaction is dropped, which rolls it back.
     let wh = v.facts(src, wh).await?;
@@ -630,12 +644,15 @@ impl Validation {
         Ok(())
     }
 
-    /// Compares the facts; the warehouse transaction moves to the reading tasks and back.
+    /// Compares the facts. Both transactions move to reading tasks (one per side, see
+    /// [`read_ahead`]) and back: the source's into `src` (also when comparing fails, if the
+    /// task hands it back), the warehouse's as the result.
     async fn facts(
         &mut self,
-        src: &DatabaseTransaction,
+        src: &mut Option<DatabaseTransaction>,
         wh: DatabaseTransaction,
     ) -> Result<DatabaseTransaction> {
+        let snapshot = src.take().context("the source snapshot is gone")?;
         // What rentals resolve film and store through, as the loader does.
         let mut copies: KeyMap<(u32, u32)> = KeyMap::default();
         let mut rows = inventory::Entity::find()
@@ -646,7 +663,7 @@ impl Validation {
                 inventory::Column::StoreId,
             ])
             .into_tuple::<(u32, u32, u32)>()
-            .stream(src)
+            .stream(&snapshot)
             .await
             .with_context(read_error::<inventory::Entity>)?;
         while let Some((id, film_id, store_id)) = rows
@@ -657,6 +674,7 @@ impl Validation {
             copies.insert(id, (film_id, store_id));
         }
         drop(rows);
+        *src = Some(snapshot);
 
         let dates: HashSet<i32> = dim_date::Entity::find()
             .select_only()
@@ -668,34 +686,43 @@ impl Validation {
             .into_iter()
             .collect();
 
-        let step = Instant::now();
-        let wh = self.rentals(src, wh, &copies, &dates).await?;
-        tracing::info!(
-            "fact_rental compared in {:.3} s",
-            step.elapsed().as_secs_f64()
-        );
-        let step = Instant::now();
-        let wh = self.payments(src, wh, &dates).await?;
-        tracing::info!(
-            "fact_payment compared in {:.3} s",
-            step.elapsed().as_secs_f64()
-        );
+        let (src_reader, src_rentals, src_payments) =
+            read_ahead::source_facts(src.take().context("the source snapshot is gone")?);
+        let (wh_reader, wh_rentals, wh_payments) = read_ahead::warehouse_facts(wh);
+        // Each merge consumes (and drops) its two tables' batches, so that the reading tasks
+        // stop at once when one fails.
+        let compared = async {
+            let step = Instant::now();
+            self.rentals(src_rentals, wh_rentals, &copies, &dates)
+                .await?;
+            tracing::info!(
+                "fact_rental compared in {:.3} s",
+                step.elapsed().as_secs_f64()
+            );
+            let step = Instant::now();
+            self.payments(src_payments, wh_payments, &dates).await?;
+            tracing::info!(
+                "fact_payment compared in {:.3} s",
+                step.elapsed().as_secs_f64()
+            );
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        *src = Some(src_reader.finish().await?);
+        let wh = wh_reader.finish().await?;
+        compared?;
         Ok(wh)
     }
 
     async fn rentals(
         &mut self,
-        src: &DatabaseTransaction,
-        wh: DatabaseTransaction,
+        mut source: Batches<rental::Model>,
+        mut warehouse: Batches<fact_rental::Model>,
         copies: &KeyMap<(u32, u32)>,
         dates: &HashSet<i32>,
-    ) -> Result<DatabaseTransaction> {
-        let source = source_rows::<rental::Entity>(src, rental::Column::RentalId, |r| {
-            i64::from(r.rental_id)
-        })
-        .await?;
-        let mut reader = read_ahead::<fact_rental::Entity>(wh, fact_rental::Column::RentalId);
-        let warehouse = reader.rows().map_ok(|r| (i64::from(r.rental_id), r));
+    ) -> Result<()> {
+        let source = source.rows().map_ok(|r| (i64::from(r.rental_id), r));
+        let warehouse = warehouse.rows().map_ok(|r| (i64::from(r.rental_id), r));
         let mut t = TableResult::new("fact_rental", true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
@@ -758,25 +785,20 @@ impl Validation {
             Ok(())
         })
         .await?;
-        let wh = reader.finish().await?;
         self.tables.push(t);
         self.foreign_keys.push(("fact_rental", fk));
         self.dates.push(("fact_rental", missing_dates));
-        Ok(wh)
+        Ok(())
     }
 
     async fn payments(
         &mut self,
-        src: &DatabaseTransaction,
-        wh: DatabaseTransaction,
+        mut source: Batches<payment::Model>,
+        mut warehouse: Batches<fact_payment::Model>,
         dates: &HashSet<i32>,
-    ) -> Result<DatabaseTransaction> {
-        let source = source_rows::<payment::Entity>(src, payment::Column::PaymentId, |p| {
-            i64::from(p.payment_id)
-        })
-        .await?;
-        let mut reader = read_ahead::<fact_payment::Entity>(wh, fact_payment::Column::PaymentId);
-        let warehouse = reader.rows().map_ok(|p| (i64::from(p.payment_id), p));
+    ) -> Result<()> {
+        let source = source.rows().map_ok(|p| (i64::from(p.payment_id), p));
+        let warehouse = warehouse.rows().map_ok(|p| (i64::from(p.payment_id), p));
         let mut t = TableResult::new("fact_payment", true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
@@ -839,11 +861,10 @@ impl Validation {
             Ok(())
         })
         .await?;
-        let wh = reader.finish().await?;
         self.tables.push(t);
         self.foreign_keys.push(("fact_payment", fk));
         self.dates.push(("fact_payment", missing_dates));
-        Ok(wh)
+        Ok(())
     }
 
     fn report(self, spec: WindowSpec, started: Instant) -> ValidationReport {
