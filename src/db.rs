@@ -73,7 +73,12 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
                 .foreign_keys(foreign_keys)
                 .busy_timeout(Duration::from_secs(30))
                 .statement_cache_capacity(256)
-                .row_buffer_size(1024);
+                .row_buffer_size(1024)
+                // Helper threads for SQLite's sorter: a full-load builds twelve secondary
+                // indexes over millions of fact rows after the copy (at 100x: 7.6 s -> 5.5 s
+                // on two cores). A bigger page cache was tried too: the copy got faster but the
+                // index sorts slower and the memory three times larger.
+                .pragma("threads", sorter_threads().to_string());
             if read_only {
                 o.read_only(true)
             } else {
@@ -89,6 +94,11 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", scrub(&e.to_string(), &url)))
         .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))
+}
+
+/// Auxiliary threads SQLite may use to sort (one per core, at most four).
+fn sorter_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// Removes a URL's password from a driver message, in case the driver echoed it.
