@@ -295,14 +295,10 @@ async fn tables_no_transaction_touched_since_the_last_run_are_skipped_and_cascad
     let short = Options {
         lookback: chrono::Duration::seconds(1),
     };
-    // The dump was loaded just before the full-load: within its lookback, so nothing is quiet
-    // yet. A run a few seconds later is the previous run the next one compares with.
+    // A run a few seconds after the load is the previous run the next one compares with:
+    // every table was last written more than the lookback before its snapshot.
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
-    let first = incremental(&e.src, &e.wh, short).await.unwrap();
-    assert!(
-        !first.quiet.contains("rental"),
-        "loaded within the lookback of the full-load: scanned"
-    );
+    incremental(&e.src, &e.wh, short).await.unwrap();
     // Delete a rental: payment 3504 loses its rental_id through the foreign key, a change of
     // the payment table that no last_update shows. Rename an actor.
     e.sql("DELETE FROM rental WHERE rental_id = 1; UPDATE actor SET first_name = 'QUIET' WHERE actor_id = 7;")
@@ -329,7 +325,7 @@ async fn tables_no_transaction_touched_since_the_last_run_are_skipped_and_cascad
     );
     e.assert_equals_full_load().await;
     // Nothing changed since: every table is skipped and nothing is written.
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     incremental(&e.src, &e.wh, short).await.unwrap();
     let idle = incremental(&e.src, &e.wh, short).await.unwrap();
     assert!(idle.quiet.contains("rental") && idle.quiet.contains("payment"));

@@ -907,7 +907,7 @@ impl Run<'_> {
         Ok(rows)
     }
 
-    /// Ids of the rows of `E` changed since its watermark (minus the lookback) whose
+    /// Ids of the rows of dimension table `E` in its window (see [`window`]) whose
     /// `last_update` differs from the one the warehouse row `W` carries: rows re-read by the
     /// lookback but unchanged since the last run are skipped without being fetched.
     async fn own_changes<E, W>(
