@@ -1426,7 +1426,7 @@ fn as_i64(backend: DbBackend, expr: impl Into<Expr>) -> SimpleExpr {
 
 #[cfg(test)]
 mod tests {
-    use super::{Since, unchanged, window};
+    use super::{Since, merge_versions, unchanged, window};
     use chrono::{Duration, NaiveDateTime};
 
     fn t(s: &str) -> NaiveDateTime {
@@ -1479,5 +1479,33 @@ mod tests {
             window(Some(old), None, five),
             Since::From(t("2006-02-15 05:04:17"))
         );
+    }
+
+    #[tokio::test]
+    async fn versions_merge_into_changed_and_gone_ids() {
+        let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
+        let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
+        // Batches split anywhere: the merge follows ids, not batch boundaries.
+        s_tx.send(vec![(1, Some(10)), (2, Some(20)), (4, Some(40))])
+            .await
+            .unwrap();
+        s_tx.send(vec![(5, Some(55)), (7, None), (9, Some(90))])
+            .await
+            .unwrap();
+        drop(s_tx);
+        w_tx.send(vec![(1, Some(10)), (2, Some(21)), (3, Some(30))])
+            .await
+            .unwrap();
+        w_tx.send(vec![(5, Some(55)), (6, Some(60)), (7, None), (8, Some(1))])
+            .await
+            .unwrap();
+        drop(w_tx);
+        let (diff, mark) = merge_versions(s_rx, w_rx, Some(50)).await.unwrap();
+        // 1: same version, stamped before the last snapshot: unchanged. 2: another version.
+        // 4 and 9: new. 5: same version but in or after the last snapshot's second, so it may
+        // have changed again unseen. 7: no version to compare. 3, 6 and 8: deleted.
+        assert_eq!(diff.changed, vec![2, 4, 5, 7, 9]);
+        assert_eq!(diff.gone, vec![3, 6, 8]);
+        assert_eq!((mark.rows, mark.newest), (5, Some(90)));
     }
 }
