@@ -126,6 +126,7 @@ async fn sync(
             quiet,
             stable_before,
             src: &src,
+            shared_src: src.clone(),
             txn: &txn,
             since,
             marks: Marks::default(),
@@ -156,6 +157,8 @@ struct Run<'a> {
     /// Candidates stamped before this and unchanged since the last run are skipped.
     stable_before: Option<NaiveDateTime>,
     src: &'a DatabaseTransaction,
+    /// The same snapshot, for readers on their own task.
+    shared_src: std::sync::Arc<DatabaseTransaction>,
     txn: &'a DatabaseTransaction,
     since: HashMap<String, Since>,
     marks: Marks,
@@ -1265,17 +1268,14 @@ impl Run<'_> {
             return Ok(FactDiff::default());
         }
         self.marks.touch(table);
-        let (src_db, wh_db) = (self.src, self.txn);
-        let sb = src_db.get_database_backend();
-        let source = S::find()
+        let wh_db = self.txn;
+        let sb = self.src.get_database_backend();
+        let select = S::find()
             .select_only()
             .column_as(as_i64(sb, Expr::col(src.0)), "id")
             .column_as(unix_seconds(sb, Expr::col(src.1)), "t")
             .order_by_asc(src.0)
-            .into_tuple::<(i64, Option<i64>)>()
-            .stream(src_db)
-            .await
-            .with_context(read_error::<S>)?;
+            .into_tuple::<(i64, Option<i64>)>();
         let wb = wh_db.get_database_backend();
         let loaded = W::find()
             .select_only()
@@ -1286,13 +1286,27 @@ impl Run<'_> {
             .stream(wh_db)
             .await
             .with_context(read_error::<W>)?;
-        // Both sides are pumped concurrently in batches (the source decoding here, SQLite
-        // stepping on its driver thread) and merged as batches arrive.
+        // Both sides are pumped concurrently in batches and merged as batches arrive: the
+        // source decoded on its own task, SQLite stepping on its driver thread, the warehouse
+        // rows decoded and merged here.
         let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
         let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
+        let shared = self.shared_src.clone();
+        let source = tokio::spawn(async move {
+            let rows = select
+                .stream(&*shared)
+                .await
+                .with_context(read_error::<S>)?;
+            pump(rows, s_tx, read_error::<S>).await
+        });
+        let source = async {
+            source
+                .await
+                .context("the source reader stopped unexpectedly")?
+        };
         let stable_before = self.stable_before.map(|t| t.and_utc().timestamp());
         let (_, _, (diff, mark)) = tokio::try_join!(
-            pump(source, s_tx, read_error::<S>),
+            source,
             pump(loaded, w_tx, read_error::<W>),
             merge_versions(s_rx, w_rx, stable_before),
         )?;
