@@ -56,9 +56,12 @@ async fn load(
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "full-load");
     t.source_clock = Some(run::source_clock(&src).await?);
+    // Which source this is, so the next incremental knows its table times apply.
+    let times = super::quiet::read(&src).await?;
     let src = Arc::new(src);
     let marks = load_all(&src, &txn, &mut t).await?;
     state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;
+    super::quiet::record_identity(&txn, times.as_ref()).await?;
     let report = t.report();
     run::finish(&txn, &report).await?;
     txn.commit()

@@ -104,6 +104,7 @@ async fn sync(
         .await?
         .map(|c| c.with_nanosecond(0).unwrap_or(c));
     let previous = state::watermarks(&txn).await?;
+    let times = super::quiet::read(&*src).await?;
 
     let marks = if previous.values().all(Option::is_none) {
         // Never loaded (right after `init`): everything is new, so load it the fast way.
@@ -113,7 +114,11 @@ async fn sync(
             .iter()
             .map(|(table, w)| (table.clone(), window(*w, stable_before, opts.lookback)))
             .collect();
-        let quiet = super::quiet::tables(&*src, stable_before, opts.lookback).await?;
+        let previous_identity = super::quiet::previous_identity(&txn).await?;
+        let quiet = times
+            .as_ref()
+            .map(|t| t.quiet(previous_identity.as_deref(), stable_before, opts.lookback))
+            .unwrap_or_default();
         if !quiet.is_empty() {
             tracing::info!(
                 "unchanged since the last run, not scanned: {}",
@@ -138,6 +143,7 @@ async fn sync(
     };
 
     state::advance(&txn, &marks, &previous, run_id).await?;
+    super::quiet::record_identity(&txn, times.as_ref()).await?;
     let report = t.report();
     run::finish(&txn, &report).await?;
     txn.commit()

@@ -20,16 +20,24 @@
 //!   has already set it;
 //! - MySQL 8 caches `UPDATE_TIME` for up to a day unless `information_schema_stats_expiry` is
 //!   0, so there the check is used only with that setting; other backends (SQLite sources)
-//!   have no such record and every table is scanned.
+//!   have no such record and every table is scanned;
+//! - the previous run must have read the same source: each run records in `warehouse_meta` an
+//!   identity of the source schema (its name and its tables' creation times), and tables are
+//!   skipped only when it is unchanged, so pointing the warehouse at another database (or a
+//!   reloaded one) scans everything once.
 
 use std::collections::BTreeSet;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DbBackend, EntityTrait, QuerySelect};
 
 use crate::source::language;
+use crate::warehouse::entity::warehouse_meta;
+
+/// The `warehouse_meta` key of the source identity recorded by the last successful run.
+const IDENTITY_KEY: &str = "source_identity";
 
 /// Whether a table last changed at `update_time` is quiet for a run whose previous snapshot
 /// read the source clock at `previous_clock`.
@@ -45,18 +53,43 @@ pub fn is_quiet(
     }
 }
 
-/// The quiet tables of the source, read inside the run's snapshot `src`.
-pub async fn tables<C: ConnectionTrait>(
-    src: &C,
-    previous_clock: Option<NaiveDateTime>,
-    lookback: chrono::Duration,
-) -> Result<BTreeSet<String>> {
-    if previous_clock.is_none() || src.get_database_backend() != DbBackend::MySql {
-        return Ok(BTreeSet::new());
+/// What the server records of the source's tables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TableTimes {
+    /// The schema's name and its tables' creation times: which database this is.
+    pub identity: String,
+    /// Each table and when a transaction last changed it (`None`: unknown).
+    pub changed: Vec<(String, Option<NaiveDateTime>)>,
+}
+
+impl TableTimes {
+    /// The tables a run can skip, given what the previous successful run recorded.
+    pub fn quiet(
+        &self,
+        previous_identity: Option<&str>,
+        previous_clock: Option<NaiveDateTime>,
+        lookback: chrono::Duration,
+    ) -> BTreeSet<String> {
+        if previous_identity != Some(self.identity.as_str()) {
+            return BTreeSet::new();
+        }
+        self.changed
+            .iter()
+            .filter(|(_, changed)| is_quiet(*changed, previous_clock, lookback))
+            .map(|(name, _)| name.clone())
+            .collect()
+    }
+}
+
+/// Reads the source's table times inside the run's snapshot `src`; `None` where the server
+/// keeps no live record of them.
+pub async fn read<C: ConnectionTrait>(src: &C) -> Result<Option<TableTimes>> {
+    if src.get_database_backend() != DbBackend::MySql {
+        return Ok(None);
     }
     if !update_times_are_live(src).await {
         tracing::debug!("the source caches UPDATE_TIME: every table is scanned");
-        return Ok(BTreeSet::new());
+        return Ok(None);
     }
     // Establish the snapshot first (InnoDB takes it at the first consistent read): a commit
     // the snapshot sees has then recorded its time before it is read below.
@@ -66,24 +99,71 @@ pub async fn tables<C: ConnectionTrait>(
         .await
         .context("cannot read source table language")?;
     let stmt = Query::select()
+        .expr(Func::cust(Alias::new("DATABASE")))
         .expr(Expr::col(Alias::new("TABLE_NAME")))
+        .expr(Expr::col(Alias::new("CREATE_TIME")))
         .expr(Expr::col(Alias::new("UPDATE_TIME")))
         .from((Alias::new("information_schema"), Alias::new("TABLES")))
         .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(Func::cust(Alias::new("DATABASE"))))
+        .order_by(Alias::new("TABLE_NAME"), sea_orm::Order::Asc)
         .to_owned();
     let rows = src
         .query_all(&stmt)
         .await
         .context("cannot read the source's table metadata")?;
-    let mut quiet = BTreeSet::new();
+    let mut identity = String::new();
+    let mut changed = Vec::with_capacity(rows.len());
     for row in rows {
-        let name: String = row.try_get_by_index(0)?;
-        let changed: Option<NaiveDateTime> = row.try_get_by_index(1)?;
-        if is_quiet(changed, previous_clock, lookback) {
-            quiet.insert(name);
+        let schema: String = row.try_get_by_index(0)?;
+        let name: String = row.try_get_by_index(1)?;
+        let created: Option<NaiveDateTime> = row.try_get_by_index(2)?;
+        if identity.is_empty() {
+            identity.push_str(&schema);
         }
+        identity.push_str(&format!(
+            " {name}@{}",
+            created.map_or("?".into(), |t| t.to_string())
+        ));
+        changed.push((name, row.try_get_by_index(3)?));
     }
-    Ok(quiet)
+    Ok(Some(TableTimes { identity, changed }))
+}
+
+/// The source identity the last successful run recorded.
+pub async fn previous_identity<C: ConnectionTrait>(wh: &C) -> Result<Option<String>> {
+    Ok(warehouse_meta::Entity::find_by_id(IDENTITY_KEY.to_string())
+        .one(wh)
+        .await
+        .context("cannot read warehouse_meta")?
+        .map(|m| m.value))
+}
+
+/// Records (inside the run's transaction) which source this run read, or forgets it when the
+/// source keeps no table times.
+pub async fn record_identity<C: ConnectionTrait>(wh: &C, times: Option<&TableTimes>) -> Result<()> {
+    match times {
+        Some(t) => {
+            warehouse_meta::Entity::insert(sea_orm::IntoActiveModel::into_active_model(
+                warehouse_meta::Model {
+                    key: IDENTITY_KEY.to_string(),
+                    value: t.identity.clone(),
+                },
+            ))
+            .on_conflict(
+                OnConflict::column(warehouse_meta::Column::Key)
+                    .update_column(warehouse_meta::Column::Value)
+                    .to_owned(),
+            )
+            .exec_without_returning(wh)
+            .await
+        }
+        None => warehouse_meta::Entity::delete_by_id(IDENTITY_KEY.to_string())
+            .exec(wh)
+            .await
+            .map(|r| r.rows_affected),
+    }
+    .context("cannot write warehouse_meta")?;
+    Ok(())
 }
 
 /// MariaDB reads `UPDATE_TIME` from the storage engine on every query; MySQL 8 does only with
@@ -124,6 +204,30 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn tables_are_skipped_only_for_the_source_the_previous_run_read() {
+        let times = super::TableTimes {
+            identity: "sakila rental@2026-11-30 02:00:00".into(),
+            changed: vec![
+                ("film".into(), Some(t("2026-11-30 08:00:00"))),
+                ("rental".into(), Some(t("2026-11-30 09:59:00"))),
+            ],
+        };
+        let clock = Some(t("2026-11-30 10:00:00"));
+        let five = Duration::minutes(5);
+        let same = times.quiet(Some("sakila rental@2026-11-30 02:00:00"), clock, five);
+        assert_eq!(
+            same.into_iter().collect::<Vec<_>>(),
+            vec!["film".to_string()]
+        );
+        assert!(
+            times
+                .quiet(Some("other rental@2026-11-30 02:00:00"), clock, five)
+                .is_empty()
+        );
+        assert!(times.quiet(None, clock, five).is_empty());
     }
 
     #[test]
