@@ -19,10 +19,13 @@ use crate::warehouse::entity::{
 /// Ids per `IN (...)` list: well under MySQL's and SQLite's bind limits.
 pub const IN_CHUNK: usize = 5_000;
 
-pub trait Dim: EntityTrait
-where
-    Self::Model: Clone + PartialEq + IntoActiveModel<Self::ActiveModel> + Send,
-    Self::ActiveModel: ActiveModelTrait<Entity = Self> + Send,
+/// A dimension entity. The bounds on its model are stated once here (associated type bounds
+/// are implied wherever `D: Dim` is), not at every function over dimensions.
+pub trait Dim:
+    EntityTrait<
+        Model: Clone + PartialEq + IntoActiveModel<Self::ActiveModel> + Send,
+        ActiveModel: ActiveModelTrait<Entity = Self> + Send,
+    >
 {
     fn natural_col() -> Self::Column;
     fn key_col() -> Self::Column;
@@ -85,8 +88,6 @@ pub async fn key_map<D, C>(db: &C) -> Result<KeyMap<i32>>
 where
     D: Dim,
     C: ConnectionTrait,
-    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
-    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
 {
     let pairs: Vec<(i32, i32)> = D::find()
         .select_only()
@@ -108,8 +109,6 @@ pub async fn live_ids<D, C>(db: &C) -> Result<HashSet<u32>>
 where
     D: Dim,
     C: ConnectionTrait,
-    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
-    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
 {
     let ids: Vec<i32> = D::find()
         .select_only()
@@ -139,8 +138,6 @@ pub async fn apply<D, C>(
 where
     D: Dim,
     C: ConnectionTrait,
-    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
-    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
 {
     let mut previous = HashMap::new();
     let ids: Vec<i32> = rows.iter().map(D::natural).collect();
@@ -188,8 +185,6 @@ pub async fn soft_delete<D, C>(db: &C, ids: &[u32]) -> Result<u64>
 where
     D: Dim,
     C: ConnectionTrait,
-    D::Model: Clone + PartialEq + IntoActiveModel<D::ActiveModel> + Send,
-    D::ActiveModel: ActiveModelTrait<Entity = D> + Send,
 {
     let mut n = 0;
     for chunk in ids.chunks(IN_CHUNK) {

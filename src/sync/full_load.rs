@@ -25,7 +25,7 @@ use super::run::{RunReport, Tracker};
 use super::transform::{
     actor_row, category_row, customer_row, film_row, payment_row, rental_row, staff_row, store_row,
 };
-use super::{Keys, progress, run, state};
+use super::{Keys, progress, run};
 use crate::db;
 use crate::source::{
     actor, category, customer, film, film_actor, film_category, inventory, language, payment,
@@ -60,17 +60,7 @@ async fn load(
     let times = super::quiet::read(&src).await?;
     let src = Arc::new(src);
     let marks = load_all(&src, &txn, &mut t).await?;
-    state::advance(&txn, &marks, &BTreeMap::new(), run_id).await?;
-    super::quiet::record_identity(&txn, times.as_ref()).await?;
-    let report = t.report();
-    run::finish(&txn, &report).await?;
-    txn.commit()
-        .await
-        .context("cannot commit the warehouse transaction")?;
-    if let Ok(src) = Arc::try_unwrap(src) {
-        src.rollback().await.ok();
-    }
-    Ok(t.report())
+    super::commit(src, txn, &t, &marks, &BTreeMap::new(), times.as_ref()).await
 }
 
 /// Rebuilds every star table from the snapshot `src` inside `txn`; returns the watermarks read.

@@ -142,17 +142,7 @@ async fn sync(
         run.marks
     };
 
-    state::advance(&txn, &marks, &previous, run_id).await?;
-    super::quiet::record_identity(&txn, times.as_ref()).await?;
-    let report = t.report();
-    run::finish(&txn, &report).await?;
-    txn.commit()
-        .await
-        .context("cannot commit the warehouse transaction")?;
-    if let Ok(src) = std::sync::Arc::try_unwrap(src) {
-        src.rollback().await.ok();
-    }
-    Ok(t.report())
+    super::commit(src, txn, &t, &marks, &previous, times.as_ref()).await
 }
 
 struct Run<'a> {
@@ -358,8 +348,6 @@ impl Run<'_> {
     where
         E: EntityTrait,
         D: Dim,
-        D::Model: Clone + PartialEq + sea_orm::IntoActiveModel<D::ActiveModel> + Send,
-        D::ActiveModel: sea_orm::ActiveModelTrait<Entity = D> + Send,
     {
         if self.is_quiet(E::default().table_name()) {
             return Ok((Vec::new(), Vec::new()));
@@ -1273,7 +1261,6 @@ impl Run<'_> {
         if self.is_quiet(table) {
             return Ok(FactDiff::default());
         }
-        self.marks.touch(table);
         let wh_db = self.txn;
         let sb = self.src.get_database_backend();
         let select = S::find()

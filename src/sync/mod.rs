@@ -15,9 +15,16 @@ pub mod run;
 pub mod state;
 pub mod transform;
 
-use anyhow::{Result, anyhow};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use anyhow::{Context, Result, anyhow};
+use chrono::NaiveDateTime;
+use sea_orm::DatabaseTransaction;
+
+use extract::Marks;
 use keymap::KeyMap;
+use run::{RunReport, Tracker};
 use transform::{PaymentKeys, RentalKeys};
 
 use crate::source::{film_actor, film_category, payment, rental};
@@ -118,4 +125,27 @@ impl Keys {
                 .ok_or_else(|| missing("staff", p.staff_id, "payment", id))?,
         })
     }
+}
+
+/// Ends a run, full-load or incremental alike: advances `sync_state` past `previous`, records
+/// which source was read (for [`quiet`]) and marks the `sync_run` row a success, all inside
+/// the warehouse transaction, then commits it and releases the source snapshot.
+async fn commit(
+    src: Arc<DatabaseTransaction>,
+    txn: DatabaseTransaction,
+    t: &Tracker,
+    marks: &Marks,
+    previous: &BTreeMap<String, Option<NaiveDateTime>>,
+    times: Option<&quiet::TableTimes>,
+) -> Result<RunReport> {
+    state::advance(&txn, marks, previous, t.run_id).await?;
+    quiet::record_identity(&txn, times).await?;
+    run::finish(&txn, &t.report()).await?;
+    txn.commit()
+        .await
+        .context("cannot commit the warehouse transaction")?;
+    if let Ok(src) = Arc::try_unwrap(src) {
+        src.rollback().await.ok();
+    }
+    Ok(t.report())
 }
