@@ -204,7 +204,7 @@ fn window(
 }
 
 /// The condition on `last_update` that selects what [`Since`] says.
-fn own_changes<C: ColumnTrait>(last_update: C, since: Since) -> Condition {
+fn since_condition<C: ColumnTrait>(last_update: C, since: Since) -> Condition {
     match since {
         Since::All => Condition::all(),
         Since::After(t) => Condition::all().add(last_update.gt(t.and_utc())),
@@ -963,7 +963,7 @@ impl Run<'_> {
             .select_only()
             .column_as(as_i64(self.src.get_database_backend(), Expr::col(pk)), "id")
             .column(last_update)
-            .filter(own_changes(last_update, self.since(table)))
+            .filter(since_condition(last_update, self.since(table)))
             .into_tuple()
             .all(self.src)
             .await
