@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::FullLoad => {
             let source = db::connect(&config.source_url, Role::Source).await?;
-            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let wh = db::connect(&config.warehouse_url, Role::BulkWarehouse).await?;
             let report = sync::full_load::full_load(&source, &wh).await?;
             println!("{report}");
         }

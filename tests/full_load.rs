@@ -6,7 +6,7 @@ use std::process::Command;
 
 use sakila_sync::db::{Role, connect};
 use sakila_sync::sync::full_load::full_load;
-use sakila_sync::warehouse;
+use sakila_sync::warehouse::{self, schema};
 
 fn day(s: &str) -> chrono::NaiveDate {
     s.parse().unwrap()
@@ -833,4 +833,58 @@ async fn cli_init_checks_the_source_and_never_prints_passwords() {
         .output()
         .unwrap();
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Sup3rSecretPw"));
+}
+
+#[tokio::test]
+async fn the_full_load_connection_defers_foreign_keys_to_one_check_before_commit() {
+    let (wh_url, _dir) = common::temp_warehouse();
+    let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
+    warehouse::init(&wh, day("2005-01-01"), day("2005-12-31"))
+        .await
+        .unwrap();
+    let raw = common::raw(&wh_url).await;
+    common::exec(&raw, "INSERT INTO dim_customer VALUES (1, 1, 1, 'A', 'B', NULL, 1, '2005-01-01 00:00:00', 'x', 'd', NULL, 'p', 'c', 'k', NULL, 0)").await;
+    common::exec(&raw, "INSERT INTO dim_store VALUES (1, 1, 1, 'x', 'd', NULL, 'c', 'k', '2005-01-01 00:00:00', 0)").await;
+    common::exec(
+        &raw,
+        "INSERT INTO dim_staff VALUES (1, 1, 1, 'A', 'B', NULL, 'u', 1, '2005-01-01 00:00:00', 0)",
+    )
+    .await;
+    let insert = |id: i32, customer_key: i32, date_key: i32| {
+        format!(
+            "INSERT INTO fact_payment (payment_id, payment_date_key, payment_date, customer_key, store_key, staff_key, rental_id, amount_cents) VALUES ({id}, {date_key}, '2005-05-25 11:30:37', {customer_key}, 1, 1, NULL, 299)"
+        )
+    };
+    common::exec(&raw, &insert(1, 1, 20050525)).await;
+    schema::check_star_keys(&wh)
+        .await
+        .expect("a warehouse whose keys all resolve passes");
+
+    // The bulk connection does not check row by row: the orphan goes in...
+    let bulk = connect(&wh_url, Role::BulkWarehouse).await.unwrap();
+    use sea_orm::ConnectionTrait;
+    bulk.execute_unprepared(&insert(2, 999, 20050525))
+        .await
+        .expect("no per-row foreign-key check on the bulk connection");
+    // ...and the check before commit names it.
+    let err = schema::check_star_keys(&bulk)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fact_payment.customer_key holds 999") && err.contains("dim_customer"),
+        "{err}"
+    );
+    common::exec(&raw, "DELETE FROM fact_payment WHERE payment_id = 2").await;
+    bulk.execute_unprepared(&insert(3, 1, 19990101))
+        .await
+        .unwrap();
+    let err = schema::check_star_keys(&bulk)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("fact_payment.payment_date_key holds 19990101") && err.contains("dim_date"),
+        "{err}"
+    );
 }

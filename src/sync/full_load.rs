@@ -4,8 +4,10 @@
 //! Dimensions are small and loaded first, which fills the in-memory key maps; the facts are
 //! then streamed: a producer decodes and transforms source rows while a consumer writes the
 //! previous batch, so the MySQL read and the SQLite write overlap. Secondary indexes are built
-//! once at the end. If anything fails, the transaction rolls back and the previous warehouse
-//! is untouched.
+//! once at the end, and the foreign keys are checked once, after them
+//! ([`schema::check_star_keys`]; the `full-load` command's connection leaves SQLite's per-row
+//! checks off, see [`db::Role::BulkWarehouse`]). If anything fails, the transaction rolls back
+//! and the previous warehouse is untouched.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -309,6 +311,9 @@ pub(crate) async fn load_all(
     let s = Instant::now();
     schema::index_star(txn).await?;
     tracing::info!("indexes built in {:.3} s", s.elapsed().as_secs_f64());
+    let s = Instant::now();
+    schema::check_star_keys(txn).await?;
+    tracing::info!("foreign keys checked in {:.3} s", s.elapsed().as_secs_f64());
     Ok(marks)
 }
 
