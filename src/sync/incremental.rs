@@ -39,7 +39,7 @@ use sea_orm::{
 
 use super::dims::{self, Dim, IN_CHUNK};
 use super::extract::{Marks, read_error};
-use super::load::{Write, write};
+use super::load::{Write, write, write_changes};
 use super::run::{RunReport, Tracker};
 use super::transform::{
     Place, actor_row, category_row, customer_row, film_row, payment_row, place, rental_row,
@@ -1080,20 +1080,16 @@ impl Run<'_> {
                 .into_iter()
                 .filter(|r| old.get(&r.rental_id) != Some(r))
                 .collect();
-            upd += out
-                .iter()
-                .filter(|r| old.contains_key(&r.rental_id))
-                .count() as u64;
-            ins += out
-                .iter()
-                .filter(|r| !old.contains_key(&r.rental_id))
-                .count() as u64;
             let days = out
                 .iter()
                 .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
                 .flatten();
             self.cover_dates(days).await?;
-            write::<fact_rental::Entity, _>(self.txn, out, Write::Upsert).await?;
+            let done =
+                write_changes::<fact_rental::Entity, _>(self.txn, out, |r| old.get(&r.rental_id))
+                    .await?;
+            ins += done.inserted;
+            upd += done.updated;
         }
         Ok((ins, upd))
     }
@@ -1204,17 +1200,13 @@ impl Run<'_> {
                 .into_iter()
                 .filter(|p| old.get(&p.payment_id) != Some(p))
                 .collect();
-            upd += out
-                .iter()
-                .filter(|p| old.contains_key(&p.payment_id))
-                .count() as u64;
-            ins += out
-                .iter()
-                .filter(|p| !old.contains_key(&p.payment_id))
-                .count() as u64;
             self.cover_dates(out.iter().map(|p| p.payment_date.date()))
                 .await?;
-            write::<fact_payment::Entity, _>(self.txn, out, Write::Upsert).await?;
+            let done =
+                write_changes::<fact_payment::Entity, _>(self.txn, out, |p| old.get(&p.payment_id))
+                    .await?;
+            ins += done.inserted;
+            upd += done.updated;
         }
         Ok((ins, upd))
     }

@@ -141,9 +141,11 @@ async fn commit(
     state::advance(&txn, marks, previous, t.run_id).await?;
     quiet::record_identity(&txn, times).await?;
     run::finish(&txn, &t.report()).await?;
+    let s = std::time::Instant::now();
     txn.commit()
         .await
         .context("cannot commit the warehouse transaction")?;
+    tracing::debug!("committed in {:.3} s", s.elapsed().as_secs_f64());
     if let Ok(src) = Arc::try_unwrap(src) {
         src.rollback().await.ok();
     }
