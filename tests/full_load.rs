@@ -220,14 +220,37 @@ async fn init_creates_every_contract_column_and_is_idempotent() {
     assert_eq!(dow, 1, "2006-02-13 is a Monday");
 }
 
-#[tokio::test]
-async fn foreign_keys_are_declared_indexed_and_enforced() {
-    let (wh_url, _dir) = common::temp_warehouse();
+/// A new warehouse with dim_date over 2005: its URL, folder, a pipeline connection and a
+/// plain one (for inspecting it, or writing what the pipeline would not).
+async fn warehouse_for_2005() -> (
+    String,
+    tempfile::TempDir,
+    sea_orm::DatabaseConnection,
+    sea_orm::DatabaseConnection,
+) {
+    let (wh_url, dir) = common::temp_warehouse();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     warehouse::init(&wh, day("2005-01-01"), day("2005-12-31"))
         .await
         .unwrap();
     let raw = common::raw(&wh_url).await;
+    (wh_url, dir, wh, raw)
+}
+
+/// Key 1 of dim_customer, dim_store and dim_staff, for fact rows to point at.
+async fn one_customer_store_and_staff_member(raw: &sea_orm::DatabaseConnection) {
+    common::exec(raw, "INSERT INTO dim_customer VALUES (1, 1, 1, 'A', 'B', NULL, 1, '2005-01-01 00:00:00', 'x', 'd', NULL, 'p', 'c', 'k', NULL, 0)").await;
+    common::exec(raw, "INSERT INTO dim_store VALUES (1, 1, 1, 'x', 'd', NULL, 'c', 'k', '2005-01-01 00:00:00', 0)").await;
+    common::exec(
+        raw,
+        "INSERT INTO dim_staff VALUES (1, 1, 1, 'A', 'B', NULL, 'u', 1, '2005-01-01 00:00:00', 0)",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn foreign_keys_are_declared_indexed_and_enforced() {
+    let (_wh_url, _dir, wh, raw) = warehouse_for_2005().await;
     let fks = common::query_strings(
         &raw,
         "SELECT m.name || '.' || f.\"from\" || '->' || f.\"table\" FROM sqlite_master m, pragma_foreign_key_list(m.name) f WHERE m.type = 'table' ORDER BY 1",
@@ -268,13 +291,7 @@ async fn foreign_keys_are_declared_indexed_and_enforced() {
             "{table}.{column} is not indexed"
         );
     }
-    common::exec(&raw, "INSERT INTO dim_customer VALUES (1, 1, 1, 'A', 'B', NULL, 1, '2005-01-01 00:00:00', 'x', 'd', NULL, 'p', 'c', 'k', NULL, 0)").await;
-    common::exec(&raw, "INSERT INTO dim_store VALUES (1, 1, 1, 'x', 'd', NULL, 'c', 'k', '2005-01-01 00:00:00', 0)").await;
-    common::exec(
-        &raw,
-        "INSERT INTO dim_staff VALUES (1, 1, 1, 'A', 'B', NULL, 'u', 1, '2005-01-01 00:00:00', 0)",
-    )
-    .await;
+    one_customer_store_and_staff_member(&raw).await;
     // Through the warehouse's own connection settings (foreign_keys=ON), as the pipeline writes.
     use sea_orm::ConnectionTrait;
     let insert = |customer_key: i32, date_key: i32| {
@@ -837,19 +854,8 @@ async fn cli_init_checks_the_source_and_never_prints_passwords() {
 
 #[tokio::test]
 async fn the_full_load_connection_defers_foreign_keys_to_one_check_before_commit() {
-    let (wh_url, _dir) = common::temp_warehouse();
-    let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
-    warehouse::init(&wh, day("2005-01-01"), day("2005-12-31"))
-        .await
-        .unwrap();
-    let raw = common::raw(&wh_url).await;
-    common::exec(&raw, "INSERT INTO dim_customer VALUES (1, 1, 1, 'A', 'B', NULL, 1, '2005-01-01 00:00:00', 'x', 'd', NULL, 'p', 'c', 'k', NULL, 0)").await;
-    common::exec(&raw, "INSERT INTO dim_store VALUES (1, 1, 1, 'x', 'd', NULL, 'c', 'k', '2005-01-01 00:00:00', 0)").await;
-    common::exec(
-        &raw,
-        "INSERT INTO dim_staff VALUES (1, 1, 1, 'A', 'B', NULL, 'u', 1, '2005-01-01 00:00:00', 0)",
-    )
-    .await;
+    let (wh_url, _dir, wh, raw) = warehouse_for_2005().await;
+    one_customer_store_and_staff_member(&raw).await;
     let insert = |id: i32, customer_key: i32, date_key: i32| {
         format!(
             "INSERT INTO fact_payment (payment_id, payment_date_key, payment_date, customer_key, store_key, staff_key, rental_id, amount_cents) VALUES ({id}, {date_key}, '2005-05-25 11:30:37', {customer_key}, 1, 1, NULL, 299)"

@@ -27,13 +27,23 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    let per = rows_per_statement::<E>();
-    for chunk in rows.chunks(per) {
-        let conflict = (mode == Write::Upsert).then(upsert_clause::<E>);
+    let conflict = (mode == Write::Upsert).then(upsert_clause::<E>);
+    insert_chunks::<E, C>(db, &rows, conflict).await?;
+    Ok(rows.len() as u64)
+}
+
+/// Executes the multi-row INSERTs of `rows`, as many rows per statement as the bind limit
+/// allows, each with `conflict`.
+async fn insert_chunks<E, C>(db: &C, rows: &[E::Model], conflict: Option<OnConflict>) -> Result<()>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    for chunk in rows.chunks(rows_per_statement::<E>()) {
         db.execute_raw(insert_statement_on::<E>(
             db.get_database_backend(),
             chunk,
-            conflict,
+            conflict.clone(),
         ))
         .await
         .with_context(|| {
@@ -43,7 +53,7 @@ where
             )
         })?;
     }
-    Ok(rows.len() as u64)
+    Ok(())
 }
 
 /// How many rows [`write_changes`] inserted and updated.
@@ -99,30 +109,16 @@ where
         inserted: write::<E, C>(db, new, Write::Insert).await?,
         updated: 0,
     };
-    let per = rows_per_statement::<E>();
     for (changed, rows) in by_change {
-        let set: Vec<E::Column> = columns
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| changed & 1 << i != 0)
-            .map(|(_, c)| *c)
-            .collect();
-        for chunk in rows.chunks(per) {
-            let mut clause = OnConflict::columns(pk.iter().copied());
-            clause.update_columns(set.iter().copied());
-            db.execute_raw(insert_statement_on::<E>(
-                db.get_database_backend(),
-                chunk,
-                Some(clause),
-            ))
-            .await
-            .with_context(|| {
-                format!(
-                    "cannot write to warehouse table {}",
-                    E::default().table_name()
-                )
-            })?;
-        }
+        let mut clause = OnConflict::columns(pk.iter().copied());
+        clause.update_columns(
+            columns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| changed & 1 << i != 0)
+                .map(|(_, c)| *c),
+        );
+        insert_chunks::<E, C>(db, &rows, Some(clause)).await?;
         done.updated += rows.len() as u64;
     }
     Ok(done)
