@@ -11,7 +11,7 @@ use sea_orm::{
 };
 
 use super::keymap::KeyMap;
-use super::load::{Write, write};
+use super::load::write_changes;
 use crate::warehouse::entity::{
     dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,
 };
@@ -128,8 +128,8 @@ pub struct Applied<M> {
     pub previous: HashMap<i32, M>,
 }
 
-/// Upserts freshly derived members: an existing member keeps its surrogate key and is only
-/// written when a column differs; a new one gets the next key.
+/// Upserts freshly derived members: an existing member keeps its surrogate key and only the
+/// columns that differ are written ([`write_changes`]); a new one gets the next key.
 pub async fn apply<D, C>(
     db: &C,
     keys: &mut KeyMap<i32>,
@@ -152,30 +152,21 @@ where
         }
     }
     let mut next_key = keys.iter().map(|(_, k)| k).max().unwrap_or(0);
-    let (mut inserted, mut updated) = (0, 0);
-    let mut out = Vec::new();
-    for mut row in rows {
-        match previous.get(&D::natural(&row)) {
-            Some(old) => {
-                D::set_key(&mut row, D::key(old));
-                if row != *old {
-                    updated += 1;
-                    out.push(row);
-                }
-            }
+    let mut rows = rows;
+    for row in &mut rows {
+        match previous.get(&D::natural(row)) {
+            Some(old) => D::set_key(row, D::key(old)),
             None => {
                 next_key += 1;
-                D::set_key(&mut row, next_key);
-                keys.insert(D::natural(&row) as u32, next_key);
-                inserted += 1;
-                out.push(row);
+                D::set_key(row, next_key);
+                keys.insert(D::natural(row) as u32, next_key);
             }
         }
     }
-    write::<D, _>(db, out, Write::Upsert).await?;
+    let done = write_changes::<D, _>(db, rows, |r| previous.get(&D::natural(r))).await?;
     Ok(Applied {
-        inserted,
-        updated,
+        inserted: done.inserted,
+        updated: done.updated,
         previous,
     })
 }

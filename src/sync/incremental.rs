@@ -1076,17 +1076,13 @@ impl Run<'_> {
             )
             .into_iter()
             .collect();
-            let out: Vec<_> = fresh
-                .into_iter()
-                .filter(|r| old.get(&r.rental_id) != Some(r))
-                .collect();
-            let days = out
+            let days = fresh
                 .iter()
                 .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
                 .flatten();
             self.cover_dates(days).await?;
             let done =
-                write_changes::<fact_rental::Entity, _>(self.txn, out, |r| old.get(&r.rental_id))
+                write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
                     .await?;
             ins += done.inserted;
             upd += done.updated;
@@ -1196,15 +1192,12 @@ impl Run<'_> {
             )
             .into_iter()
             .collect();
-            let out: Vec<_> = fresh
-                .into_iter()
-                .filter(|p| old.get(&p.payment_id) != Some(p))
-                .collect();
-            self.cover_dates(out.iter().map(|p| p.payment_date.date()))
+            self.cover_dates(fresh.iter().map(|p| p.payment_date.date()))
                 .await?;
-            let done =
-                write_changes::<fact_payment::Entity, _>(self.txn, out, |p| old.get(&p.payment_id))
-                    .await?;
+            let done = write_changes::<fact_payment::Entity, _>(self.txn, fresh, |p| {
+                old.get(&p.payment_id)
+            })
+            .await?;
             ins += done.inserted;
             upd += done.updated;
         }
