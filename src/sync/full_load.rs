@@ -259,6 +259,9 @@ pub(crate) async fn load_all(
     drop(stream);
     marks.touch("inventory");
     let s = Instant::now();
+    // In primary-key order, so SQLite appends to the key's index instead of inserting at
+    // random (the geography comes from hash maps): at 100x, 522k rows, 0.62 s -> 0.53 s.
+    versions.sort_unstable_by(|a, b| (&a.table_name, a.row_id).cmp(&(&b.table_name, b.row_id)));
     let n = write::<SourceVersion, _>(txn, versions, Write::Insert).await?;
     t.add("source_version", n, 0, 0, s);
 
