@@ -30,15 +30,21 @@
 //! row.
 //!
 //! Where the time goes: at 100x Sakila nearly all of it is reading the two fact tables, row
-//! by row, on both sides. So each side's facts are read on a task of their own ([`read_ahead`]:
-//! the source snapshot and the warehouse transaction move to those tasks and back), rental
-//! then payment, handed to the merge in bounded batches; the merge, on the calling task, only
-//! compares. Rows are decoded as tuples by position, the warehouse's datetimes parsed from
-//! text, and SQLite rows taken from sqlx's thread in bursts. Two build-level choices serve
-//! the same reads: SQLite without memory statistics (`.cargo/config.toml`) and mimalloc as
-//! the allocator (`main.rs`), both because sqlx's SQLite thread allocates every value it
-//! hands over and another thread frees it. `docs/benchmarks.md` has the figures.
+//! by row, on both sides. So each side's facts are read off the comparing task, rental then
+//! payment, and handed to the merge in bounded batches; the merge only compares:
+//!
+//! - the source's on a task of their own inside the snapshot ([`read_ahead`]: the snapshot
+//!   moves to that task and back), decoded as tuples by position;
+//! - the warehouse's on a thread of their own through SeaORM's synchronous build and its
+//!   rusqlite driver ([`direct`]), a read-only connection to the same file that checks it
+//!   reads the same state as this run's warehouse transaction. sqlx's SQLite driver copies
+//!   every value on its own thread and hands rows over one by one: four times slower.
+//!
+//! Two build-level choices serve the same reads: SQLite without memory statistics
+//! (`.cargo/config.toml`) and mimalloc as the allocator (`main.rs`). `docs/benchmarks.md` has
+//! the figures.
 
+mod direct;
 pub mod merge;
 pub mod read_ahead;
 pub mod report;
@@ -52,8 +58,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt, stream};
 use sea_orm::{
-    Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
-    QuerySelect, RelationTrait, TransactionTrait,
+    Condition, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, JoinType,
+    QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
 };
 
 pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
@@ -104,6 +110,7 @@ async fn compare(
     window: WindowSpec,
     started: Instant,
 ) -> Result<ValidationReport> {
+    let file = warehouse_file(warehouse)?;
     let wh = warehouse
         .begin()
         .await
@@ -121,9 +128,19 @@ async fn compare(
     v.bridges(snapshot, &wh).await?;
     tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
     // On an error the warehouse transaction is dropped, which rolls it back.
-    let wh = v.facts(src, wh).await?;
+    let wh = v.facts(src, wh, file).await?;
     wh.rollback().await.ok();
     Ok(v.report(window, started))
+}
+
+/// The file of the SQLite warehouse: its fact tables are read through a connection of their
+/// own ([`direct`]).
+fn warehouse_file(db: &DatabaseConnection) -> Result<PathBuf> {
+    let path = (db.get_database_backend() == DbBackend::Sqlite)
+        .then(|| db.get_sqlite_connection_pool().connect_options())
+        .map(|options| options.get_filename().to_path_buf())
+        .filter(|path| path.is_file());
+    path.context("validate reads a SQLite warehouse file, and this warehouse is not one")
 }
 
 /// Fails when a SQLite warehouse URL names a file that does not exist, so that validating a
@@ -644,13 +661,15 @@ impl Validation {
         Ok(())
     }
 
-    /// Compares the facts. Both transactions move to reading tasks (one per side, see
-    /// [`read_ahead`]) and back: the source's into `src` (also when comparing fails, if the
-    /// task hands it back), the warehouse's as the result.
+    /// Compares the facts. The source snapshot moves to a reading task ([`read_ahead`]) and
+    /// back into `src` (also when comparing fails, if the task hands it back); the warehouse's
+    /// facts are read from `file` on a connection of their own ([`direct`]), checked to read
+    /// the state `wh` reads. Returns `wh`.
     async fn facts(
         &mut self,
         src: &mut Option<DatabaseTransaction>,
         wh: DatabaseTransaction,
+        file: PathBuf,
     ) -> Result<DatabaseTransaction> {
         let snapshot = src.take().context("the source snapshot is gone")?;
         // What rentals resolve film and store through, as the loader does.
@@ -688,7 +707,10 @@ impl Validation {
 
         let (src_reader, src_rentals, src_payments) =
             read_ahead::source_facts(src.take().context("the source snapshot is gone")?);
-        let (wh_reader, wh_rentals, wh_payments) = read_ahead::warehouse_facts(wh);
+        // The warehouse's facts are read on a connection of their own, which must read the
+        // state this transaction reads: both read the newest sync_run row to tell.
+        let mark = direct::state_mark(&wh).await?;
+        let (wh_reader, wh_rentals, wh_payments) = direct::warehouse_facts(file);
         // Each merge consumes (and drops) its two tables' batches, so that the reading tasks
         // stop at once when one fails.
         let compared = async {
@@ -709,7 +731,15 @@ impl Validation {
         }
         .await;
         *src = Some(src_reader.finish().await?);
-        let wh = wh_reader.finish().await?;
+        let read = tokio::task::spawn_blocking(move || wh_reader.finish())
+            .await
+            .context("the warehouse reading thread failed")??;
+        if read != mark {
+            bail!(
+                "the warehouse changed while it was being validated (a sync run committed \
+                 meanwhile); run validate again"
+            );
+        }
         compared?;
         Ok(wh)
     }

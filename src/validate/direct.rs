@@ -1,0 +1,509 @@
+//! Reading the warehouse's fact tables through SeaORM's synchronous build and its rusqlite
+//! driver, on a thread of its own.
+//!
+//! Why a second driver: sqlx's SQLite driver steps on its own thread, copies every value of
+//! every row out (one or two allocations per column) and hands each row over through a
+//! channel. That was most of `validate`'s time at 100x Sakila. rusqlite reads on the calling
+//! thread, and the same query-builder query runs about four times faster through it
+//! (`docs/benchmarks.md`). Everything else in the pipeline stays on sqlx.
+//!
+//! How it stays within the project's rules and limits:
+//! - Queries are built with sea-query from the warehouse entities' own columns, no SQL text.
+//! - The connection is opened read-only (`?mode=ro`), which needs no pragma.
+//! - Rows are read in pages by primary key (`WHERE id > last ORDER BY id LIMIT n`), because
+//!   the sync driver collects a whole result before returning it. Memory holds a few pages
+//!   whatever the table size.
+//! - It is a second connection, so it reads its own WAL snapshot. Inside it, the reader first
+//!   reads the newest `sync_run` row; `validate` compares that with the one it read in its
+//!   own transaction. Every committed change of the warehouse changes that row (a run's start
+//!   inserts it, its end updates it), so equal rows mean both read the same state. If a run
+//!   committed in between, `validate` fails with a clear error instead of reporting
+//!   differences that are not there.
+
+use std::path::PathBuf;
+use std::thread::JoinHandle;
+
+use anyhow::{Context, Result, anyhow};
+use chrono::{DateTime, NaiveDate, NaiveDateTime};
+use futures::SinkExt;
+use futures::channel::mpsc;
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::{DbErr, EntityTrait, Iterable};
+use sea_orm_sync::{
+    ConnectionTrait, Database, DatabaseTransaction, TransactionTrait, TryGetableMany,
+};
+
+use super::read_ahead::Batches;
+use crate::warehouse::entity::{fact_payment, fact_rental, sync_run};
+
+/// Rows per page read from SQLite (and per batch handed to the merge).
+const PAGE: u64 = 8_192;
+/// Pages in flight per table: memory holds at most this many, whatever the table size.
+const IN_FLIGHT: usize = 2;
+
+/// The newest `sync_run` row as `(id, status)`: which committed state a transaction reads.
+pub type StateMark = Option<(i32, String)>;
+
+/// The state mark inside a transaction of either driver: the same query, built once.
+fn state_mark_query() -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .columns([sync_run::Column::Id, sync_run::Column::Status])
+        .from(sync_run::Entity)
+        .order_by(sync_run::Column::Id, Order::Desc)
+        .limit(1)
+        .to_owned()
+}
+
+/// Reads the state mark through sqlx, inside `validate`'s own warehouse transaction.
+pub async fn state_mark<C: sea_orm::ConnectionTrait>(wh: &C) -> Result<StateMark> {
+    let row = wh
+        .query_one(&state_mark_query())
+        .await
+        .context("cannot read warehouse table sync_run")?;
+    row.map(|r| r.try_get_many_by_index::<(i32, String)>())
+        .transpose()
+        .context("cannot read warehouse table sync_run")
+}
+
+/// The reading thread: joined to learn the state it read, or why it stopped.
+pub struct DirectReader {
+    thread: JoinHandle<Result<StateMark>>,
+}
+
+impl DirectReader {
+    /// Waits for the thread; returns the state mark it read. Drop (or read to the end) both
+    /// tables' [`Batches`] first: the thread waits while a channel is full.
+    pub fn finish(self) -> Result<StateMark> {
+        self.thread
+            .join()
+            .map_err(|_| anyhow!("the warehouse reading thread panicked"))?
+    }
+}
+
+type Sender<T> = mpsc::Sender<Result<Vec<T>>>;
+
+/// Starts reading `fact_rental` then `fact_payment` of the SQLite file `path`, each by its
+/// natural id, inside one read transaction of a read-only rusqlite connection.
+pub fn warehouse_facts(
+    path: PathBuf,
+) -> (
+    DirectReader,
+    Batches<fact_rental::Model>,
+    Batches<fact_payment::Model>,
+) {
+    let (mut tx_r, rx_r) = mpsc::channel(IN_FLIGHT);
+    let (mut tx_p, rx_p) = mpsc::channel(IN_FLIGHT);
+    let thread = std::thread::spawn(move || -> Result<StateMark> {
+        let opened = open(&path);
+        let (txn, mark) = match opened {
+            Ok(opened) => opened,
+            Err(e) => {
+                let msg = format!("{e:#}");
+                futures::executor::block_on(tx_r.send(Err(anyhow!(msg.clone())))).ok();
+                futures::executor::block_on(tx_p.send(Err(anyhow!(msg)))).ok();
+                return Err(e);
+            }
+        };
+        let go_on = pages::<fact_rental::Entity, RawRental>(
+            &txn,
+            fact_rental::Column::RentalId,
+            |r| i64::from(r.rental_id),
+            &mut tx_r,
+        );
+        drop(tx_r);
+        if go_on {
+            pages::<fact_payment::Entity, RawPayment>(
+                &txn,
+                fact_payment::Column::PaymentId,
+                |p| i64::from(p.payment_id),
+                &mut tx_p,
+            );
+        } else {
+            futures::executor::block_on(
+                tx_p.send(Err(anyhow!("not read: reading the table before it failed"))),
+            )
+            .ok();
+        }
+        txn.rollback().ok();
+        Ok(mark)
+    });
+    (
+        DirectReader { thread },
+        Batches::new(rx_r),
+        Batches::new(rx_p),
+    )
+}
+
+/// Opens `path` read-only and starts the read transaction; returns it with the state mark
+/// read first inside it (which also fixes its snapshot).
+fn open(path: &std::path::Path) -> Result<(DatabaseTransaction, StateMark)> {
+    let url = format!("sqlite://{}?mode=ro", path.display());
+    let what = || format!("cannot read the warehouse {}", path.display());
+    let db = Database::connect(url).with_context(what)?;
+    let txn = db.begin().with_context(what)?;
+    let mark = txn
+        .query_one(&state_mark_query())
+        .context("cannot read warehouse table sync_run")?
+        .map(|r| r.try_get_many_by_index::<(i32, String)>())
+        .transpose()
+        .context("cannot read warehouse table sync_run")?;
+    Ok((txn, mark))
+}
+
+/// Sends every row of table `E` into `tx`, page by page in `id` order. Returns whether to go
+/// on reading: no error, and the merge still listens.
+fn pages<E, R>(
+    txn: &DatabaseTransaction,
+    id: E::Column,
+    id_of: fn(&E::Model) -> i64,
+    tx: &mut Sender<E::Model>,
+) -> bool
+where
+    E: EntityTrait,
+    E::Model: TextDates<Raw = R>,
+    R: TryGetableMany,
+{
+    let table = E::default().table_name().to_string();
+    let mut last: Option<i64> = None;
+    loop {
+        let page = read_page::<E, R>(txn, id, last)
+            .with_context(|| format!("cannot read warehouse table {table}"));
+        let rows = match page {
+            Ok(rows) => rows,
+            Err(e) => {
+                futures::executor::block_on(tx.send(Err(e))).ok();
+                return false;
+            }
+        };
+        let full = rows.len() as u64 == PAGE;
+        last = rows.last().map(id_of).or(last);
+        if !rows.is_empty() && futures::executor::block_on(tx.send(Ok(rows))).is_err() {
+            return false; // the merge stopped: its error is the one to report
+        }
+        if !full {
+            return true;
+        }
+    }
+}
+
+/// One page: up to [`PAGE`] rows of `E` with `id` above `after`, every column in the entity's
+/// column order, decoded by position.
+fn read_page<E, R>(
+    txn: &DatabaseTransaction,
+    id: E::Column,
+    after: Option<i64>,
+) -> Result<Vec<E::Model>>
+where
+    E: EntityTrait,
+    E::Model: TextDates<Raw = R>,
+    R: TryGetableMany,
+{
+    let mut q = Query::select();
+    q.columns(E::Column::iter())
+        .from(E::default())
+        .order_by(id, Order::Asc)
+        .limit(PAGE);
+    if let Some(after) = after {
+        q.and_where(Expr::col(id).gt(after));
+    }
+    txn.query_all(&q)?
+        .into_iter()
+        .map(|row| {
+            let raw = row.try_get_many_by_index::<R>()?;
+            <E::Model as TextDates>::from_raw(raw).map_err(|e: DbErr| anyhow!(e))
+        })
+        .collect()
+}
+
+/// A warehouse fact model read with its datetimes as text (SQLite stores them so) and parsed
+/// here ([`parse_datetime`]): the loader's `YYYY-MM-DD HH:MM:SS` directly, which is much
+/// cheaper than trying chrono format strings one after another. The result is the same
+/// `NaiveDateTime`.
+pub trait TextDates: Sized {
+    /// The row with every datetime column as `String`: a tuple of every column in the
+    /// entity's column order, decoded by position.
+    type Raw: TryGetableMany;
+    /// The model, its datetimes parsed.
+    fn from_raw(raw: Self::Raw) -> Result<Self, DbErr>;
+}
+
+/// Parses a datetime SQLite holds as text, with the result sqlx's `NaiveDateTime` decoding
+/// gives: `YYYY-MM-DD HH:MM:SS` (what the loader writes) directly, anything else by sqlx's
+/// own list of formats.
+pub fn parse_datetime(value: &str) -> Option<NaiveDateTime> {
+    let b = value.as_bytes();
+    if b.len() == 19
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && (b[10] == b' ' || b[10] == b'T')
+        && b[13] == b':'
+        && b[16] == b':'
+    {
+        let n = |from: usize, to: usize| -> Option<u32> {
+            b[from..to].iter().try_fold(0u32, |v, c| {
+                c.is_ascii_digit().then(|| v * 10 + u32::from(c - b'0'))
+            })
+        };
+        if let (Some(y), Some(mo), Some(d), Some(h), Some(mi), Some(s)) =
+            (n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19))
+        {
+            return NaiveDate::from_ymd_opt(y as i32, mo, d)?.and_hms_opt(h, mi, s);
+        }
+    }
+    if let Ok(dt) = DateTime::parse_from_rfc3339(value) {
+        return Some(dt.naive_local());
+    }
+    const FORMATS: [&str; 12] = [
+        "%F %T%.f",
+        "%F %R",
+        "%F %RZ",
+        "%F %R%:z",
+        "%F %T%.fZ",
+        "%F %T%.f%:z",
+        "%FT%R",
+        "%FT%RZ",
+        "%FT%R%:z",
+        "%FT%T%.f",
+        "%FT%T%.fZ",
+        "%FT%T%.f%:z",
+    ];
+    FORMATS.iter().find_map(|f| {
+        DateTime::parse_from_str(value, f)
+            .map(|dt| dt.naive_local())
+            .or_else(|_| NaiveDateTime::parse_from_str(value, f))
+            .ok()
+    })
+}
+
+fn datetime(column: &str, value: &str) -> Result<NaiveDateTime, DbErr> {
+    parse_datetime(value)
+        .ok_or_else(|| DbErr::Type(format!("column {column}: {value:?} is not a datetime")))
+}
+
+fn opt_datetime(column: &str, value: Option<String>) -> Result<Option<NaiveDateTime>, DbErr> {
+    value.map(|v| datetime(column, &v)).transpose()
+}
+
+/// A `fact_rental` row as read (by position, in column order), its datetimes as text.
+pub type RawRental = (
+    i32,            // rental_id
+    i32,            // rental_date_key
+    Option<i32>,    // return_date_key
+    String,         // rental_date
+    Option<String>, // return_date
+    i32,            // inventory_id
+    i32,            // film_key
+    i32,            // store_key
+    i32,            // customer_key
+    i32,            // staff_key
+    Option<i32>,    // rental_duration_days
+    Option<String>, // source_last_update
+);
+
+impl TextDates for fact_rental::Model {
+    type Raw = RawRental;
+    fn from_raw(r: RawRental) -> Result<Self, DbErr> {
+        let (
+            rental_id,
+            rental_date_key,
+            return_date_key,
+            rental_date,
+            return_date,
+            inventory_id,
+            film_key,
+            store_key,
+            customer_key,
+            staff_key,
+            rental_duration_days,
+            source_last_update,
+        ) = r;
+        Ok(Self {
+            rental_id,
+            rental_date_key,
+            return_date_key,
+            rental_date: datetime("rental_date", &rental_date)?,
+            return_date: opt_datetime("return_date", return_date)?,
+            inventory_id,
+            film_key,
+            store_key,
+            customer_key,
+            staff_key,
+            rental_duration_days,
+            source_last_update: opt_datetime("source_last_update", source_last_update)?,
+        })
+    }
+}
+
+/// A `fact_payment` row as read (by position, in column order), its datetimes as text.
+pub type RawPayment = (
+    i32,            // payment_id
+    i32,            // payment_date_key
+    String,         // payment_date
+    i32,            // customer_key
+    i32,            // store_key
+    i32,            // staff_key
+    Option<i32>,    // rental_id
+    i64,            // amount_cents
+    Option<String>, // source_last_update
+);
+
+impl TextDates for fact_payment::Model {
+    type Raw = RawPayment;
+    fn from_raw(p: RawPayment) -> Result<Self, DbErr> {
+        let (
+            payment_id,
+            payment_date_key,
+            payment_date,
+            customer_key,
+            store_key,
+            staff_key,
+            rental_id,
+            amount_cents,
+            source_last_update,
+        ) = p;
+        Ok(Self {
+            payment_id,
+            payment_date_key,
+            payment_date: datetime("payment_date", &payment_date)?,
+            customer_key,
+            store_key,
+            staff_key,
+            rental_id,
+            amount_cents,
+            source_last_update: opt_datetime("source_last_update", source_last_update)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn datetimes_parse_as_sqlx_parses_them() {
+        let dt = |s| NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S%.f").unwrap();
+        assert_eq!(
+            parse_datetime("2005-05-24 22:53:30"),
+            Some(dt("2005-05-24 22:53:30"))
+        );
+        assert_eq!(
+            parse_datetime("2005-05-24T22:53:30"),
+            Some(dt("2005-05-24 22:53:30"))
+        );
+        assert_eq!(
+            parse_datetime("2005-05-24 22:53:30.25"),
+            Some(dt("2005-05-24 22:53:30.25"))
+        );
+        assert_eq!(
+            parse_datetime("2005-05-24 22:53"),
+            Some(dt("2005-05-24 22:53:00"))
+        );
+        assert_eq!(
+            parse_datetime("2005-05-24T22:53:30+02:00"),
+            Some(dt("2005-05-24 22:53:30"))
+        );
+        assert_eq!(parse_datetime("2005-02-30 22:53:30"), None);
+        assert_eq!(parse_datetime("2005-05-24 2a:53:30"), None);
+        assert_eq!(parse_datetime("not a date"), None);
+    }
+}
+
+#[cfg(test)]
+mod reader_tests {
+    use futures::TryStreamExt;
+    use sea_orm::{EntityTrait, IntoActiveModel};
+
+    use super::*;
+    use crate::db::{self, Role};
+
+    fn at(s: &str) -> NaiveDateTime {
+        NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    fn rental(id: i32) -> fact_rental::Model {
+        let returned = id % 2 == 0;
+        fact_rental::Model {
+            rental_id: id,
+            rental_date_key: 20050524,
+            return_date_key: returned.then_some(20050526),
+            rental_date: at("2005-05-24 22:53:30"),
+            return_date: returned.then(|| at("2005-05-26 22:04:30")),
+            inventory_id: id,
+            film_key: 1,
+            store_key: 1,
+            customer_key: 1,
+            staff_key: 1,
+            rental_duration_days: returned.then_some(1),
+            source_last_update: Some(at("2006-02-15 21:30:53")),
+        }
+    }
+
+    /// Every row comes back once, in id order, across page boundaries, with its values; the
+    /// state mark is the one `validate`'s own transaction reads, and a run committed in
+    /// between changes it.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn reads_every_page_in_order_and_marks_the_state_it_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("warehouse.db");
+        let url = format!("sqlite://{}", path.display());
+        // Foreign keys off: the fact rows point at no dimension member.
+        let wh = db::connect(&url, Role::BulkWarehouse).await.unwrap();
+        crate::warehouse::schema::create_all(&wh).await.unwrap();
+        let run = crate::sync::run::start(&wh, "test").await.unwrap();
+        // Two full pages and three rows more, ids with gaps.
+        let ids: Vec<i32> = (1..=PAGE as i32 * 2 + 3).map(|i| i * 3).collect();
+        for chunk in ids.chunks(1_000) {
+            fact_rental::Entity::insert_many(chunk.iter().map(|i| rental(*i).into_active_model()))
+                .exec(&wh)
+                .await
+                .unwrap();
+        }
+        let mark = state_mark(&wh).await.unwrap();
+        assert_eq!(mark, Some((run, "running".to_string())));
+
+        let (reader, mut rentals, mut payments) = warehouse_facts(path.clone());
+        let read: Vec<fact_rental::Model> = rentals.rows().try_collect().await.unwrap();
+        let none: Vec<fact_payment::Model> = payments.rows().try_collect().await.unwrap();
+        let seen = tokio::task::spawn_blocking(move || reader.finish())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(read.iter().map(|r| r.rental_id).collect::<Vec<_>>(), ids);
+        assert_eq!(read[0], rental(3));
+        assert_eq!(read[1], rental(6));
+        assert!(none.is_empty());
+        assert_eq!(seen, mark);
+
+        crate::sync::run::start(&wh, "test").await.unwrap();
+        let (reader, rentals, payments) = warehouse_facts(path);
+        drop((rentals, payments)); // the merge stops at once: the thread still ends
+        let seen = tokio::task::spawn_blocking(move || reader.finish())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_ne!(seen, mark);
+        assert_eq!(seen, Some((run + 1, "running".to_string())));
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_missing_file_is_an_error_on_both_tables() {
+        let dir = tempfile::tempdir().unwrap();
+        let (reader, mut rentals, mut payments) = warehouse_facts(dir.path().join("nope.db"));
+        let r = rentals.rows().try_collect::<Vec<_>>().await.unwrap_err();
+        let p = payments.rows().try_collect::<Vec<_>>().await.unwrap_err();
+        assert!(
+            format!("{r:#}").contains("cannot read the warehouse"),
+            "{r:#}"
+        );
+        assert!(
+            format!("{p:#}").contains("cannot read the warehouse"),
+            "{p:#}"
+        );
+        assert!(
+            tokio::task::spawn_blocking(move || reader.finish())
+                .await
+                .unwrap()
+                .is_err()
+        );
+    }
+}
