@@ -1,24 +1,12 @@
-//! Reading the warehouse's fact tables through SeaORM's synchronous build and its rusqlite
-//! driver, on a thread of its own.
+//! Reading the warehouse's fact tables on a thread of their own, through SeaORM's rusqlite
+//! driver ([`crate::warehouse::bulk_read`], which says why), so that the merge only compares.
 //!
-//! Why a second driver: sqlx's SQLite driver steps on its own thread, copies every value of
-//! every row out (one or two allocations per column) and hands each row over through a
-//! channel. That was most of `validate`'s time at 100x Sakila. rusqlite reads on the calling
-//! thread, and the same query-builder query runs about four times faster through it
-//! (`docs/benchmarks.md`). Everything else in the pipeline stays on sqlx.
-//!
-//! How it stays within the project's rules and limits:
-//! - Queries are built with sea-query from the warehouse entities' own columns, no SQL text.
-//! - The connection is opened read-only (`?mode=ro`), which needs no pragma.
-//! - Rows are read in pages by primary key (`WHERE id > last ORDER BY id LIMIT n`), because
-//!   the sync driver collects a whole result before returning it. Memory holds a few pages
-//!   whatever the table size.
-//! - It is a second connection, so it reads its own WAL snapshot. Inside it, the reader first
-//!   reads the newest `sync_run` row; `validate` compares that with the one it read in its
-//!   own transaction. Every committed change of the warehouse changes that row (a run's start
-//!   inserts it, its end updates it), so equal rows mean both read the same state. If a run
-//!   committed in between, `validate` fails with a clear error instead of reporting
-//!   differences that are not there.
+//! That reader is a second, read-only connection to the warehouse file, so it reads its own
+//! snapshot. Inside it, it first reads the newest `sync_run` row; `validate` compares that
+//! with the one it read in its own transaction. Every committed change of the warehouse
+//! changes that row (a run's start inserts it, its end updates it), so equal rows mean both
+//! read the same state. If a run committed in between, `validate` fails with a clear error
+//! instead of reporting differences that are not there.
 
 use std::path::PathBuf;
 use std::thread::JoinHandle;
@@ -27,17 +15,14 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use futures::SinkExt;
 use futures::channel::mpsc;
-use sea_orm::sea_query::{Expr, ExprTrait, Order, Query};
+use sea_orm::sea_query::{Order, Query};
 use sea_orm::{DbErr, EntityTrait, Iterable};
-use sea_orm_sync::{
-    ConnectionTrait, Database, DatabaseTransaction, TransactionTrait, TryGetableMany,
-};
+use sea_orm_sync::{ConnectionTrait, DatabaseTransaction, TryGetableMany};
 
 use super::read_ahead::Batches;
+use crate::warehouse::bulk_read;
 use crate::warehouse::entity::{fact_payment, fact_rental, sync_run};
 
-/// Rows per page read from SQLite (and per batch handed to the merge).
-const PAGE: u64 = 8_192;
 /// Pages in flight per table: memory holds at most this many, whatever the table size.
 const IN_FLIGHT: usize = 2;
 
@@ -137,10 +122,7 @@ pub fn warehouse_facts(
 /// Opens `path` read-only and starts the read transaction; returns it with the state mark
 /// read first inside it (which also fixes its snapshot).
 fn open(path: &std::path::Path) -> Result<(DatabaseTransaction, StateMark)> {
-    let url = format!("sqlite://{}?mode=ro", path.display());
-    let what = || format!("cannot read the warehouse {}", path.display());
-    let db = Database::connect(url).with_context(what)?;
-    let txn = db.begin().with_context(what)?;
+    let txn = bulk_read::open(path)?;
     let mark = txn
         .query_one(&state_mark_query())
         .context("cannot read warehouse table sync_run")?
@@ -150,8 +132,9 @@ fn open(path: &std::path::Path) -> Result<(DatabaseTransaction, StateMark)> {
     Ok((txn, mark))
 }
 
-/// Sends every row of table `E` into `tx`, page by page in `id` order. Returns whether to go
-/// on reading: no error, and the merge still listens.
+/// Sends every row of table `E` into `tx`, page by page in `id` order, every column in the
+/// entity's column order, decoded by position. Returns whether to go on reading: no error,
+/// and the merge still listens.
 fn pages<E, R>(
     txn: &DatabaseTransaction,
     id: E::Column,
@@ -163,56 +146,34 @@ where
     E::Model: TextDates<Raw = R>,
     R: TryGetableMany,
 {
-    let table = E::default().table_name().to_string();
-    let mut last: Option<i64> = None;
-    loop {
-        let page = read_page::<E, R>(txn, id, last)
-            .with_context(|| format!("cannot read warehouse table {table}"));
-        let rows = match page {
-            Ok(rows) => rows,
-            Err(e) => {
-                futures::executor::block_on(tx.send(Err(e))).ok();
-                return false;
-            }
-        };
-        let full = rows.len() as u64 == PAGE;
-        last = rows.last().map(id_of).or(last);
-        if !rows.is_empty() && futures::executor::block_on(tx.send(Ok(rows))).is_err() {
-            return false; // the merge stopped: its error is the one to report
-        }
-        if !full {
-            return true;
-        }
-    }
-}
-
-/// One page: up to [`PAGE`] rows of `E` with `id` above `after`, every column in the entity's
-/// column order, decoded by position.
-fn read_page<E, R>(
-    txn: &DatabaseTransaction,
-    id: E::Column,
-    after: Option<i64>,
-) -> Result<Vec<E::Model>>
-where
-    E: EntityTrait,
-    E::Model: TextDates<Raw = R>,
-    R: TryGetableMany,
-{
-    let mut q = Query::select();
-    q.columns(E::Column::iter())
+    let select = Query::select()
+        .columns(E::Column::iter())
         .from(E::default())
-        .order_by(id, Order::Asc)
-        .limit(PAGE);
-    if let Some(after) = after {
-        q.and_where(Expr::col(id).gt(after));
-    }
-    txn.query_all(&q)?
-        .into_iter()
-        .map(|row| {
+        .to_owned();
+    let mut listening = true;
+    let read = bulk_read::pages(
+        txn,
+        &select,
+        id,
+        |row| {
             let raw = row.try_get_many_by_index::<R>()?;
             <E::Model as TextDates>::from_raw(raw).map_err(|e: DbErr| anyhow!(e))
-        })
-        .collect()
+        },
+        id_of,
+        |rows| {
+            listening = futures::executor::block_on(tx.send(Ok(rows))).is_ok();
+            listening
+        },
+    );
+    match read {
+        Ok(()) => listening, // not listening: the merge stopped, its error is the one to report
+        Err(e) => {
+            let table = E::default().table_name().to_string();
+            let e = e.context(format!("cannot read warehouse table {table}"));
+            futures::executor::block_on(tx.send(Err(e))).ok();
+            false
+        }
+    }
 }
 
 /// A warehouse fact model read with its datetimes as text (SQLite stores them so) and parsed
@@ -451,7 +412,9 @@ mod reader_tests {
         crate::warehouse::schema::create_all(&wh).await.unwrap();
         let run = crate::sync::run::start(&wh, "test").await.unwrap();
         // Two full pages and three rows more, ids with gaps.
-        let ids: Vec<i32> = (1..=PAGE as i32 * 2 + 3).map(|i| i * 3).collect();
+        let ids: Vec<i32> = (1..=bulk_read::PAGE as i32 * 2 + 3)
+            .map(|i| i * 3)
+            .collect();
         for chunk in ids.chunks(1_000) {
             fact_rental::Entity::insert_many(chunk.iter().map(|i| rental(*i).into_active_model()))
                 .exec(&wh)

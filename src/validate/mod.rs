@@ -58,8 +58,8 @@ use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt, stream};
 use sea_orm::{
-    Condition, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait, JoinType,
-    QueryOrder, QuerySelect, RelationTrait, TransactionTrait,
+    Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
+    QuerySelect, RelationTrait, TransactionTrait,
 };
 
 pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
@@ -110,7 +110,7 @@ async fn compare(
     window: WindowSpec,
     started: Instant,
 ) -> Result<ValidationReport> {
-    let file = warehouse_file(warehouse)?;
+    let file = crate::warehouse::bulk_read::file_of(warehouse)?;
     let wh = warehouse
         .begin()
         .await
@@ -131,16 +131,6 @@ async fn compare(
     let wh = v.facts(src, wh, file).await?;
     wh.rollback().await.ok();
     Ok(v.report(window, started))
-}
-
-/// The file of the SQLite warehouse: its fact tables are read through a connection of their
-/// own ([`direct`]).
-fn warehouse_file(db: &DatabaseConnection) -> Result<PathBuf> {
-    let path = (db.get_database_backend() == DbBackend::Sqlite)
-        .then(|| db.get_sqlite_connection_pool().connect_options())
-        .map(|options| options.get_filename().to_path_buf())
-        .filter(|path| path.is_file());
-    path.context("validate reads a SQLite warehouse file, and this warehouse is not one")
 }
 
 /// Fails when a SQLite warehouse URL names a file that does not exist, so that validating a

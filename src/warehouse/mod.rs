@@ -1,5 +1,6 @@
 //! The SQLite star schema: entities, schema creation and the date dimension.
 
+pub mod bulk_read;
 pub mod dates;
 pub mod entity;
 pub mod schema;

@@ -1,0 +1,87 @@
+//! Whole-table reads of the warehouse file through SeaORM's synchronous build and its
+//! rusqlite driver, for the scans that read every fact row: `validate`'s comparison and the
+//! incremental's version diff.
+//!
+//! Why a second driver: sqlx's SQLite driver steps on a thread of its own, copies every value
+//! of every row out (one or two allocations per column) and hands each row over through a
+//! channel. For a scan of 1.6M rows that costs about four times what the same query-builder
+//! query costs through rusqlite, which reads on the calling thread (`docs/benchmarks.md`,
+//! `examples/orm_floor.rs`). Every write, and every other read, stays on sqlx.
+//!
+//! How it keeps to the project's rules and limits:
+//! - queries are built with sea-query from the entities' own columns, no SQL text;
+//! - the connection is opened read-only (`?mode=ro`), which needs no pragma;
+//! - rows are read in pages by primary key (`WHERE id > last ORDER BY id LIMIT n`), because
+//!   the sync driver collects a whole result before returning it: memory holds a page.
+//!
+//! A second connection reads its own snapshot: the last committed state of the file. Each
+//! caller says why that is the state it wants ([`crate::validate`] checks it; the incremental
+//! holds the write lock and has not yet written the table it scans).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, Order, SelectStatement};
+use sea_orm::{DatabaseConnection, DbBackend};
+use sea_orm_sync::{Database, DatabaseTransaction, QueryResult, TransactionTrait};
+
+/// Rows per page (and per batch handed on).
+pub const PAGE: u64 = 8_192;
+
+/// The file of a SQLite warehouse connection; an error for anything else (an in-memory
+/// database has no file another connection could open).
+pub fn file_of(db: &DatabaseConnection) -> Result<PathBuf> {
+    let path = (db.get_database_backend() == DbBackend::Sqlite)
+        .then(|| db.get_sqlite_connection_pool().connect_options())
+        .map(|options| options.get_filename().to_path_buf())
+        .filter(|path| path.is_file());
+    path.context("the warehouse must be a SQLite file, and this one is not")
+}
+
+/// Opens `path` read-only and starts a read transaction: every page read in it sees one
+/// snapshot, fixed by its first read.
+pub fn open(path: &Path) -> Result<DatabaseTransaction> {
+    let what = || format!("cannot read the warehouse {}", path.display());
+    let db =
+        Database::connect(format!("sqlite://{}?mode=ro", path.display())).with_context(what)?;
+    db.begin().with_context(what)
+}
+
+/// Reads the rows of `select` (one table's columns; no order, limit or condition on `id`)
+/// page by page in `id` order, decodes each with `decode`, and hands each page to `send`.
+/// Stops early, without error, when `send` returns false (the receiver is gone). `id_of`
+/// gives a decoded row's `id`, where the next page starts.
+pub fn pages<T, C>(
+    txn: &DatabaseTransaction,
+    select: &SelectStatement,
+    id: C,
+    decode: impl Fn(QueryResult) -> Result<T>,
+    id_of: impl Fn(&T) -> i64,
+    mut send: impl FnMut(Vec<T>) -> bool,
+) -> Result<()>
+where
+    C: IntoColumnRef + Copy,
+{
+    use sea_orm_sync::ConnectionTrait;
+    let mut after: Option<i64> = None;
+    loop {
+        let mut q = select.clone();
+        q.order_by(id, Order::Asc).limit(PAGE);
+        if let Some(after) = after {
+            q.and_where(Expr::col(id).gt(after));
+        }
+        let rows = txn
+            .query_all(&q)?
+            .into_iter()
+            .map(&decode)
+            .collect::<Result<Vec<T>>>()?;
+        let full = rows.len() as u64 == PAGE;
+        after = rows.last().map(&id_of).or(after);
+        if !rows.is_empty() && !send(rows) {
+            return Ok(());
+        }
+        if !full {
+            return Ok(());
+        }
+    }
+}
