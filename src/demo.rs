@@ -118,6 +118,8 @@ pub async fn run(opts: &Options) -> Result<bool> {
     }
 
     summary(&wh).await?;
+    // Closing checkpoints the WAL into the file, leaving one self-contained file to explore.
+    wh.close().await.ok();
     println!(
         "\ndone in {:.2} s. Explore it: sqlite3 {}",
         all.elapsed().as_secs_f64(),

@@ -225,7 +225,10 @@ fn init_logging(verbose: u8) {
     let default = match verbose {
         0 => "warn",
         1 => "info",
-        _ => "debug",
+        // SeaORM's rusqlite driver logs every statement at debug level (the warehouse scans
+        // run one per page): only with SAKILA_SYNC_LOG_SQL, like sqlx's statement log.
+        _ if std::env::var_os("SAKILA_SYNC_LOG_SQL").is_some() => "debug",
+        _ => "debug,sea_orm::driver::rusqlite=info",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
@@ -234,6 +237,16 @@ fn init_logging(verbose: u8) {
         .with_writer(std::io::stderr)
         .with_target(false)
         .init();
+}
+
+/// Closes the warehouse before the process exits. SQLite's last connection to close copies
+/// the WAL back into the file and deletes it; left to the process's exit, that can be cut
+/// short, and the next command pays for it (a no-op incremental right after an x100
+/// full-load took 0.8 s instead of 0.05 s, checkpointing 540 MB of WAL).
+async fn close_warehouse(wh: sea_orm::DatabaseConnection) {
+    if let Err(e) = wh.close().await {
+        tracing::warn!("closing the warehouse: {e}");
+    }
 }
 
 async fn run(cli: Cli) -> Result<ExitCode> {
@@ -254,6 +267,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("source {}", redact(&config.source_url)))?;
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let added = warehouse::init(&wh, args.dates_from, args.dates_to).await?;
+            close_warehouse(wh).await;
             println!(
                 "warehouse {} is ready (dim_date: {} days added); source {} holds the Sakila tables",
                 redact(&config.warehouse_url),
@@ -265,6 +279,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let source = db::connect(&config.source_url, Role::Source).await?;
             let wh = db::connect(&config.warehouse_url, Role::BulkWarehouse).await?;
             let report = sync::full_load::full_load(&source, &wh).await?;
+            close_warehouse(wh).await;
             println!("{report}");
         }
         Command::Incremental(args) => {
@@ -274,6 +289,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 lookback: args.lookback,
             };
             let report = sync::incremental::incremental(&source, &wh, opts).await?;
+            close_warehouse(wh).await;
             println!("{report}");
         }
         Command::Generate(args) => {
@@ -306,6 +322,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let source = db::connect(&config.source_url, Role::Source).await?;
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let report = validate::validate(&source, &wh, window).await?;
+            close_warehouse(wh).await;
             if args.json {
                 print_stdout(&report.to_json())?;
             } else {
