@@ -42,9 +42,24 @@ pub fn file_of(db: &DatabaseConnection) -> Result<PathBuf> {
 /// snapshot, fixed by its first read.
 pub fn open(path: &Path) -> Result<DatabaseTransaction> {
     let what = || format!("cannot read the warehouse {}", path.display());
-    let db =
-        Database::connect(format!("sqlite://{}?mode=ro", path.display())).with_context(what)?;
+    let db = Database::connect(read_only_url(path)).with_context(what)?;
     db.begin().with_context(what)
+}
+
+/// The URL that opens `path` read-only: an SQLite `file:` URI, so that any file name works
+/// (`?`, `#` and `%` escaped; the driver hands the rest to SQLite as it is).
+fn read_only_url(path: &Path) -> String {
+    let mut uri = String::from("sqlite://file:");
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' => uri.push_str("%25"),
+            '?' => uri.push_str("%3F"),
+            '#' => uri.push_str("%23"),
+            c => uri.push(c),
+        }
+    }
+    uri.push_str("?mode=ro");
+    uri
 }
 
 /// Reads the rows of `select` (one table's columns; no order, limit or condition on `id`)
@@ -83,5 +98,58 @@ where
         if !full {
             return Ok(());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::sea_query::Query;
+    use sea_orm::{ConnectionTrait, Schema};
+
+    use super::*;
+    use crate::db::{self, Role};
+    use crate::warehouse::entity::sync_run;
+
+    /// Any file name opens, and only for reading.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn opens_awkward_file_names_read_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a dir?#%20x").join("ware house.db");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let escaped = path
+            .display()
+            .to_string()
+            .replace('%', "%25")
+            .replace('?', "%3F")
+            .replace('#', "%23")
+            .replace(' ', "%20");
+        let wh = db::connect(&format!("sqlite://{escaped}"), Role::Warehouse)
+            .await
+            .unwrap();
+        let backend = wh.get_database_backend();
+        wh.execute(&Schema::new(backend).create_table_from_entity(sync_run::Entity))
+            .await
+            .unwrap();
+        assert_eq!(file_of(&wh).unwrap(), path);
+
+        let txn = open(&path).unwrap();
+        let select = Query::select()
+            .column(sync_run::Column::Id)
+            .from(sync_run::Entity)
+            .to_owned();
+        assert!(
+            sea_orm_sync::ConnectionTrait::query_all(&txn, &select)
+                .unwrap()
+                .is_empty()
+        );
+        let insert = Query::insert()
+            .into_table(sync_run::Entity)
+            .columns([sync_run::Column::Command])
+            .values_panic(["x".into()])
+            .to_owned();
+        let err = sea_orm_sync::ConnectionTrait::execute(&txn, &insert)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("readonly"), "{err}");
     }
 }
