@@ -134,7 +134,7 @@ async fn sync(
             src: &src,
             shared_src: src.clone(),
             txn: &txn,
-            wh_file: crate::warehouse::bulk_read::file_of(warehouse)?,
+            wh_file: bulk_read::file_of(warehouse)?,
             since,
             marks: Marks::default(),
             t: &mut t,
@@ -1309,7 +1309,7 @@ impl Run<'_> {
         };
         let stable_before = self.stable_before.map(|t| t.and_utc().timestamp());
         let (_, _, (diff, mark)) =
-            tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, stable_before),)?;
+            tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, stable_before))?;
         let m = self.marks.0.entry(table).or_default();
         m.rows += mark.rows;
         m.watermark = Ord::max(m.watermark, from_unix(mark.newest).map(|t| t.naive_utc()));
@@ -1416,8 +1416,9 @@ struct FactDiff {
     gone: Vec<i64>,
 }
 
-/// `expr` (a DATETIME or TIMESTAMP) as whole seconds since the epoch, UTC, in SQL.
-fn unix_seconds(backend: DbBackend, expr: Expr) -> SimpleExpr {
+/// `expr` (a DATETIME or TIMESTAMP) as whole seconds since the epoch, UTC, in SQL: the
+/// version the fact diffs compare. Public so `examples/orm_floor.rs` times the same query.
+pub fn unix_seconds(backend: DbBackend, expr: Expr) -> SimpleExpr {
     match backend {
         DbBackend::MySql => as_i64(backend, Func::cust(Alias::new("UNIX_TIMESTAMP")).arg(expr)),
         // unixepoch(), not strftime('%s'): about five times faster over a whole fact table.
@@ -1430,7 +1431,7 @@ fn from_unix(t: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>> {
 }
 
 /// `CAST(expr AS <64-bit signed>)`, so ids of any width and signedness decode as `i64`.
-fn as_i64(backend: DbBackend, expr: impl Into<Expr>) -> SimpleExpr {
+pub fn as_i64(backend: DbBackend, expr: impl Into<Expr>) -> SimpleExpr {
     let ty = match backend {
         DbBackend::MySql => "SIGNED",
         _ => "INTEGER",
