@@ -287,6 +287,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let opts = sync::incremental::Options {
                 lookback: args.lookback,
+                ..Default::default()
             };
             let report = sync::incremental::incremental(&source, &wh, opts).await?;
             close_warehouse(wh).await;

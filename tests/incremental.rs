@@ -296,6 +296,7 @@ async fn tables_no_transaction_touched_since_the_last_run_are_skipped_and_cascad
     let (other_url, _other_db) = common::sakila_db(&common::dump_dir().unwrap(), "inc_quiet_b");
     let short = Options {
         lookback: chrono::Duration::seconds(1),
+        ..Default::default()
     };
     // A run a few seconds after the load is the previous run the next one compares with:
     // every table was last written more than the lookback before its snapshot.
@@ -366,6 +367,7 @@ async fn a_late_commit_inside_the_lookback_window_is_picked_up() {
         &e.wh,
         Options {
             lookback: chrono::Duration::zero(),
+            ..Default::default()
         },
     )
     .await
@@ -608,6 +610,60 @@ async fn randomized_oltp_activity_always_ends_where_a_full_load_would() {
         e.assert_equals_full_load().await;
     }
     assert!(applied > 120, "only {applied} operations applied");
+}
+
+#[tokio::test]
+async fn rentals_written_during_and_after_the_payment_diff_end_where_a_full_load_would() {
+    // A run writes the first `overlap_rows` changed rentals while the payment diff scans, the
+    // rest after it, and moves rentals and payments while the rental diff scans. With a small
+    // overlap every one of those paths runs at once, beside inserts, deletes and a cascade.
+    let e = env!("inc_overlap");
+    e.sql(
+        "UPDATE rental SET return_date = '2006-02-20 10:30:00' WHERE rental_id BETWEEN 100 AND 129;
+         INSERT INTO rental (rental_date, inventory_id, customer_id, staff_id)
+             VALUES ('2006-02-15 10:00:00', 10, 1, 1);
+         DELETE FROM rental WHERE rental_id = 200;
+         UPDATE inventory SET store_id = 2 WHERE inventory_id = 1;
+         UPDATE staff SET store_id = 2 WHERE staff_id = 1;
+         UPDATE payment SET amount = amount + 1 WHERE payment_id BETWEEN 1 AND 20;",
+    )
+    .await;
+    let moved_payments = e
+        .wh_i64(
+            "SELECT COUNT(*) FROM fact_payment p JOIN dim_staff s ON s.staff_key = p.staff_key
+             WHERE s.staff_id = 1",
+        )
+        .await;
+    let r = incremental(
+        &e.src,
+        &e.wh,
+        Options {
+            overlap_rows: 7,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let rentals = r.table("fact_rental");
+    assert_eq!((rentals.inserted, rentals.deleted), (1, 1));
+    assert!(
+        rentals.updated >= 30,
+        "30 returned rentals, and those of the moved copy: {}",
+        rentals.updated
+    );
+    let payments = r.table("fact_payment");
+    assert!(
+        payments.updated >= 20 + moved_payments as u64,
+        "20 new amounts and {moved_payments} payments taken by the moved staff member: {}",
+        payments.updated
+    );
+    assert_eq!(
+        e.wh_i64("SELECT COUNT(*) FROM fact_rental WHERE rental_id BETWEEN 100 AND 129 AND return_date_key = 20060220")
+            .await,
+        30,
+        "the rentals written during the payment diff and those written after it"
+    );
+    e.assert_equals_full_load().await;
 }
 
 #[tokio::test]

@@ -39,7 +39,7 @@ use sea_orm::{
 
 use super::dims::{self, Dim, IN_CHUNK};
 use super::extract::{Marks, read_error};
-use super::load::{Write, write, write_changes};
+use super::load::{Changes, Write, write, write_changes};
 use super::run::{RunReport, Tracker};
 use super::transform::{
     Place, actor_row, category_row, customer_row, film_row, payment_row, place, rental_row,
@@ -61,12 +61,18 @@ use crate::warehouse::entity::{
 #[derive(Clone, Copy, Debug)]
 pub struct Options {
     pub lookback: chrono::Duration,
+    /// How many changed rentals are read from the source before the payment diff and
+    /// written while it runs (see `Run::facts`); the rest are read and written after it,
+    /// chunk by chunk. Memory holds them twice (the new row and the warehouse's): about
+    /// 15 MB for the default 50,000.
+    pub overlap_rows: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             lookback: chrono::Duration::minutes(5),
+            overlap_rows: 50_000,
         }
     }
 }
@@ -139,6 +145,7 @@ async fn sync(
             marks: Marks::default(),
             t: &mut t,
             keys: Keys::default(),
+            overlap_rows: opts.overlap_rows,
         };
         run.all().await?;
         run.marks
@@ -159,12 +166,14 @@ struct Run<'a> {
     shared_src: std::sync::Arc<DatabaseTransaction>,
     txn: &'a DatabaseTransaction,
     /// The warehouse file, which the fact diffs scan on a read-only connection of their own
-    /// (see [`Run::fact_diff`]).
+    /// (see [`Run::diff_job`]).
     wh_file: std::path::PathBuf,
     since: HashMap<String, Since>,
     marks: Marks,
     t: &'a mut Tracker,
     keys: Keys,
+    /// See [`Options::overlap_rows`].
+    overlap_rows: usize,
 }
 
 /// Which rows of a table a run reads again, by `last_update`.
@@ -342,11 +351,7 @@ impl Run<'_> {
         let moved_staff = self.staff().await?;
         self.bridges().await?;
         let moved_copies = self.inventory().await?;
-        // Facts last, each table diffed before anything writes to it: the diff scans the
-        // committed file on a connection of its own (see `fact_diff`).
-        let deleted_rentals = self.rentals(&moved_copies).await?;
-        self.payments(&moved_staff, &deleted_rentals).await?;
-        Ok(())
+        self.facts(&moved_copies, &moved_staff).await
     }
 
     /// Source ids of a dimension's table, and which of them the warehouse lacks (or has
@@ -978,28 +983,98 @@ impl Run<'_> {
         Ok(rows)
     }
 
-    /// Syncs rentals; returns the ids of rentals deleted from the source.
-    async fn rentals(&mut self, moved_copies: &[u32]) -> Result<Vec<i64>> {
+    /// Syncs the facts. Each table's diff scans the committed file on a connection of its own
+    /// ([`Run::diff_job`]): the state this run started from, whatever the run writes meanwhile.
+    /// SQLite writes on one thread, so its work is done while the diffs scan, where it can be:
+    ///
+    /// 1. during the rental diff, the set-based moves: the rentals of copies that moved, the
+    ///    payments of staff who moved store (warehouse writes only, which change no version);
+    /// 2. during the payment diff, the writes of the first [`Options::overlap_rows`] changed
+    ///    rentals, read from the source before it starts (the diff needs the source
+    ///    connection to itself);
+    /// 3. then the other changed rentals, the rental deletes, and the payments, in turn.
+    async fn facts(&mut self, moved_copies: &[u32], moved_staff: &[u32]) -> Result<()> {
         let s = Instant::now();
-        let diff = self
-            .fact_diff::<rental::Entity, fact_rental::Entity>(
-                "rental",
-                (rental::Column::RentalId, rental::Column::LastUpdate),
-                (
-                    fact_rental::Column::RentalId,
-                    fact_rental::Column::SourceLastUpdate,
-                ),
-            )
-            .await?;
-        // A copy moving store (or re-labelled as another film) moves its rentals: film_key and
-        // store_key are the only rental columns that depend on the inventory row, so one
-        // set-based update per copy does it without reading those rentals.
+        let rental_diff = self.diff_job::<rental::Entity, fact_rental::Entity>(
+            "rental",
+            (rental::Column::RentalId, rental::Column::LastUpdate),
+            (
+                fact_rental::Column::RentalId,
+                fact_rental::Column::SourceLastUpdate,
+            ),
+        );
+        let moves = async {
+            let rentals = self.move_rentals(moved_copies).await?;
+            let payments = self.move_payments(moved_staff).await?;
+            Ok::<_, anyhow::Error>((rentals, payments))
+        };
+        let ((diff, mark), (moved_rentals, moved_payments)) = tokio::try_join!(rental_diff, moves)?;
+        self.apply_mark("rental", mark);
         tracing::debug!(
-            "rentals: {} changed, {} gone after {:.3} s",
+            "rentals: {} changed, {} gone; {moved_rentals} moved with their copies, \
+             {moved_payments} payments with their staff; after {:.3} s",
             diff.changed.len(),
             diff.gone.len(),
             s.elapsed().as_secs_f64()
         );
+
+        let (head, tail) = diff
+            .changed
+            .split_at(diff.changed.len().min(self.overlap_rows));
+        let mut prepared = Vec::new();
+        for chunk in head.chunks(FACT_CHUNK) {
+            prepared.push(self.prepare_rentals(chunk).await?);
+        }
+        let p = Instant::now();
+        let payment_diff = self.diff_job::<payment::Entity, fact_payment::Entity>(
+            "payment",
+            (payment::Column::PaymentId, payment::Column::LastUpdate),
+            (
+                fact_payment::Column::PaymentId,
+                fact_payment::Column::SourceLastUpdate,
+            ),
+        );
+        let ((payment_diff, payment_mark), mut done) =
+            tokio::try_join!(payment_diff, self.write_rentals(prepared))?;
+        self.apply_mark("payment", payment_mark);
+        tracing::debug!(
+            "payments: {} changed, {} gone, after {:.3} s; {} rentals written meanwhile",
+            payment_diff.changed.len(),
+            payment_diff.gone.len(),
+            p.elapsed().as_secs_f64(),
+            head.len()
+        );
+        for chunk in tail.chunks(FACT_CHUNK) {
+            let prepared = vec![self.prepare_rentals(chunk).await?];
+            let more = self.write_rentals(prepared).await?;
+            done.inserted += more.inserted;
+            done.updated += more.updated;
+        }
+        let mut deleted = 0;
+        for chunk in diff.gone.chunks(IN_CHUNK) {
+            deleted += fact_rental::Entity::delete_many()
+                .filter(fact_rental::Column::RentalId.is_in(chunk.iter().copied()))
+                .exec(self.txn)
+                .await
+                .context("cannot delete from fact_rental")?
+                .rows_affected;
+        }
+        self.t.add(
+            "fact_rental",
+            done.inserted,
+            done.updated + moved_rentals,
+            deleted,
+            s,
+        );
+        tracing::debug!("rentals: written after {:.3} s", s.elapsed().as_secs_f64());
+        self.payments(payment_diff, &diff.gone, moved_payments, p)
+            .await
+    }
+
+    /// A copy moving store (or re-labelled as another film) moves its rentals: film_key and
+    /// store_key are the only rental columns that depend on the inventory row, so one
+    /// set-based update per copy does it without reading those rentals.
+    async fn move_rentals(&self, moved_copies: &[u32]) -> Result<u64> {
         let mut moved_rows = 0;
         for inventory_id in moved_copies {
             let Some((film_id, store_id)) = self.keys.inventory.get(*inventory_id) else {
@@ -1025,102 +1100,13 @@ impl Run<'_> {
                 .context("cannot update fact_rental")?
                 .rows_affected;
         }
-        tracing::debug!(
-            "rentals: {moved_rows} moved with their copies after {:.3} s",
-            s.elapsed().as_secs_f64()
-        );
-        let (ins, upd) = self.upsert_rentals(&diff.changed).await?;
-        tracing::debug!("rentals: upserted after {:.3} s", s.elapsed().as_secs_f64());
-        let mut deleted = 0;
-        for chunk in diff.gone.chunks(IN_CHUNK) {
-            deleted += fact_rental::Entity::delete_many()
-                .filter(fact_rental::Column::RentalId.is_in(chunk.iter().copied()))
-                .exec(self.txn)
-                .await
-                .context("cannot delete from fact_rental")?
-                .rows_affected;
-        }
-        self.t.add("fact_rental", ins, upd + moved_rows, deleted, s);
-        Ok(diff.gone)
+        Ok(moved_rows)
     }
 
-    async fn upsert_rentals(&mut self, ids: &[i64]) -> Result<(u64, u64)> {
-        let (mut ins, mut upd) = (0, 0);
-        for chunk in ids.chunks(FACT_CHUNK) {
-            let rows =
-                rows_where_in::<rental::Entity, _, _>(self.src, rental::Column::RentalId, chunk)
-                    .await?;
-            let copies: Vec<u32> = rows
-                .iter()
-                .map(|r| r.inventory_id)
-                .filter(|i| self.keys.inventory.get(*i).is_none())
-                .collect::<BTreeSet<_>>()
-                .into_iter()
-                .collect();
-            for i in rows_where_in::<inventory::Entity, _, _>(
-                self.src,
-                inventory::Column::InventoryId,
-                &copies,
-            )
-            .await?
-            {
-                self.keys
-                    .inventory
-                    .insert(i.inventory_id, (i.film_id, i.store_id));
-            }
-            let mut fresh = Vec::with_capacity(rows.len());
-            for r in &rows {
-                fresh.push(rental_row(r, self.keys.rental(r)?));
-            }
-            let old: HashMap<i32, fact_rental::Model> = by_id(
-                rows_where_in::<fact_rental::Entity, _, _>(
-                    self.txn,
-                    fact_rental::Column::RentalId,
-                    chunk,
-                )
-                .await?,
-                |r| r.rental_id,
-            )
-            .into_iter()
-            .collect();
-            let days = fresh
-                .iter()
-                .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
-                .flatten();
-            self.cover_dates(days).await?;
-            let done =
-                write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
-                    .await?;
-            ins += done.inserted;
-            upd += done.updated;
-        }
-        Ok((ins, upd))
-    }
-
-    /// Syncs payments: own changes, payments of staff who moved store, payments whose rental
-    /// was deleted (the source's FK nulled their `rental_id`), and deletes.
-    async fn payments(&mut self, moved_staff: &[u32], deleted_rentals: &[i64]) -> Result<()> {
-        let s = Instant::now();
-        let diff = self
-            .fact_diff::<payment::Entity, fact_payment::Entity>(
-                "payment",
-                (payment::Column::PaymentId, payment::Column::LastUpdate),
-                (
-                    fact_payment::Column::PaymentId,
-                    fact_payment::Column::SourceLastUpdate,
-                ),
-            )
-            .await?;
-        tracing::debug!(
-            "payments: {} changed, {} gone after {:.3} s",
-            diff.changed.len(),
-            diff.gone.len(),
-            s.elapsed().as_secs_f64()
-        );
-        let mut ids: BTreeSet<i64> = diff.changed.into_iter().collect();
-        // A staff member moving store moves the store of every payment they took: the only
-        // payment column that depends on the staff row, so one set-based update per member
-        // does it without reading those payments.
+    /// A staff member moving store moves the store of every payment they took: the only
+    /// payment column that depends on the staff row, so one set-based update per member does
+    /// it without reading those payments.
+    async fn move_payments(&self, moved_staff: &[u32]) -> Result<u64> {
         let mut moved_rows = 0;
         for staff_id in moved_staff {
             let (Some(staff_key), Some(store_id)) = (
@@ -1141,6 +1127,83 @@ impl Run<'_> {
                 .context("cannot update fact_payment")?
                 .rows_affected;
         }
+        Ok(moved_rows)
+    }
+
+    /// Reads the rentals `ids` from the source (and the copies they name that are not known
+    /// yet), makes their warehouse rows, and reads the warehouse's current rows for them.
+    async fn prepare_rentals(&mut self, ids: &[i64]) -> Result<Prepared<fact_rental::Model>> {
+        let rows =
+            rows_where_in::<rental::Entity, _, _>(self.src, rental::Column::RentalId, ids).await?;
+        let copies: Vec<u32> = rows
+            .iter()
+            .map(|r| r.inventory_id)
+            .filter(|i| self.keys.inventory.get(*i).is_none())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for i in rows_where_in::<inventory::Entity, _, _>(
+            self.src,
+            inventory::Column::InventoryId,
+            &copies,
+        )
+        .await?
+        {
+            self.keys
+                .inventory
+                .insert(i.inventory_id, (i.film_id, i.store_id));
+        }
+        let mut fresh = Vec::with_capacity(rows.len());
+        for r in &rows {
+            fresh.push(rental_row(r, self.keys.rental(r)?));
+        }
+        let old = by_id(
+            rows_where_in::<fact_rental::Entity, _, _>(
+                self.txn,
+                fact_rental::Column::RentalId,
+                ids,
+            )
+            .await?,
+            |r| r.rental_id,
+        )
+        .into_iter()
+        .collect();
+        Ok(Prepared { fresh, old })
+    }
+
+    /// Writes prepared rentals: the dates they need, then each row that is new or changed.
+    /// Touches only the warehouse.
+    async fn write_rentals(
+        &mut self,
+        prepared: Vec<Prepared<fact_rental::Model>>,
+    ) -> Result<Changes> {
+        let mut done = Changes::default();
+        for Prepared { fresh, old } in prepared {
+            let days = fresh
+                .iter()
+                .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
+                .flatten();
+            self.cover_dates(days).await?;
+            let more =
+                write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
+                    .await?;
+            done.inserted += more.inserted;
+            done.updated += more.updated;
+        }
+        Ok(done)
+    }
+
+    /// Syncs payments, given their diff: own changes, payments whose rental was deleted (the
+    /// source's FK nulled their `rental_id`), and deletes. Payments of staff who moved store
+    /// were moved during the rental diff (`moved_rows`).
+    async fn payments(
+        &mut self,
+        diff: FactDiff,
+        deleted_rentals: &[i64],
+        moved_rows: u64,
+        s: Instant,
+    ) -> Result<()> {
+        let mut ids: BTreeSet<i64> = diff.changed.into_iter().collect();
         for chunk in deleted_rentals.chunks(IN_CHUNK) {
             let orphaned: Vec<i32> = fact_payment::Entity::find()
                 .select_only()
@@ -1153,7 +1216,7 @@ impl Run<'_> {
             ids.extend(orphaned.into_iter().map(i64::from));
         }
         tracing::debug!(
-            "payments: {moved_rows} moved with their staff, {} to upsert after {:.3} s",
+            "payments: {} to upsert after {:.3} s",
             ids.len(),
             s.elapsed().as_secs_f64()
         );
@@ -1240,19 +1303,20 @@ impl Run<'_> {
     /// every row's version is compared, not only those in a time window. Both sides stream in
     /// primary-key order (the source's clustered index, the warehouse's rowid), so memory holds
     /// only the differences.
-    async fn fact_diff<S, W>(
-        &mut self,
+    ///
+    /// The returned future borrows nothing from the run, so the run's own warehouse writes
+    /// can go on while it scans (see [`Run::facts`]); [`Run::apply_mark`] takes its result.
+    fn diff_job<S, W>(
+        &self,
         table: &'static str,
         src: (S::Column, S::Column),
         wh: (W::Column, W::Column),
-    ) -> Result<FactDiff>
+    ) -> impl std::future::Future<Output = Result<(FactDiff, ChangedMark)>> + Send + 'static
     where
         S: EntityTrait,
         W: EntityTrait,
     {
-        if self.is_quiet(table) {
-            return Ok(FactDiff::default());
-        }
+        let quiet = self.is_quiet(table);
         let sb = self.src.get_database_backend();
         let select = S::find()
             .select_only()
@@ -1262,58 +1326,67 @@ impl Run<'_> {
             .into_tuple::<(i64, Option<i64>)>();
         // The warehouse side is scanned on a read-only connection of its own, through
         // rusqlite ([`crate::warehouse::bulk_read`]): about four times cheaper than through
-        // sqlx. It reads the last committed state of the file, which is what this run's
-        // transaction reads of the table too: the run holds the write lock since it began,
-        // so nobody else has committed since, and it has not written this fact table yet
-        // (the diffs run before their table's writes; see `rentals` and `payments`).
+        // sqlx. It reads the last committed state of the file, which is the state this run
+        // starts from: the run holds the write lock since it began, so nobody else has
+        // committed since. What the run itself writes meanwhile (see `facts`) is not
+        // committed, so it is not seen, and none of it changes a version.
         let wb = self.txn.get_database_backend();
         let loaded = Query::select()
             .expr_as(as_i64(wb, Expr::col(wh.0)), "id")
             .expr_as(unix_seconds(wb, Expr::col(wh.1)), "t")
             .from(W::default())
             .to_owned();
-        // Both sides are pumped concurrently in batches and merged as batches arrive: the
-        // source decoded on its own task, the warehouse read on a thread, merged here.
-        let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
-        let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
         let shared = self.shared_src.clone();
-        let source = tokio::spawn(async move {
-            let rows = select
-                .stream(&*shared)
-                .await
-                .with_context(read_error::<S>)?;
-            pump(rows, s_tx, read_error::<S>).await
-        });
-        let source = async {
-            source
-                .await
-                .context("the source reader stopped unexpectedly")?
-        };
         let (file, id) = (self.wh_file.clone(), wh.0);
-        let warehouse = tokio::task::spawn_blocking(move || {
-            let txn = bulk_read::open(&file)?;
-            bulk_read::pages(
-                &txn,
-                &loaded,
-                id,
-                |row| Ok(row.try_get_many_by_index::<(i64, Option<i64>)>()?),
-                |v| v.0,
-                |batch| w_tx.blocking_send(batch).is_ok(),
-            )
-            .with_context(read_error::<W>)
-        });
-        let warehouse = async {
-            warehouse
-                .await
-                .context("the warehouse reader stopped unexpectedly")?
-        };
         let stable_before = self.stable_before.map(|t| t.and_utc().timestamp());
-        let (_, _, (diff, mark)) =
-            tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, stable_before))?;
+        async move {
+            if quiet {
+                return Ok((FactDiff::default(), ChangedMark::default()));
+            }
+            // Both sides are pumped concurrently in batches and merged as batches arrive: the
+            // source decoded on its own task, the warehouse read on a thread, merged here.
+            let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
+            let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
+            let source = tokio::spawn(async move {
+                let rows = select
+                    .stream(&*shared)
+                    .await
+                    .with_context(read_error::<S>)?;
+                pump(rows, s_tx, read_error::<S>).await
+            });
+            let source = async {
+                source
+                    .await
+                    .context("the source reader stopped unexpectedly")?
+            };
+            let warehouse = tokio::task::spawn_blocking(move || {
+                let txn = bulk_read::open(&file)?;
+                bulk_read::pages(
+                    &txn,
+                    &loaded,
+                    id,
+                    |row| Ok(row.try_get_many_by_index::<(i64, Option<i64>)>()?),
+                    |v| v.0,
+                    |batch| w_tx.blocking_send(batch).is_ok(),
+                )
+                .with_context(read_error::<W>)
+            });
+            let warehouse = async {
+                warehouse
+                    .await
+                    .context("the warehouse reader stopped unexpectedly")?
+            };
+            let (_, _, diff) =
+                tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, stable_before))?;
+            Ok(diff)
+        }
+    }
+
+    /// Records what a fact diff found for the table's watermark.
+    fn apply_mark(&mut self, table: &'static str, mark: ChangedMark) {
         let m = self.marks.0.entry(table).or_default();
         m.rows += mark.rows;
         m.watermark = Ord::max(m.watermark, from_unix(mark.newest).map(|t| t.naive_utc()));
-        Ok(diff)
     }
 }
 
@@ -1407,6 +1480,13 @@ async fn next_version(
         }
         *batch = rx.recv().await?.into_iter();
     }
+}
+
+/// Fact rows made from the source, ready to write, with the warehouse's current rows of the
+/// same ids (by id) to write only what changed.
+struct Prepared<M> {
+    fresh: Vec<M>,
+    old: HashMap<i32, M>,
 }
 
 /// The ids of a fact table to re-read (new or changed) and to delete.

@@ -16,7 +16,8 @@
 //!
 //! A second connection reads its own snapshot: the last committed state of the file. Each
 //! caller says why that is the state it wants ([`crate::validate`] checks it; the incremental
-//! holds the write lock and has not yet written the table it scans).
+//! holds the write lock, so it is the state the run started from, and what the run has written
+//! to the scanned table so far changes no version).
 
 use std::path::{Path, PathBuf};
 
