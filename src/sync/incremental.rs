@@ -1046,9 +1046,7 @@ impl Run<'_> {
         );
         for chunk in tail.chunks(FACT_CHUNK) {
             let prepared = vec![self.prepare_rentals(chunk).await?];
-            let more = self.write_rentals(prepared).await?;
-            done.inserted += more.inserted;
-            done.updated += more.updated;
+            done += self.write_rentals(prepared).await?;
         }
         let mut deleted = 0;
         for chunk in diff.gone.chunks(IN_CHUNK) {
@@ -1184,11 +1182,9 @@ impl Run<'_> {
                 .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
                 .flatten();
             self.cover_dates(days).await?;
-            let more =
+            done +=
                 write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
                     .await?;
-            done.inserted += more.inserted;
-            done.updated += more.updated;
         }
         Ok(done)
     }

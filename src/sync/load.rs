@@ -63,6 +63,13 @@ pub struct Changes {
     pub updated: u64,
 }
 
+impl std::ops::AddAssign for Changes {
+    fn add_assign(&mut self, more: Changes) {
+        self.inserted += more.inserted;
+        self.updated += more.updated;
+    }
+}
+
 /// Writes `rows` given the warehouse's current version of each (`old`, looked up by primary
 /// key): a row without one is inserted, a row equal to it is skipped, and a changed row gets
 /// only the columns that changed: rows are grouped by which columns differ, one upsert per
