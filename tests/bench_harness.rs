@@ -1,0 +1,142 @@
+//! `bench/run`, the benchmark harness of issue 6, run whole at scale 1: every step it times
+//! must still work (a renamed flag or a failing command stops it), and its table must come out
+//! complete. Nothing here looks at the figures themselves: timings are for the benchmark, never
+//! for a test.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+/// The commands the harness calls besides sakila-sync, or the first one missing.
+fn missing_tool() -> Option<&'static str> {
+    let runs = |cmd: &str, arg: &str| {
+        Command::new(cmd)
+            .arg(arg)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !runs("sqlite3", "--version") {
+        return Some("sqlite3");
+    }
+    if !runs("mariadb", "--version") {
+        return Some("mariadb");
+    }
+    if !Path::new("/usr/bin/time").exists() {
+        return Some("/usr/bin/time");
+    }
+    None
+}
+
+/// A table row's cells, without the outer pipes.
+fn cells(row: &str) -> Vec<&str> {
+    row.trim()
+        .trim_matches('|')
+        .split('|')
+        .map(str::trim)
+        .collect()
+}
+
+#[test]
+fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
+    if let Some(tool) = missing_tool() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but {tool} is missing (.ci/run installs it)"
+        );
+        eprintln!("\n*** SKIPPED: bench/run needs {tool} ***\n");
+        return;
+    }
+    let prefix = format!("{}_x", common::unique_name("bench"));
+    let db = format!("{prefix}1");
+    let work = std::env::temp_dir().join(format!("{prefix}-out"));
+    std::fs::create_dir_all(&work).unwrap();
+    let out = work.join("benchmarks.md");
+    std::fs::write(&out, "# earlier content\n").unwrap();
+
+    let run = Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/bench/run"))
+        .arg("1")
+        .env("BENCH_BIN", env!("CARGO_BIN_EXE_sakila-sync"))
+        .env("BENCH_OUT", &out)
+        .env("BENCH_DB_PREFIX", &prefix)
+        .output()
+        .expect("bench/run starts");
+    common::mariadb_client(&format!("DROP DATABASE IF EXISTS `{db}`;"));
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "bench/run failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    let text = std::fs::read_to_string(&out).unwrap();
+    std::fs::remove_dir_all(&work).ok();
+    assert!(
+        text.starts_with("# earlier content\n"),
+        "appends, keeps what was there"
+    );
+    assert!(
+        text.contains("## bench/run, ") && text.contains("scales 1"),
+        "a dated heading naming the scale:\n{text}"
+    );
+    let header = text
+        .lines()
+        .find(|l| l.starts_with("| scale |"))
+        .expect("a table header");
+    let columns = cells(header);
+    assert_eq!(columns.len(), 10, "{header}");
+    let rows: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| x1 |"))
+        .map(cells)
+        .collect();
+    // The churn step names its operation count: 1% of the rentals.
+    let steps: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            let ops = r[2].strip_prefix("incremental after simulate --ops ");
+            match ops.map(str::parse::<u64>) {
+                Some(Ok(n)) if n > 0 => "incremental after simulate --ops N".into(),
+                _ => r[2].to_string(),
+            }
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "floor (dump + sqlite3 import)",
+            "floor + the contract's 12 fact indexes (sqlite3)",
+            "init + full-load",
+            "incremental, no change",
+            "incremental after simulate --ops N",
+            "incremental, no change, right after that activity",
+            "validate",
+        ],
+        "{text}"
+    );
+    let number = |s: &str| s.parse::<f64>().is_ok_and(|v| v >= 0.0);
+    let facts = rows[0][1];
+    assert!(
+        facts.parse::<u64>().is_ok_and(|n| n > 20_000),
+        "scale 1 has about 32,000 fact rows: {facts}"
+    );
+    for row in &rows {
+        assert_eq!(row.len(), columns.len(), "{row:?}");
+        assert_eq!(row[1], facts, "one source for every step: {row:?}");
+        assert!(number(row[3]), "wall seconds: {row:?}");
+        assert!(number(row[5]), "peak RSS: {row:?}");
+        let cpu = row[6].split_whitespace().next().unwrap_or_default();
+        assert!(number(cpu), "CPU seconds: {row:?}");
+    }
+    assert_eq!(rows[0][9], "1.00", "the floor is the unit");
+    let ratio = rows[2][9];
+    assert!(
+        ratio.ends_with("of floor + indexes)")
+            && number(ratio.split_whitespace().next().unwrap_or_default()),
+        "full-load against the floor: {ratio}"
+    );
+    assert!(
+        stdout.contains("appended to ") && stdout.contains("init + full-load"),
+        "prints the table and where it went:\n{stdout}"
+    );
+}
