@@ -220,6 +220,32 @@ async fn bridge_rows_are_inserted_deleted_and_rekeyed() {
 }
 
 #[tokio::test]
+async fn bridge_deletes_larger_than_one_statement_all_reach_the_warehouse() {
+    let e = env!("inc_bridge_many");
+    // Real Sakila casts 5.5 actors per film: the first 100 films' casts are well over the
+    // pairs one delete statement takes, so the deletes span several statements.
+    let cast = common::query_i64(
+        &e.my,
+        "SELECT COUNT(*) FROM film_actor WHERE film_id <= 100",
+    )
+    .await;
+    assert!(cast > 400, "{cast}");
+    e.sql("DELETE FROM film_actor WHERE film_id <= 100").await;
+    let r = e.incremental().await;
+    assert_eq!(r.table("bridge_film_actor").deleted, cast as u64);
+    assert_eq!(r.table("bridge_film_actor").inserted, 0);
+    assert_eq!(
+        e.wh_i64(
+            "SELECT COUNT(*) FROM bridge_film_actor b JOIN dim_film f USING (film_key) \
+             WHERE f.film_id <= 100"
+        )
+        .await,
+        0
+    );
+    e.assert_equals_full_load().await;
+}
+
+#[tokio::test]
 async fn deletes_follow_including_the_payment_rental_cascade() {
     let e = env!("inc_delete");
     // Rental 1 has payment 3504; deleting it sets payment.rental_id NULL through the FK

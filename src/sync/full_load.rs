@@ -20,6 +20,7 @@ use sea_orm::{
     QueryOrder,
 };
 
+use super::bridge::{Bridge, FilmActor, FilmCategory};
 use super::extract::{Geography, Marks, all, read_error};
 use super::load::{Write, rows_per_statement, write};
 use super::pipe::{self, Copy, DateCover};
@@ -29,12 +30,9 @@ use super::transform::{
 };
 use super::{Keys, progress, run};
 use crate::db;
-use crate::source::{
-    actor, category, customer, film, film_actor, film_category, inventory, language, payment,
-    rental, store,
-};
+use crate::source::{actor, category, customer, film, inventory, language, payment, rental, store};
 use crate::warehouse::entity::prelude::*;
-use crate::warehouse::entity::{bridge_film_actor, bridge_film_category, source_version};
+use crate::warehouse::entity::source_version;
 use crate::warehouse::schema;
 
 /// Runs a full load and returns what it wrote.
@@ -196,50 +194,8 @@ pub(crate) async fn load_all(
     marks.touch("customer");
     t.add("dim_customer", n, 0, 0, s);
 
-    // Bridges.
-    let s = Instant::now();
-    let stream = film_actor::Entity::find()
-        .stream(src)
-        .await
-        .with_context(read_error::<film_actor::Entity>)?;
-    let n = pipe::<BridgeFilmActor, _, _, _>(
-        txn,
-        stream,
-        "bridge_film_actor",
-        |fa: film_actor::Model| {
-            marks.observe("film_actor", Some(fa.last_update));
-            let (film_key, actor_key) = keys.film_actor(&fa)?;
-            Ok(bridge_film_actor::Model {
-                film_key,
-                actor_key,
-            })
-        },
-    )
-    .await?;
-    marks.touch("film_actor");
-    t.add("bridge_film_actor", n, 0, 0, s);
-
-    let s = Instant::now();
-    let stream = film_category::Entity::find()
-        .stream(src)
-        .await
-        .with_context(read_error::<film_category::Entity>)?;
-    let n = pipe::<BridgeFilmCategory, _, _, _>(
-        txn,
-        stream,
-        "bridge_film_category",
-        |fc: film_category::Model| {
-            marks.observe("film_category", Some(fc.last_update));
-            let (film_key, category_key) = keys.film_category(&fc)?;
-            Ok(bridge_film_category::Model {
-                film_key,
-                category_key,
-            })
-        },
-    )
-    .await?;
-    marks.touch("film_category");
-    t.add("bridge_film_category", n, 0, 0, s);
+    copy_bridge::<FilmActor>(src, txn, &keys, &mut marks, t).await?;
+    copy_bridge::<FilmCategory>(src, txn, &keys, &mut marks, t).await?;
 
     // Facts resolve film and store through the inventory copy, held in memory.
     let mut stream = inventory::Entity::find()
@@ -318,6 +274,33 @@ pub(crate) async fn load_all(
     schema::check_star_keys(txn).await?;
     tracing::info!("foreign keys checked in {:.3} s", s.elapsed().as_secs_f64());
     Ok(marks)
+}
+
+/// Copies bridge `B` (it follows its dimensions, whose keys are in `keys`).
+async fn copy_bridge<B: Bridge>(
+    src: &DatabaseTransaction,
+    txn: &DatabaseTransaction,
+    keys: &Keys,
+    marks: &mut Marks,
+    t: &mut Tracker,
+) -> Result<()>
+where
+    <B::Star as EntityTrait>::Model: IntoActiveModel<<B::Star as EntityTrait>::ActiveModel> + Send,
+    <B::Star as EntityTrait>::ActiveModel: ActiveModelTrait<Entity = B::Star> + Send,
+{
+    let s = Instant::now();
+    let stream = B::Source::find()
+        .stream(src)
+        .await
+        .with_context(read_error::<B::Source>)?;
+    let n = pipe::<B::Star, _, _, _>(txn, stream, B::STAR, |row| {
+        marks.observe(B::SOURCE, Some(B::last_update(&row)));
+        Ok(B::row(B::keys(keys, &row)?))
+    })
+    .await?;
+    marks.touch(B::SOURCE);
+    t.add(B::STAR, n, 0, 0, s);
+    Ok(())
 }
 
 fn version(

@@ -37,6 +37,7 @@ use sea_orm::{
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Value,
 };
 
+use super::bridge::{Bridge, FilmActor, FilmCategory};
 use super::dims::{self, Dim, IN_CHUNK};
 use super::extract::{Marks, read_error};
 use super::load::{Changes, Write, write, write_changes};
@@ -48,13 +49,13 @@ use super::transform::{
 use super::{Keys, full_load, run, state};
 use crate::db;
 use crate::source::{
-    actor, address, category, city, country, customer, film, film_actor, film_category, inventory,
-    language, payment, rental, staff, store,
+    actor, address, category, city, country, customer, film, inventory, language, payment, rental,
+    staff, store,
 };
 use crate::warehouse::bulk_read;
 use crate::warehouse::entity::{
-    bridge_film_actor, bridge_film_category, dim_actor, dim_category, dim_customer, dim_film,
-    dim_staff, dim_store, fact_payment, fact_rental, source_version,
+    dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store, fact_payment,
+    fact_rental, source_version,
 };
 
 /// How far before each watermark a run looks again.
@@ -76,6 +77,11 @@ impl Default for Options {
         }
     }
 }
+
+/// Bridge pairs deleted per statement. SQLite takes no list of row values after `IN`, so each
+/// pair is a term of an `OR`, and SQLite parses a chain of terms as deep as it is long (its
+/// limit is 1,000).
+const PAIRS_PER_DELETE: usize = 200;
 
 /// Facts processed per chunk: memory stays bounded however much changed.
 const FACT_CHUNK: usize = 4_000;
@@ -720,97 +726,48 @@ impl Run<'_> {
 
     /// Bridges are small: compare the whole key sets and apply the difference.
     async fn bridges(&mut self) -> Result<()> {
-        if !self.is_quiet("film_actor") {
-            self.film_actors().await?;
-        }
-        if !self.is_quiet("film_category") {
-            self.film_categories().await?;
-        }
-        Ok(())
+        self.bridge::<FilmActor>().await?;
+        self.bridge::<FilmCategory>().await
     }
 
-    async fn film_actors(&mut self) -> Result<()> {
-        let s = Instant::now();
-        let source: Vec<film_actor::Model> =
-            super::extract::all::<film_actor::Entity, _>(self.src).await?;
-        let mut want = BTreeSet::new();
-        for fa in &source {
-            self.marks.observe("film_actor", Some(fa.last_update));
-            want.insert(self.keys.film_actor(fa)?);
+    async fn bridge<B: Bridge>(&mut self) -> Result<()> {
+        if self.is_quiet(B::SOURCE) {
+            return Ok(());
         }
-        self.marks.touch("film_actor");
-        let have: BTreeSet<(i32, i32)> = bridge_film_actor::Entity::find()
+        let s = Instant::now();
+        let source = super::extract::all::<B::Source, _>(self.src).await?;
+        let mut want = BTreeSet::new();
+        for row in &source {
+            self.marks.observe(B::SOURCE, Some(B::last_update(row)));
+            want.insert(B::keys(&self.keys, row)?);
+        }
+        self.marks.touch(B::SOURCE);
+        let [first, second] = B::star_keys();
+        let have: BTreeSet<(i32, i32)> = B::Star::find()
             .select_only()
-            .columns([
-                bridge_film_actor::Column::FilmKey,
-                bridge_film_actor::Column::ActorKey,
-            ])
+            .columns([first, second])
             .into_tuple()
             .all(self.txn)
             .await
-            .context("cannot read warehouse table bridge_film_actor")?
+            .with_context(|| format!("cannot read warehouse table {}", B::STAR))?
             .into_iter()
             .collect();
-        let add: Vec<_> = want
-            .difference(&have)
-            .map(|&(film_key, actor_key)| bridge_film_actor::Model {
-                film_key,
-                actor_key,
-            })
-            .collect();
+        let add: Vec<_> = want.difference(&have).map(|&pair| B::row(pair)).collect();
+        let gone: Vec<(i32, i32)> = have.difference(&want).copied().collect();
         let mut deleted = 0;
-        for &(f, a) in have.difference(&want) {
-            deleted += bridge_film_actor::Entity::delete_by_id((f, a))
+        for chunk in gone.chunks(PAIRS_PER_DELETE) {
+            let pairs = chunk.iter().fold(Condition::any(), |any, &(a, b)| {
+                any.add(first.eq(a).and(second.eq(b)))
+            });
+            deleted += B::Star::delete_many()
+                .filter(pairs)
                 .exec(self.txn)
                 .await
-                .context("cannot delete from bridge_film_actor")?
+                .with_context(|| format!("cannot delete from {}", B::STAR))?
                 .rows_affected;
         }
-        let inserted = write::<bridge_film_actor::Entity, _>(self.txn, add, Write::Insert).await?;
-        self.t.add("bridge_film_actor", inserted, 0, deleted, s);
-        Ok(())
-    }
-
-    async fn film_categories(&mut self) -> Result<()> {
-        let s = Instant::now();
-        let source: Vec<film_category::Model> =
-            super::extract::all::<film_category::Entity, _>(self.src).await?;
-        let mut want = BTreeSet::new();
-        for fc in &source {
-            self.marks.observe("film_category", Some(fc.last_update));
-            want.insert(self.keys.film_category(fc)?);
-        }
-        self.marks.touch("film_category");
-        let have: BTreeSet<(i32, i32)> = bridge_film_category::Entity::find()
-            .select_only()
-            .columns([
-                bridge_film_category::Column::FilmKey,
-                bridge_film_category::Column::CategoryKey,
-            ])
-            .into_tuple()
-            .all(self.txn)
-            .await
-            .context("cannot read warehouse table bridge_film_category")?
-            .into_iter()
-            .collect();
-        let add: Vec<_> = want
-            .difference(&have)
-            .map(|&(film_key, category_key)| bridge_film_category::Model {
-                film_key,
-                category_key,
-            })
-            .collect();
-        let mut deleted = 0;
-        for &(f, c) in have.difference(&want) {
-            deleted += bridge_film_category::Entity::delete_by_id((f, c))
-                .exec(self.txn)
-                .await
-                .context("cannot delete from bridge_film_category")?
-                .rows_affected;
-        }
-        let inserted =
-            write::<bridge_film_category::Entity, _>(self.txn, add, Write::Insert).await?;
-        self.t.add("bridge_film_category", inserted, 0, deleted, s);
+        let inserted = write::<B::Star, _>(self.txn, add, Write::Insert).await?;
+        self.t.add(B::STAR, inserted, 0, deleted, s);
         Ok(())
     }
 

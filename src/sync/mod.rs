@@ -2,6 +2,7 @@
 //! for a `full-load` or an `incremental` run. Each run is one warehouse transaction that also
 //! advances `sync_state` and finishes its `sync_run` row, so it commits whole or not at all.
 
+pub mod bridge;
 pub mod dims;
 pub mod extract;
 pub mod full_load;

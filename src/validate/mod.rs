@@ -59,7 +59,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt, stream};
 use sea_orm::{
     Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
-    QuerySelect, RelationTrait, TransactionTrait,
+    QuerySelect, TransactionTrait,
 };
 
 pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
@@ -68,10 +68,8 @@ pub use window::{Window, WindowSpec};
 use self::merge::{differing_columns, merge_join};
 use self::read_ahead::Batches;
 use crate::db;
-use crate::source::{
-    actor, category, customer, film, film_actor, film_category, inventory, language, payment,
-    rental, store,
-};
+use crate::source::{actor, category, customer, film, inventory, language, payment, rental, store};
+use crate::sync::bridge::{self, Bridge, FilmActor, FilmCategory};
 use crate::sync::extract::{self, Geography, Marks, read_error};
 use crate::sync::keymap::KeyMap;
 use crate::sync::transform::{
@@ -79,8 +77,8 @@ use crate::sync::transform::{
     payment_row, rental_row, staff_row, store_row,
 };
 use crate::warehouse::entity::{
-    bridge_film_actor, bridge_film_category, dim_actor, dim_category, dim_customer, dim_date,
-    dim_film, dim_staff, dim_store, fact_payment, fact_rental, warehouse_meta,
+    dim_actor, dim_category, dim_customer, dim_date, dim_film, dim_staff, dim_store, fact_payment,
+    fact_rental, warehouse_meta,
 };
 use crate::warehouse::schema::SCHEMA_VERSION;
 
@@ -413,7 +411,7 @@ where
 /// `(first key, second key, first natural id, second natural id)`, the ids `None` when the key
 /// points at no member (a foreign-key failure); rows come ordered by the natural ids, so those
 /// (NULLs sort first in SQLite) come first.
-async fn bridge(
+async fn merge_bridge(
     table: &'static str,
     key_names: (&'static str, &'static str),
     source: impl Stream<Item = Result<((i64, i64), ())>>,
@@ -573,81 +571,47 @@ impl Validation {
     }
 
     async fn bridges(&mut self, src: &DatabaseTransaction, wh: &DatabaseTransaction) -> Result<()> {
-        use bridge_film_actor::{Column as BA, Relation as RA};
-        use bridge_film_category::{Column as BC, Relation as RC};
+        self.bridge::<FilmActor>(src, wh).await?;
+        self.bridge::<FilmCategory>(src, wh).await
+    }
 
-        let source = film_actor::Entity::find()
+    /// Merge-joins bridge `B` by natural ids: the source's pairs, and the warehouse's resolved
+    /// through its dimensions (a pair whose key resolves to nothing breaks a foreign key).
+    async fn bridge<B: Bridge>(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: &DatabaseTransaction,
+    ) -> Result<()> {
+        let [film, other] = B::source_ids();
+        let source = B::Source::find()
             .select_only()
-            .columns([film_actor::Column::FilmId, film_actor::Column::ActorId])
-            .order_by_asc(film_actor::Column::FilmId)
-            .order_by_asc(film_actor::Column::ActorId)
+            .columns([film, other])
+            .order_by_asc(film)
+            .order_by_asc(other)
             .into_tuple::<(u32, u32)>()
             .stream(src)
             .await
-            .with_context(read_error::<film_actor::Entity>)?
-            .map_err(|e| anyhow::Error::new(e).context(read_error::<film_actor::Entity>()))
-            .map_ok(|(f, a)| ((i64::from(f), i64::from(a)), ()));
-        let warehouse = bridge_film_actor::Entity::find()
+            .with_context(read_error::<B::Source>)?
+            .map_err(|e| anyhow::Error::new(e).context(read_error::<B::Source>()))
+            .map_ok(|(f, o)| ((i64::from(f), i64::from(o)), ()));
+        let [to_film, to_other] = B::star_joins();
+        let warehouse = B::Star::find()
             .select_only()
-            .columns([BA::FilmKey, BA::ActorKey])
-            .column(dim_film::Column::FilmId)
-            .column(dim_actor::Column::ActorId)
-            .join(JoinType::LeftJoin, RA::Film.def())
-            .join(JoinType::LeftJoin, RA::Actor.def())
-            .order_by_asc(dim_film::Column::FilmId)
-            .order_by_asc(dim_actor::Column::ActorId)
+            .columns(B::star_keys())
+            .column(bridge::film_id())
+            .column(B::other_id())
+            .join(JoinType::LeftJoin, to_film)
+            .join(JoinType::LeftJoin, to_other)
+            .order_by_asc(bridge::film_id())
+            .order_by_asc(B::other_id())
             .into_tuple::<(i32, i32, Option<i32>, Option<i32>)>()
             .stream(wh)
             .await
-            .with_context(|| wh_read_error("bridge_film_actor"))?
-            .map_err(|e| anyhow::Error::new(e).context(wh_read_error("bridge_film_actor")));
-        let (t, fk) = bridge(
-            "bridge_film_actor",
-            ("film_key", "actor_key"),
-            source,
-            warehouse,
-        )
-        .await?;
+            .with_context(|| wh_read_error(B::STAR))?
+            .map_err(|e| anyhow::Error::new(e).context(wh_read_error(B::STAR)));
+        let (t, fk) = merge_bridge(B::STAR, B::KEYS, source, warehouse).await?;
         self.tables.push(t);
-        self.foreign_keys.push(("bridge_film_actor", fk));
-
-        let source = film_category::Entity::find()
-            .select_only()
-            .columns([
-                film_category::Column::FilmId,
-                film_category::Column::CategoryId,
-            ])
-            .order_by_asc(film_category::Column::FilmId)
-            .order_by_asc(film_category::Column::CategoryId)
-            .into_tuple::<(u32, u32)>()
-            .stream(src)
-            .await
-            .with_context(read_error::<film_category::Entity>)?
-            .map_err(|e| anyhow::Error::new(e).context(read_error::<film_category::Entity>()))
-            .map_ok(|(f, c)| ((i64::from(f), i64::from(c)), ()));
-        let warehouse = bridge_film_category::Entity::find()
-            .select_only()
-            .columns([BC::FilmKey, BC::CategoryKey])
-            .column(dim_film::Column::FilmId)
-            .column(dim_category::Column::CategoryId)
-            .join(JoinType::LeftJoin, RC::Film.def())
-            .join(JoinType::LeftJoin, RC::Category.def())
-            .order_by_asc(dim_film::Column::FilmId)
-            .order_by_asc(dim_category::Column::CategoryId)
-            .into_tuple::<(i32, i32, Option<i32>, Option<i32>)>()
-            .stream(wh)
-            .await
-            .with_context(|| wh_read_error("bridge_film_category"))?
-            .map_err(|e| anyhow::Error::new(e).context(wh_read_error("bridge_film_category")));
-        let (t, fk) = bridge(
-            "bridge_film_category",
-            ("film_key", "category_key"),
-            source,
-            warehouse,
-        )
-        .await?;
-        self.tables.push(t);
-        self.foreign_keys.push(("bridge_film_category", fk));
+        self.foreign_keys.push((B::STAR, fk));
         Ok(())
     }
 
