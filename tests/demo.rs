@@ -6,10 +6,12 @@ use std::process::Command;
 #[test]
 fn demo_runs_end_to_end_and_validates() {
     let dir = tempfile::tempdir().unwrap();
-    let demo_dir = dir.path().join("demo");
+    // As the README runs it: no arguments, so its files go to `sakila-demo` in the working
+    // directory, and every URL it builds is relative.
+    let demo_dir = dir.path().join("sakila-demo");
     let out = Command::new(common::bin())
-        .args(["demo", "--dir"])
-        .arg(&demo_dir)
+        .arg("demo")
+        .current_dir(dir.path())
         // No server is involved: point the usual URLs nowhere to prove it.
         .env("SAKILA_SOURCE_URL", "mysql://nobody@127.0.0.1:1/none")
         .env("SAKILA_WAREHOUSE_URL", "sqlite:///nonexistent/dir/x.db")
@@ -35,7 +37,7 @@ fn demo_runs_end_to_end_and_validates() {
         assert!(stdout.contains(needle), "missing {needle:?} in:\n{stdout}");
     }
     assert!(demo_dir.join("warehouse.db").exists() && demo_dir.join("sakila-source.db").exists());
-    // A second run starts afresh in the same folder.
+    // A second run starts afresh in the same folder, named from the root this time.
     let again = Command::new(common::bin())
         .args(["demo", "--dir"])
         .arg(&demo_dir)

@@ -43,7 +43,10 @@ pub fn file_of(db: &DatabaseConnection) -> Result<PathBuf> {
 /// snapshot, fixed by its first read.
 pub fn open(path: &Path) -> Result<DatabaseTransaction> {
     let what = || format!("cannot read the warehouse {}", path.display());
-    let db = Database::connect(read_only_url(path)).with_context(what)?;
+    // From the root: SeaORM parses the URL first, and in `sqlite://file:dir/x.db` it reads
+    // `file:dir` as a host and a port (the default `sqlite://analytics.db` is relative).
+    let path = std::path::absolute(path).with_context(what)?;
+    let db = Database::connect(read_only_url(&path)).with_context(what)?;
     db.begin().with_context(what)
 }
 
@@ -110,6 +113,34 @@ mod tests {
     use super::*;
     use crate::db::{self, Role};
     use crate::warehouse::entity::sync_run;
+
+    /// A path relative to the working directory opens (the default warehouse URL is one).
+    #[tokio::test(flavor = "multi_thread")]
+    async fn opens_a_path_relative_to_the_working_directory() {
+        let dir = tempfile::Builder::new()
+            .prefix("bulk-read-relative")
+            .tempdir_in(".")
+            .unwrap();
+        let relative = Path::new(dir.path().file_name().unwrap()).join("w.db");
+        assert!(relative.is_relative());
+        let wh = db::connect(&format!("sqlite://{}", relative.display()), Role::Warehouse)
+            .await
+            .unwrap();
+        let backend = wh.get_database_backend();
+        wh.execute(&Schema::new(backend).create_table_from_entity(sync_run::Entity))
+            .await
+            .unwrap();
+        let txn = open(&file_of(&wh).unwrap()).unwrap();
+        let select = Query::select()
+            .column(sync_run::Column::Id)
+            .from(sync_run::Entity)
+            .to_owned();
+        assert!(
+            sea_orm_sync::ConnectionTrait::query_all(&txn, &select)
+                .unwrap()
+                .is_empty()
+        );
+    }
 
     /// Any file name opens, and only for reading.
     #[tokio::test(flavor = "multi_thread")]
