@@ -57,6 +57,7 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt, stream};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use sea_orm::{
     Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -144,7 +145,12 @@ pub fn require_warehouse_file(url: &str) -> Result<()> {
     if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
         return Ok(());
     }
-    let path = PathBuf::from(path);
+    // The file the driver will open: its parser decodes escapes such as `%20`. A URL it
+    // cannot parse is left for the connection to report.
+    let Ok(options) = url.parse::<SqliteConnectOptions>() else {
+        return Ok(());
+    };
+    let path = options.get_filename();
     if !path.exists() {
         bail!(
             "the warehouse {} does not exist: run `sakila-sync full-load` first",
@@ -968,6 +974,17 @@ mod tests {
         let path = dir.join("w.db");
         std::fs::write(&path, b"").unwrap();
         assert!(require_warehouse_file(&format!("sqlite://{}", path.display())).is_ok());
+        // A name with a space is written `%20` in the URL, and the driver decodes it.
+        let spaced = dir.join("a warehouse.db");
+        std::fs::write(&spaced, b"").unwrap();
+        let escaped = format!("sqlite://{}/a%20warehouse.db", dir.display());
+        assert!(require_warehouse_file(&escaped).is_ok(), "{escaped}");
+        std::fs::remove_file(&spaced).unwrap();
+        let err = require_warehouse_file(&escaped).unwrap_err();
+        assert!(
+            err.to_string().contains("/a warehouse.db does not exist"),
+            "{err}"
+        );
     }
 
     fn tempfile_dir() -> PathBuf {
