@@ -65,6 +65,21 @@ impl Config {
     }
 }
 
+/// The `sqlite://` URL of the file at `path`, whatever its name: every byte but letters,
+/// digits, `-._~` and `/` is percent-encoded (the driver decodes them), so that a space, `?`,
+/// `#` or `%` in a folder name neither breaks the URL nor turns into a query parameter.
+pub fn sqlite_url(path: &std::path::Path) -> String {
+    let mut url = String::from("sqlite://");
+    for b in path.to_string_lossy().bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            url.push(b as char);
+        } else {
+            url.push_str(&format!("%{b:02X}"));
+        }
+    }
+    url
+}
+
 /// Replaces the password of a `scheme://user:password@host/...` URL with `***`.
 pub fn redact(url: &str) -> String {
     match password_span(url) {
@@ -119,6 +134,20 @@ pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sqlite_urls_escape_what_a_url_would_misread() {
+        use std::path::Path;
+        assert_eq!(
+            sqlite_url(Path::new("sakila-demo/w.db")),
+            "sqlite://sakila-demo/w.db"
+        );
+        assert_eq!(sqlite_url(Path::new("/tmp/x_1.db")), "sqlite:///tmp/x_1.db");
+        assert_eq!(
+            sqlite_url(Path::new("my demo/a?b#c%d:é.db")),
+            "sqlite://my%20demo/a%3Fb%23c%25d%3A%C3%A9.db"
+        );
+    }
 
     #[test]
     fn durations_parse_with_units() {

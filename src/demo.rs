@@ -3,13 +3,14 @@
 //! validate against a SQLite warehouse beside it, and ends with a short analytics summary read
 //! from the star schema.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 
+use crate::config::sqlite_url;
 use crate::db::{self, Role};
 use crate::validate::{self, WindowSpec};
 use crate::warehouse::entity::{
@@ -21,10 +22,6 @@ pub struct Options {
     pub dir: PathBuf,
     pub seed: u64,
     pub ops: u32,
-}
-
-fn sqlite_url(path: &Path) -> String {
-    format!("sqlite://{}", path.display())
 }
 
 fn step(name: &str, started: Instant, detail: impl std::fmt::Display) {

@@ -48,4 +48,18 @@ fn demo_runs_end_to_end_and_validates() {
         "{}",
         String::from_utf8_lossy(&again.stderr)
     );
+    // A folder name a URL would misread (a space, `?`, `#`, `%`, `:`) works too.
+    let odd = "my demo?#%:x";
+    let third = Command::new(common::bin())
+        .args(["demo", "--dir", odd])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(
+        third.status.success() && String::from_utf8_lossy(&third.stdout).contains("agree ✔"),
+        "{}\n{}",
+        String::from_utf8_lossy(&third.stdout),
+        String::from_utf8_lossy(&third.stderr)
+    );
+    assert!(dir.path().join(odd).join("warehouse.db").exists());
 }
