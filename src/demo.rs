@@ -120,9 +120,19 @@ pub async fn run(opts: &Options) -> Result<bool> {
     println!(
         "\ndone in {:.2} s. Explore it: sqlite3 {}",
         all.elapsed().as_secs_f64(),
-        warehouse_path.display()
+        shell_word(&warehouse_path.display().to_string())
     );
     Ok(passed)
+}
+
+/// `text` as one word for a POSIX shell: as it is when that is safe, else single-quoted.
+fn shell_word(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-._/+,:@%=".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        text.to_string()
+    } else {
+        format!("'{}'", text.replace('\'', r"'\''"))
+    }
 }
 
 /// Formats cents as dollars with thousands separators.
@@ -276,7 +286,18 @@ async fn summary(wh: &DatabaseConnection) -> Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use super::dollars;
+    use super::{dollars, shell_word};
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_only_when_needed() {
+        assert_eq!(
+            shell_word("sakila-demo/warehouse.db"),
+            "sakila-demo/warehouse.db"
+        );
+        assert_eq!(shell_word("my demo/warehouse.db"), "'my demo/warehouse.db'");
+        assert_eq!(shell_word("it's/w.db"), r"'it'\''s/w.db'");
+        assert_eq!(shell_word("a?b/w.db"), "'a?b/w.db'");
+    }
 
     #[test]
     fn dollars_group_thousands() {
