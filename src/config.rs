@@ -65,19 +65,24 @@ impl Config {
     }
 }
 
-/// The `sqlite://` URL of the file at `path`, whatever its name: every byte but letters,
-/// digits, `-._~` and `/` is percent-encoded (the driver decodes them), so that a space, `?`,
-/// `#` or `%` in a folder name neither breaks the URL nor turns into a query parameter.
+/// The `sqlite://` URL of the file at `path`, whatever its name (see [`escape_path`]).
 pub fn sqlite_url(path: &std::path::Path) -> String {
-    let mut url = String::from("sqlite://");
+    format!("sqlite://{}", escape_path(path))
+}
+
+/// `path` for a URL: every byte but letters, digits, `-._~` and `/` percent-encoded, so that a
+/// space, `?`, `#` or `%` in a name neither breaks the URL nor turns into a query parameter.
+/// Both drivers decode it: sqlx its `sqlite://` paths, SQLite its `file:` URIs.
+pub fn escape_path(path: &std::path::Path) -> String {
+    let mut out = String::new();
     for b in path.to_string_lossy().bytes() {
         if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            url.push(b as char);
+            out.push(b as char);
         } else {
-            url.push_str(&format!("%{b:02X}"));
+            out.push_str(&format!("%{b:02X}"));
         }
     }
-    url
+    out
 }
 
 /// Replaces the password of a `scheme://user:password@host/...` URL with `***`.

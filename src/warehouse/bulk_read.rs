@@ -50,20 +50,9 @@ pub fn open(path: &Path) -> Result<DatabaseTransaction> {
     db.begin().with_context(what)
 }
 
-/// The URL that opens `path` read-only: an SQLite `file:` URI, so that any file name works
-/// (`?`, `#` and `%` escaped; the driver hands the rest to SQLite as it is).
+/// The URL that opens `path` read-only: an SQLite `file:` URI, so that any file name works.
 fn read_only_url(path: &Path) -> String {
-    let mut uri = String::from("sqlite://file:");
-    for c in path.to_string_lossy().chars() {
-        match c {
-            '%' => uri.push_str("%25"),
-            '?' => uri.push_str("%3F"),
-            '#' => uri.push_str("%23"),
-            c => uri.push(c),
-        }
-    }
-    uri.push_str("?mode=ro");
-    uri
+    format!("sqlite://file:{}?mode=ro", crate::config::escape_path(path))
 }
 
 /// Reads the rows of `select` (one table's columns; no order, limit or condition on `id`)
@@ -114,6 +103,27 @@ mod tests {
     use crate::db::{self, Role};
     use crate::warehouse::entity::sync_run;
 
+    /// A warehouse at `url` holding an empty `sync_run` table.
+    async fn warehouse_with_sync_run(url: &str) -> sea_orm::DatabaseConnection {
+        let wh = db::connect(url, Role::Warehouse).await.unwrap();
+        let backend = wh.get_database_backend();
+        wh.execute(&Schema::new(backend).create_table_from_entity(sync_run::Entity))
+            .await
+            .unwrap();
+        wh
+    }
+
+    /// Whether `txn` reads `sync_run` (empty) through the sync driver.
+    fn reads_no_run(txn: &DatabaseTransaction) -> bool {
+        let select = Query::select()
+            .column(sync_run::Column::Id)
+            .from(sync_run::Entity)
+            .to_owned();
+        sea_orm_sync::ConnectionTrait::query_all(txn, &select)
+            .unwrap()
+            .is_empty()
+    }
+
     /// A path relative to the working directory opens (the default warehouse URL is one).
     #[tokio::test(flavor = "multi_thread")]
     async fn opens_a_path_relative_to_the_working_directory() {
@@ -123,57 +133,21 @@ mod tests {
             .unwrap();
         let relative = Path::new(dir.path().file_name().unwrap()).join("w.db");
         assert!(relative.is_relative());
-        let wh = db::connect(&format!("sqlite://{}", relative.display()), Role::Warehouse)
-            .await
-            .unwrap();
-        let backend = wh.get_database_backend();
-        wh.execute(&Schema::new(backend).create_table_from_entity(sync_run::Entity))
-            .await
-            .unwrap();
-        let txn = open(&file_of(&wh).unwrap()).unwrap();
-        let select = Query::select()
-            .column(sync_run::Column::Id)
-            .from(sync_run::Entity)
-            .to_owned();
-        assert!(
-            sea_orm_sync::ConnectionTrait::query_all(&txn, &select)
-                .unwrap()
-                .is_empty()
-        );
+        let wh = warehouse_with_sync_run(&format!("sqlite://{}", relative.display())).await;
+        assert!(reads_no_run(&open(&file_of(&wh).unwrap()).unwrap()));
     }
 
     /// Any file name opens, and only for reading.
     #[tokio::test(flavor = "multi_thread")]
     async fn opens_awkward_file_names_read_only() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a dir?#%20x").join("ware house.db");
+        let path = dir.path().join("a dir?#%20x:é").join("ware house.db");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        let escaped = path
-            .display()
-            .to_string()
-            .replace('%', "%25")
-            .replace('?', "%3F")
-            .replace('#', "%23")
-            .replace(' ', "%20");
-        let wh = db::connect(&format!("sqlite://{escaped}"), Role::Warehouse)
-            .await
-            .unwrap();
-        let backend = wh.get_database_backend();
-        wh.execute(&Schema::new(backend).create_table_from_entity(sync_run::Entity))
-            .await
-            .unwrap();
+        let wh = warehouse_with_sync_run(&crate::config::sqlite_url(&path)).await;
         assert_eq!(file_of(&wh).unwrap(), path);
 
         let txn = open(&path).unwrap();
-        let select = Query::select()
-            .column(sync_run::Column::Id)
-            .from(sync_run::Entity)
-            .to_owned();
-        assert!(
-            sea_orm_sync::ConnectionTrait::query_all(&txn, &select)
-                .unwrap()
-                .is_empty()
-        );
+        assert!(reads_no_run(&txn));
         let insert = Query::insert()
             .into_table(sync_run::Entity)
             .columns([sync_run::Column::Command])
