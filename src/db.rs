@@ -61,6 +61,14 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         ),
     }
     let url = url.replacen("mariadb://", "mysql://", 1);
+    if url.starts_with("mysql:")
+        && let Err(why) = reach_mysql(&url).await
+    {
+        bail!(
+            "cannot connect to the {what} database {}: {why}",
+            redact(&url)
+        );
+    }
     let mut opt = ConnectOptions::new(url.clone());
     opt.sqlx_logging(std::env::var_os("SAKILA_SYNC_LOG_SQL").is_some())
         .connect_timeout(Duration::from_secs(10))
@@ -100,6 +108,53 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", scrub(&e.to_string(), &url)))
         .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))
+}
+
+/// How long [`reach_mysql`] waits for the server to accept a connection.
+const REACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Checks that the server of a MySQL URL accepts connections, and says why not when it does
+/// not. sqlx's pool takes a refused connection for a server still starting: it retries until
+/// its acquire timeout (30 s here), then reports only "pool timed out". A command-line run
+/// against a server that is down should fail at once and say so. The connection opened here
+/// is closed at once: it sends and reads nothing.
+async fn reach_mysql(url: &str) -> std::result::Result<(), String> {
+    use sea_orm::sqlx::mysql::MySqlConnectOptions;
+    // A URL sqlx cannot parse is left to sqlx, whose error names the problem.
+    let Ok(opts) = url.parse::<MySqlConnectOptions>() else {
+        return Ok(());
+    };
+    let (target, attempt) = match opts.get_socket() {
+        #[cfg(unix)]
+        Some(socket) => (
+            format!("socket {}", socket.display()),
+            tokio::time::timeout(REACH_TIMEOUT, tokio::net::UnixStream::connect(socket))
+                .await
+                .map(|r| r.map(drop)),
+        ),
+        #[cfg(not(unix))]
+        Some(_) => return Ok(()),
+        None => {
+            let (host, port) = (opts.get_host(), opts.get_port());
+            (
+                format!("{host}:{port}"),
+                tokio::time::timeout(REACH_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
+                    .await
+                    .map(|r| r.map(drop)),
+            )
+        }
+    };
+    match attempt {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(format!(
+            "{target} refused the connection (is the MySQL/MariaDB server running?)"
+        )),
+        Ok(Err(e)) => Err(format!("cannot reach {target}: {e}")),
+        Err(_) => Err(format!(
+            "{target} did not answer within {} s",
+            REACH_TIMEOUT.as_secs()
+        )),
+    }
 }
 
 /// Auxiliary threads SQLite may use to sort (one per core, at most four).

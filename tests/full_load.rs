@@ -852,6 +852,30 @@ async fn cli_init_checks_the_source_and_never_prints_passwords() {
     assert!(!String::from_utf8_lossy(&out.stdout).contains("Sup3rSecretPw"));
 }
 
+/// A source server that is down (nothing listens on its port) is named as such, at once:
+/// sqlx alone retried the refused connection for 30 s, then said only "pool timed out".
+#[test]
+fn cli_names_a_source_server_that_refuses_connections() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    }; // closed here: nothing listens on `port` any more
+    let (wh_url, _dir) = common::temp_warehouse();
+    let src = format!("mysql://root:Sup3rSecretPw@127.0.0.1:{port}/sakila");
+    let out = Command::new(common::bin())
+        .args(["full-load", "--source", &src, "--warehouse", &wh_url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!("127.0.0.1:{port} refused the connection")),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Sup3rSecretPw"), "{stderr}");
+}
+
 #[tokio::test]
 async fn the_full_load_connection_defers_foreign_keys_to_one_check_before_commit() {
     let (wh_url, _dir, wh, raw) = warehouse_for_2005().await;
