@@ -724,12 +724,26 @@ async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
         }
         common::assert_same_warehouse(&before, &now);
     }
+    // Each run marks the earlier killed ones `abandoned` as it starts; the last stays `running`.
     let killed = e
-        .wh_i64("SELECT COUNT(*) FROM sync_run WHERE status = 'running'")
+        .wh_i64("SELECT COUNT(*) FROM sync_run WHERE status IN ('running', 'abandoned')")
         .await;
     assert!(killed >= 1, "no kill landed after the run had started");
     e.incremental().await;
     e.assert_equals_full_load().await;
+    // The next run tells the killed ones apart from a live one.
+    assert_eq!(
+        e.wh_i64("SELECT COUNT(*) FROM sync_run WHERE status = 'running'")
+            .await,
+        0
+    );
+    assert_eq!(
+        e.wh_i64(
+            "SELECT COUNT(*) FROM sync_run WHERE status = 'abandoned' AND error LIKE '%killed%'"
+        )
+        .await,
+        killed
+    );
 }
 
 #[tokio::test]

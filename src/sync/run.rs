@@ -2,7 +2,8 @@
 //!
 //! The `sync_run` row is inserted (status `running`) before the run's transaction starts and
 //! marked `success` inside it, so success commits atomically with the data; a failure is
-//! recorded after the rollback.
+//! recorded after the rollback. A run whose process was killed stays `running` until the next
+//! run starts and marks it `abandoned`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -176,7 +177,40 @@ pub async fn start<C: ConnectionTrait>(db: &C, command: &str) -> Result<i32> {
     .insert(db)
     .await
     .context("cannot record the run in sync_run")?;
+    abandon_earlier(db, row.id).await?;
     Ok(row.id)
+}
+
+/// Marks `abandoned` the earlier runs still `running`: their process ended (killed, or the
+/// machine stopped) before it could record an outcome; their transaction never committed, so
+/// they changed nothing. A live run cannot be among them: it holds the warehouse's write lock
+/// from its first statement to its commit, and the insert before this waited for that lock.
+/// (Between its own `running` row and its transaction a run holds no lock, for a few
+/// milliseconds; should it be marked here, its end overwrites the mark.)
+async fn abandon_earlier<C: ConnectionTrait>(db: &C, run_id: i32) -> Result<()> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let done = sync_run::Entity::update_many()
+        .col_expr(sync_run::Column::Status, Expr::value("abandoned"))
+        .col_expr(
+            sync_run::Column::Error,
+            Expr::value(
+                "the process ended before the run finished (killed or stopped); \
+                 its changes were rolled back",
+            ),
+        )
+        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::Id.lt(run_id))
+        .exec(db)
+        .await
+        .context("cannot record abandoned runs in sync_run")?;
+    if done.rows_affected > 0 {
+        tracing::warn!(
+            "{} earlier run(s) had been left `running` by a process that ended; marked `abandoned`",
+            done.rows_affected
+        );
+    }
+    Ok(())
 }
 
 /// Marks the run a success; call inside the run's transaction, just before commit.
