@@ -70,6 +70,23 @@ pub fn sqlite_url(path: &std::path::Path) -> String {
     format!("sqlite://{}", escape_path(path))
 }
 
+/// The file a `sqlite:` URL names, as the driver will open it (its parser decodes escapes such
+/// as `%20`); `None` for an in-memory database, another scheme, or a URL the driver cannot
+/// parse (left for the connection to report).
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+        return None;
+    }
+    let options = url
+        .parse::<sea_orm::sqlx::sqlite::SqliteConnectOptions>()
+        .ok()?;
+    Some(options.get_filename().to_path_buf())
+}
+
 /// `path` for a URL: every byte but letters, digits, `-._~` and `/` percent-encoded, so that a
 /// space, `?`, `#` or `%` in a name neither breaks the URL nor turns into a query parameter.
 /// Both drivers decode it: sqlx its `sqlite://` paths, SQLite its `file:` URIs.

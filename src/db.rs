@@ -69,6 +69,9 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
             redact(&url)
         );
     }
+    if url.starts_with("sqlite:") {
+        check_sqlite_path(&url, role)?;
+    }
     let mut opt = ConnectOptions::new(url.clone());
     opt.sqlx_logging(std::env::var_os("SAKILA_SYNC_LOG_SQL").is_some())
         .connect_timeout(Duration::from_secs(10))
@@ -108,6 +111,30 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         .await
         .map_err(|e| anyhow::anyhow!("{}", scrub(&e.to_string(), &url)))
         .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))
+}
+
+/// Names a SQLite file that cannot be opened for `role` before SQLite does, whose message is
+/// only "unable to open database file": a source file that does not exist (sources are opened
+/// read-only, never created), or a new file in a folder that does not exist.
+fn check_sqlite_path(url: &str, role: Role) -> Result<()> {
+    let Some(file) = crate::config::sqlite_file(url) else {
+        return Ok(());
+    };
+    let what = role.describe();
+    if file.exists() {
+        return Ok(());
+    }
+    if role == Role::Source {
+        bail!("the {what} database file {} does not exist", file.display());
+    }
+    match file.parent() {
+        Some(folder) if !folder.as_os_str().is_empty() && !folder.is_dir() => bail!(
+            "cannot create the {what} database {}: the folder {} does not exist",
+            file.display(),
+            folder.display()
+        ),
+        _ => Ok(()),
+    }
 }
 
 /// How long [`reach_mysql`] waits for the server to accept a connection.
@@ -195,4 +222,39 @@ pub async fn warehouse_txn(db: &DatabaseConnection) -> Result<DatabaseTransactio
     })
     .await
     .context("cannot start a transaction on the warehouse")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlite_paths_that_cannot_be_opened_are_named() {
+        let dir = std::env::temp_dir().join(format!("sakila-sync-db-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let existing = dir.join("there.db");
+        std::fs::write(&existing, b"").unwrap();
+        let url = |p: &std::path::Path| crate::config::sqlite_url(p);
+
+        // A new warehouse in an existing folder, and any existing file: left to SQLite.
+        check_sqlite_path(&url(&dir.join("new.db")), Role::Warehouse).unwrap();
+        check_sqlite_path(&url(&existing), Role::Source).unwrap();
+        check_sqlite_path("sqlite::memory:", Role::Source).unwrap();
+
+        let missing_folder = dir.join("no such folder").join("w.db");
+        let err = check_sqlite_path(&url(&missing_folder), Role::Warehouse).unwrap_err();
+        assert!(
+            err.to_string().contains("the folder")
+                && err.to_string().contains("no such folder")
+                && err.to_string().ends_with("does not exist"),
+            "{err}"
+        );
+        let err = check_sqlite_path(&url(&dir.join("gone.db")), Role::Source).unwrap_err();
+        assert!(
+            err.to_string().starts_with("the source database file")
+                && err.to_string().contains("gone.db"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).ok();
+    }
 }

@@ -876,6 +876,36 @@ fn cli_names_a_source_server_that_refuses_connections() {
     assert!(!stderr.contains("Sup3rSecretPw"), "{stderr}");
 }
 
+/// A SQLite file that cannot be opened is named, with the reason, where SQLite itself says
+/// only "unable to open database file".
+#[test]
+fn cli_names_a_missing_sqlite_file_or_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Command::new(common::bin()).args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+        stderr
+    };
+    let into = format!("sqlite://{}/nodir/s.db", dir.path().display());
+    let stderr = run(&["generate", "--scale", "1", "--into", &into]);
+    assert!(
+        stderr.contains("the folder") && stderr.contains("nodir does not exist"),
+        "{stderr}"
+    );
+
+    let warehouse = dir.path().join("w.db");
+    std::fs::write(&warehouse, b"").unwrap();
+    let source = format!("sqlite://{}/gone.db", dir.path().display());
+    let wh = format!("sqlite://{}", warehouse.display());
+    let stderr = run(&["validate", "--source", &source, "--warehouse", &wh]);
+    assert!(
+        stderr.contains("the source database file") && stderr.contains("gone.db does not exist"),
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn the_full_load_connection_defers_foreign_keys_to_one_check_before_commit() {
     let (wh_url, _dir, wh, raw) = warehouse_for_2005().await;

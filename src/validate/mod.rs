@@ -57,7 +57,6 @@ use std::time::Instant;
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt, stream};
-use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use sea_orm::{
     Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -135,29 +134,13 @@ async fn compare(
 /// Fails when a SQLite warehouse URL names a file that does not exist, so that validating a
 /// mistyped path reports it instead of creating an empty warehouse there.
 pub fn require_warehouse_file(url: &str) -> Result<()> {
-    let Some(rest) = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-    else {
-        return Ok(());
-    };
-    let path = rest.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
-        return Ok(());
-    }
-    // The file the driver will open: its parser decodes escapes such as `%20`. A URL it
-    // cannot parse is left for the connection to report.
-    let Ok(options) = url.parse::<SqliteConnectOptions>() else {
-        return Ok(());
-    };
-    let path = options.get_filename();
-    if !path.exists() {
-        bail!(
+    match crate::config::sqlite_file(url) {
+        Some(path) if !path.exists() => bail!(
             "the warehouse {} does not exist: run `sakila-sync full-load` first",
             path.display()
-        );
+        ),
+        _ => Ok(()),
     }
-    Ok(())
 }
 
 async fn check_schema(wh: &DatabaseTransaction) -> Result<()> {
