@@ -413,6 +413,68 @@ async fn a_late_commit_inside_the_lookback_window_is_picked_up() {
     e.assert_equals_full_load().await;
 }
 
+/// A late commit can leave a row with the very `last_update` the warehouse already loaded:
+/// a row is inserted (or changed) and read by a run, while a transaction that stamped its own
+/// change of the same row in the same second is still open; it commits after the run. Equal
+/// stamps prove nothing inside the lookback window, for a fact or a dimension.
+#[tokio::test]
+async fn a_late_commit_that_keeps_the_loaded_stamp_is_picked_up() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    const CITY_OF_12: &str =
+        "(SELECT city_id FROM address JOIN customer USING (address_id) WHERE customer_id = 12)";
+    let e = env!("inc_late_same");
+    let stamp = common::query_strings(&e.my, "SELECT CAST(NOW() - INTERVAL 1 MINUTE AS CHAR)")
+        .await[0]
+        .clone();
+    e.sql(&format!(
+        "INSERT INTO rental (rental_id, rental_date, inventory_id, customer_id, staff_id, last_update) VALUES (20001, '2031-03-02 12:00:00', 10, 12, 1, '{stamp}');
+         UPDATE customer SET first_name = 'EARLY', last_update = '{stamp}' WHERE customer_id = 12;
+         UPDATE city SET city = 'EARLY CITY', last_update = '{stamp}' WHERE city_id = {CITY_OF_12};"
+    ))
+    .await;
+    // The late transaction: the copy comes back, the customer and the city are renamed, all
+    // stamped in that same second, committed only after the next run's snapshot.
+    let url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    let late_conn = common::raw(&url).await;
+    let late = late_conn.begin().await.unwrap();
+    for sql in [
+        format!(
+            "UPDATE rental SET return_date = '2031-03-05 12:00:00', last_update = '{stamp}' WHERE rental_id = 20001"
+        ),
+        format!(
+            "UPDATE customer SET first_name = 'LATE', last_update = '{stamp}' WHERE customer_id = 12"
+        ),
+        format!(
+            "UPDATE city SET city = 'LATE CITY', last_update = '{stamp}' WHERE city_id = {CITY_OF_12}"
+        ),
+    ] {
+        late.execute_unprepared(&sql).await.unwrap();
+    }
+    let r = e.incremental().await;
+    assert_eq!(r.table("fact_rental").inserted, 1);
+    assert_eq!(
+        e.wh_strings("SELECT first_name || '/' || city FROM dim_customer WHERE customer_id = 12")
+            .await,
+        vec!["EARLY/EARLY CITY"]
+    );
+    late.commit().await.unwrap();
+
+    e.incremental().await;
+    assert_eq!(
+        e.wh_strings(
+            "SELECT coalesce(CAST(return_date_key AS TEXT), 'out') FROM fact_rental WHERE rental_id = 20001"
+        )
+        .await,
+        vec!["20310305"]
+    );
+    assert_eq!(
+        e.wh_strings("SELECT first_name || '/' || city FROM dim_customer WHERE customer_id = 12")
+            .await,
+        vec!["LATE/LATE CITY"]
+    );
+    e.assert_equals_full_load().await;
+}
+
 #[tokio::test]
 async fn a_run_without_source_changes_writes_nothing() {
     let e = env!("inc_noop");

@@ -7,14 +7,17 @@
 //!    the previous run's snapshot is skipped outright.
 //! 1. **Own changes** of the dimensions and lookup tables: rows stamped after the table's
 //!    watermark, or within the lookback window of the previous run's snapshot (late commits
-//!    with older timestamps are re-read; see [`window`]). Candidates whose `last_update` the
-//!    warehouse already holds are skipped, and re-read rows are compared with their warehouse
-//!    row, so the overlap costs no writes.
+//!    with older timestamps are re-read; see [`window`]). Every candidate is read, even one
+//!    whose `last_update` the warehouse already holds: inside the window an equal stamp proves
+//!    nothing ([`Run::recheck_from`]). Re-read rows are compared with their warehouse row, so
+//!    the overlap costs reads, not writes.
 //! 2. **Facts** are compared row by row, by version: one ordered pass over `(id,
 //!    last_update)` of the source table and of the fact table, merged ([`merge_versions`]),
 //!    gives the new, changed and deleted ids at once, whatever their timestamps (a back-dated
-//!    insert and a delete that leave the row count unchanged included). It costs one scan of
-//!    each side, the same as finding changes by an unindexed `last_update` and counting rows.
+//!    insert and a delete that leave the row count unchanged included); rows stamped within
+//!    the lookback window count as changed even under the loaded version, as in step 1. It
+//!    costs one scan of each side, the same as finding changes by an unindexed `last_update`
+//!    and counting rows.
 //! 3. **Derived changes**: a changed country reaches its cities, addresses, then customers and
 //!    stores; a changed language reaches its films; a staff member moving store reaches every
 //!    payment they took; an inventory copy moving reaches its rentals.
@@ -111,11 +114,14 @@ async fn sync(
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "incremental");
     t.source_clock = Some(run::source_clock(&*src).await?);
-    // Rows stamped before the previous run's snapshot second cannot have changed since under
-    // the same `last_update`; rows stamped in or after it may have (one-second resolution).
     let stable_before = run::last_source_clock(&txn)
         .await?
         .map(|c| c.with_nanosecond(0).unwrap_or(c));
+    // A row whose stamp the warehouse already holds may still have changed if that stamp is
+    // inside the lookback window: a transaction that stamped its change in the same second as
+    // the loaded version, and committed after the previous snapshot, leaves the stamp as it
+    // was. Only rows stamped before the window are known unchanged by their stamp.
+    let recheck_from = stable_before.map(|c| c - opts.lookback - chrono::Duration::seconds(1));
     let previous = state::watermarks(&txn).await?;
     let times = super::quiet::read(&*src).await?;
 
@@ -142,7 +148,7 @@ async fn sync(
         let mut run = Run {
             cover: Default::default(),
             quiet,
-            stable_before,
+            recheck_from,
             src: &src,
             shared_src: src.clone(),
             txn: &txn,
@@ -165,8 +171,9 @@ struct Run<'a> {
     cover: super::pipe::DateCover,
     /// Source tables no transaction changed since the last run (see [`super::quiet`]).
     quiet: BTreeSet<String>,
-    /// Candidates stamped before this and unchanged since the last run are skipped.
-    stable_before: Option<NaiveDateTime>,
+    /// Rows stamped before this whose stamp the warehouse holds are unchanged (the start of
+    /// the lookback window); from it on, equal stamps prove nothing and rows are compared.
+    recheck_from: Option<NaiveDateTime>,
     src: &'a DatabaseTransaction,
     /// The same snapshot, for readers on their own task.
     shared_src: std::sync::Arc<DatabaseTransaction>,
@@ -234,20 +241,6 @@ fn since_condition<C: ColumnTrait>(last_update: C, since: Since) -> Condition {
 
 /// A lookback candidate: a row id and its `last_update`.
 type Candidate = (i64, Option<chrono::DateTime<chrono::Utc>>);
-
-/// Whether a lookback candidate can be skipped: the warehouse holds the same `last_update`,
-/// stamped before the previous run's snapshot second.
-fn unchanged(
-    known: Option<&Option<NaiveDateTime>>,
-    source: Option<chrono::DateTime<chrono::Utc>>,
-    stable_before: Option<NaiveDateTime>,
-) -> bool {
-    let source = source.map(|t| t.naive_utc());
-    match (known, source, stable_before) {
-        (Some(k), Some(s), Some(before)) => *k == Some(s) && s < before,
-        _ => false,
-    }
-}
 
 /// Rows of `E` whose `col` is in `ids`, in chunks.
 async fn rows_where_in<E, V, C>(db: &C, col: E::Column, ids: &[V]) -> Result<Vec<E::Model>>
@@ -393,11 +386,7 @@ impl Run<'_> {
             .key_diff::<film::Entity, dim_film::Entity>(film::Column::FilmId)
             .await?;
         let own = self
-            .own_changes::<film::Entity, dim_film::Entity>(
-                "film",
-                (film::Column::FilmId, film::Column::LastUpdate),
-                (dim_film::Column::FilmId, dim_film::Column::LastUpdate),
-            )
+            .own_changes::<film::Entity>("film", (film::Column::FilmId, film::Column::LastUpdate))
             .await?;
         let mut rows = by_id(
             rows_where_in::<film::Entity, _, _>(self.src, film::Column::FilmId, &own).await?,
@@ -444,10 +433,9 @@ impl Run<'_> {
             .key_diff::<actor::Entity, dim_actor::Entity>(actor::Column::ActorId)
             .await?;
         let own = self
-            .own_changes::<actor::Entity, dim_actor::Entity>(
+            .own_changes::<actor::Entity>(
                 "actor",
                 (actor::Column::ActorId, actor::Column::LastUpdate),
-                (dim_actor::Column::ActorId, dim_actor::Column::LastUpdate),
             )
             .await?;
         let mut rows = by_id(
@@ -472,13 +460,9 @@ impl Run<'_> {
             .key_diff::<category::Entity, dim_category::Entity>(category::Column::CategoryId)
             .await?;
         let own = self
-            .own_changes::<category::Entity, dim_category::Entity>(
+            .own_changes::<category::Entity>(
                 "category",
                 (category::Column::CategoryId, category::Column::LastUpdate),
-                (
-                    dim_category::Column::CategoryId,
-                    dim_category::Column::LastUpdate,
-                ),
             )
             .await?;
         let mut rows = by_id(
@@ -563,13 +547,9 @@ impl Run<'_> {
             .key_diff::<customer::Entity, dim_customer::Entity>(customer::Column::CustomerId)
             .await?;
         let own = self
-            .own_changes::<customer::Entity, dim_customer::Entity>(
+            .own_changes::<customer::Entity>(
                 "customer",
                 (customer::Column::CustomerId, customer::Column::LastUpdate),
-                (
-                    dim_customer::Column::CustomerId,
-                    dim_customer::Column::LastUpdate,
-                ),
             )
             .await?;
         let mut rows = by_id(
@@ -626,10 +606,9 @@ impl Run<'_> {
             .key_diff::<store::Entity, dim_store::Entity>(store::Column::StoreId)
             .await?;
         let own = self
-            .own_changes::<store::Entity, dim_store::Entity>(
+            .own_changes::<store::Entity>(
                 "store",
                 (store::Column::StoreId, store::Column::LastUpdate),
-                (dim_store::Column::StoreId, dim_store::Column::LastUpdate),
             )
             .await?;
         let mut rows = by_id(
@@ -681,10 +660,9 @@ impl Run<'_> {
             .key_diff::<staff::Entity, dim_staff::Entity>(staff::Column::StaffId)
             .await?;
         let own = self
-            .own_changes::<staff::Entity, dim_staff::Entity>(
+            .own_changes::<staff::Entity>(
                 "staff",
                 (staff::Column::StaffId, staff::Column::LastUpdate),
-                (dim_staff::Column::StaffId, dim_staff::Column::LastUpdate),
             )
             .await?;
         let wanted = own.into_iter().chain(missing.iter().map(|i| i64::from(*i)));
@@ -815,9 +793,13 @@ impl Run<'_> {
             .collect())
     }
 
-    /// Rows of a lookup table (no warehouse row of its own) changed since its watermark,
-    /// minus those whose `last_update` `source_version` already holds; records the new
-    /// versions.
+    /// Rows of a lookup table (no warehouse row of its own) changed since its watermark or
+    /// stamped within the lookback window; records the versions that moved.
+    ///
+    /// Every candidate is read, even one whose `last_update` `source_version` already holds:
+    /// inside the window an equal stamp proves nothing ([`Run::recheck_from`]). What the rows
+    /// derive (customers, stores, films, rentals) is compared before it is written, so a
+    /// candidate that did not change costs a read, not a write.
     async fn changed_lookup<E>(
         &mut self,
         table: &'static str,
@@ -830,6 +812,11 @@ impl Run<'_> {
     {
         let candidates = self.changed_ids::<E>(pk, last_update, table).await?;
         self.marks.touch(table);
+        for (_, lu) in &candidates {
+            self.marks.observe(table, *lu);
+        }
+        let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
+        let rows = rows_where_in::<E, _, _>(self.src, pk, &ids).await?;
         // Bulk-loaded tables share one timestamp, so the lookback can make every row a
         // candidate: then one read of the table's versions beats thousands of IN lists.
         let whole_table = if candidates.len() > BULK_VERSIONS {
@@ -837,11 +824,8 @@ impl Run<'_> {
         } else {
             None
         };
-        let mut ids = Vec::new();
+        let mut moved = Vec::new();
         for chunk in candidates.chunks(IN_CHUNK) {
-            for (_, lu) in chunk {
-                self.marks.observe(table, *lu);
-            }
             let fetched;
             let known = match &whole_table {
                 Some(all) => all,
@@ -850,69 +834,44 @@ impl Run<'_> {
                     &fetched
                 }
             };
-            ids.extend(
-                chunk
-                    .iter()
-                    .filter(|(id, lu)| !unchanged(known.get(id), *lu, self.stable_before))
-                    .map(|(id, _)| *id),
-            );
+            moved.extend(chunk.iter().filter_map(|(id, lu)| {
+                let lu = lu.map(|t| t.naive_utc());
+                (known.get(id) != Some(&lu)).then_some(*id)
+            }));
         }
-        let rows = rows_where_in::<E, _, _>(self.src, pk, &ids).await?;
+        let moved: HashSet<i64> = moved.into_iter().collect();
         let versions = rows
             .iter()
-            .map(|r| {
-                let (id, lu) = version(r);
-                source_version::Model {
-                    table_name: table.to_string(),
-                    row_id: id.into(),
-                    last_update: Some(lu.naive_utc()),
-                }
+            .map(&version)
+            .filter(|(id, _)| moved.contains(&i64::from(*id)))
+            .map(|(id, lu)| source_version::Model {
+                table_name: table.to_string(),
+                row_id: id.into(),
+                last_update: Some(lu.naive_utc()),
             })
             .collect();
         write::<source_version::Entity, _>(self.txn, versions, Write::Upsert).await?;
         Ok(rows)
     }
 
-    /// Ids of the rows of dimension table `E` in its window (see [`window`]) whose
-    /// `last_update` differs from the one the warehouse row `W` carries: rows re-read by the
-    /// lookback but unchanged since the last run are skipped without being fetched.
-    async fn own_changes<E, W>(
+    /// Ids of the rows of dimension table `E` changed since its watermark or stamped within
+    /// the lookback window. Inside the window an equal stamp proves nothing
+    /// ([`Run::recheck_from`]), so every candidate is read again and compared with its
+    /// warehouse row: one that did not change costs a read, not a write.
+    async fn own_changes<E>(
         &mut self,
         table: &'static str,
         src: (E::Column, E::Column),
-        wh: (W::Column, W::Column),
     ) -> Result<Vec<i64>>
     where
         E: EntityTrait,
-        W: EntityTrait,
     {
         let candidates = self.changed_ids::<E>(src.0, src.1, table).await?;
         self.marks.touch(table);
-        let mut ids = Vec::new();
-        for chunk in candidates.chunks(IN_CHUNK) {
-            for (_, lu) in chunk {
-                self.marks.observe(table, *lu);
-            }
-            let backend = self.txn.get_database_backend();
-            let known: HashMap<i64, Option<NaiveDateTime>> = W::find()
-                .select_only()
-                .column_as(as_i64(backend, Expr::col(wh.0)), "id")
-                .column(wh.1)
-                .filter(wh.0.is_in(chunk.iter().map(|(id, _)| *id)))
-                .into_tuple::<(i64, Option<NaiveDateTime>)>()
-                .all(self.txn)
-                .await
-                .with_context(read_error::<W>)?
-                .into_iter()
-                .collect();
-            ids.extend(
-                chunk
-                    .iter()
-                    .filter(|(id, lu)| !unchanged(known.get(id), *lu, self.stable_before))
-                    .map(|(id, _)| *id),
-            );
+        for (_, lu) in &candidates {
+            self.marks.observe(table, *lu);
         }
-        Ok(ids)
+        Ok(candidates.into_iter().map(|(id, _)| id).collect())
     }
 
     /// Ids (and last_update) of the rows of `E` changed since its watermark.
@@ -1249,11 +1208,12 @@ impl Run<'_> {
     /// `last_update` of both sides, merged. Ids only the source has, or whose `last_update`
     /// differs from the one the warehouse row was loaded from, are changed; ids only the
     /// warehouse has are gone. A row whose `last_update` equals the loaded one but falls in
-    /// or after the previous run's snapshot second may have changed again within that second,
-    /// so it counts as changed too (re-reading an unchanged row writes nothing).
+    /// the lookback window ([`Run::recheck_from`]) may have changed under that same stamp (a
+    /// late commit stamped in the same second), so it counts as changed too (re-reading an
+    /// unchanged row writes nothing).
     ///
-    /// Whatever their timestamps say, late commits, back-dated rows and deletes all show up:
-    /// every row's version is compared, not only those in a time window. Both sides stream in
+    /// Whatever their timestamps say, back-dated rows and deletes all show up: every row's
+    /// version is compared, not only those in a time window. Both sides stream in
     /// primary-key order (the source's clustered index, the warehouse's rowid), so memory holds
     /// only the differences.
     ///
@@ -1291,7 +1251,7 @@ impl Run<'_> {
             .to_owned();
         let shared = self.shared_src.clone();
         let (file, id) = (self.wh_file.clone(), wh.0);
-        let stable_before = self.stable_before.map(|t| t.and_utc().timestamp());
+        let recheck_from = self.recheck_from.map(|t| t.and_utc().timestamp());
         async move {
             if quiet {
                 return Ok((FactDiff::default(), ChangedMark::default()));
@@ -1330,7 +1290,7 @@ impl Run<'_> {
                     .context("the warehouse reader stopped unexpectedly")?
             };
             let (_, _, diff) =
-                tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, stable_before))?;
+                tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, recheck_from))?;
             Ok(diff)
         }
     }
@@ -1381,11 +1341,14 @@ struct ChangedMark {
     rows: u64,
 }
 
-/// Merges the source's and the warehouse's versions (both in id order) into a [`FactDiff`].
+/// Merges the source's and the warehouse's versions (both in id order) into a [`FactDiff`]:
+/// a row is changed when its version differs, or when it is stamped at or after
+/// `recheck_from` (Unix seconds; see [`Run::recheck_from`]), where an equal version proves
+/// nothing; those are re-read and compared, and written only if they differ.
 async fn merge_versions(
     mut source: tokio::sync::mpsc::Receiver<Versions>,
     mut loaded: tokio::sync::mpsc::Receiver<Versions>,
-    stable_before: Option<i64>,
+    recheck_from: Option<i64>,
 ) -> Result<(FactDiff, ChangedMark)> {
     let mut diff = FactDiff::default();
     let mut mark = ChangedMark::default();
@@ -1409,8 +1372,8 @@ async fn merge_versions(
                 w_next = next_version(&mut w_batch, &mut loaded).await;
             }
             (Some((id, t)), Some((_, wt))) => {
-                let same_second = matches!((t, stable_before), (Some(t), Some(b)) if t >= b);
-                if t != wt || t.is_none() || same_second {
+                let recent = matches!((t, recheck_from), (Some(t), Some(b)) if t >= b);
+                if t != wt || t.is_none() || recent {
                     changed(id, t, &mut diff);
                 }
                 s_next = next_version(&mut s_batch, &mut source).await;
@@ -1474,30 +1437,11 @@ pub fn as_i64(backend: DbBackend, expr: impl Into<Expr>) -> SimpleExpr {
 
 #[cfg(test)]
 mod tests {
-    use super::{Since, merge_versions, unchanged, window};
+    use super::{Since, merge_versions, window};
     use chrono::{Duration, NaiveDateTime};
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
-    }
-
-    #[test]
-    fn only_rows_stamped_before_the_last_snapshot_second_are_skipped() {
-        let old = t("2006-02-15 05:09:17");
-        let clock = Some(t("2026-11-30 01:00:00"));
-        assert!(unchanged(Some(&Some(old)), Some(old.and_utc()), clock));
-        // Stamped in the snapshot's own second: another update may have followed unseen.
-        let same = t("2026-11-30 01:00:00");
-        assert!(!unchanged(Some(&Some(same)), Some(same.and_utc()), clock));
-        // A different stamp, an unknown row, or no recorded clock: read it.
-        assert!(!unchanged(
-            Some(&Some(old)),
-            Some(t("2006-02-15 05:09:18").and_utc()),
-            clock
-        ));
-        assert!(!unchanged(None, Some(old.and_utc()), clock));
-        assert!(!unchanged(Some(&Some(old)), Some(old.and_utc()), None));
-        assert!(!unchanged(Some(&None), None, clock));
     }
 
     #[test]
@@ -1549,9 +1493,9 @@ mod tests {
             .unwrap();
         drop(w_tx);
         let (diff, mark) = merge_versions(s_rx, w_rx, Some(50)).await.unwrap();
-        // 1: same version, stamped before the last snapshot: unchanged. 2: another version.
-        // 4 and 9: new. 5: same version but in or after the last snapshot's second, so it may
-        // have changed again unseen. 7: no version to compare. 3, 6 and 8: deleted.
+        // 1: same version, stamped before the lookback window: unchanged. 2: another
+        // version. 4 and 9: new. 5: same version but inside the window, so it may have changed
+        // unseen. 7: no version to compare. 3, 6 and 8: deleted.
         assert_eq!(diff.changed, vec![2, 4, 5, 7, 9]);
         assert_eq!(diff.gone, vec![3, 6, 8]);
         assert_eq!((mark.rows, mark.newest), (5, Some(90)));
