@@ -203,12 +203,26 @@ fn main() -> ExitCode {
 
 /// Prints an error as one line, with any password scrubbed, and returns exit code 2.
 fn fail(e: &anyhow::Error, urls: &[Option<String>]) -> ExitCode {
-    let mut msg = format!("{e:#}").replace(['\n', '\r'], " ");
+    let mut msg = one_line(e);
     for url in urls.iter().flatten() {
         msg = db::scrub(&msg, url);
     }
     eprintln!("error: {msg}");
     ExitCode::from(2)
+}
+
+/// The error and its causes on one line, `: `-separated. A cause whose text the one before
+/// already ends with is left out: SeaORM's errors print their source (`Query Error: error
+/// returned from database: ...`) and then list it as their cause too.
+fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|p| p.ends_with(&text)) {
+            parts.push(text);
+        }
+    }
+    parts.join(": ").replace(['\n', '\r'], " ")
 }
 
 /// Prints `text` and a newline; a closed pipe (`validate | head`) is not an error.
@@ -349,4 +363,44 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::one_line;
+
+    #[derive(Debug)]
+    struct Driver;
+    impl std::fmt::Display for Driver {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "error returned from database: 1054: Unknown column")
+        }
+    }
+    impl std::error::Error for Driver {}
+
+    /// Prints its source, and lists it as its cause too, as SeaORM's `DbErr` does.
+    #[derive(Debug)]
+    struct Orm(Driver);
+    impl std::fmt::Display for Orm {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "Query Error: {}", self.0)
+        }
+    }
+    impl std::error::Error for Orm {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    #[test]
+    fn errors_print_each_cause_once_on_one_line() {
+        let e = anyhow::Error::new(Orm(Driver)).context("cannot read source table customer");
+        assert_eq!(
+            one_line(&e),
+            "cannot read source table customer: Query Error: error returned from database: 1054: \
+             Unknown column"
+        );
+        let e = anyhow::anyhow!("line one\nline two").context("outer");
+        assert_eq!(one_line(&e), "outer: line one line two");
+    }
 }

@@ -906,6 +906,32 @@ fn cli_names_a_missing_sqlite_file_or_folder() {
     );
 }
 
+/// A source whose table lacks a column the loader reads: one line that names the column,
+/// each cause said once (SeaORM's errors also list the driver error they print as their cause).
+#[tokio::test]
+async fn cli_names_a_missing_source_column_once() {
+    let dump = require_dump!();
+    let (src_url, _g) = common::sakila_db(&dump, "fl_drift");
+    let (wh_url, _dir) = common::temp_warehouse();
+    common::exec(
+        &common::raw(&src_url).await,
+        "ALTER TABLE customer DROP COLUMN email",
+    )
+    .await;
+    let out = Command::new(common::bin())
+        .args(["full-load", "--source", &src_url, "--warehouse", &wh_url])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert_eq!(
+        stderr.matches("Unknown column 'customer.email'").count(),
+        1,
+        "{stderr}"
+    );
+}
+
 #[tokio::test]
 async fn the_full_load_connection_defers_foreign_keys_to_one_check_before_commit() {
     let (wh_url, _dir, wh, raw) = warehouse_for_2005().await;
