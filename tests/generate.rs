@@ -393,6 +393,17 @@ async fn generated_data_loads_the_same_warehouse_from_mariadb_and_sqlite() {
         .await,
         vec!["int(10) unsigned".to_string()]
     );
+    // As in Sakila, a row inserted without `last_update` is stamped with the current time.
+    assert_eq!(
+        common::query_i64(
+            &db,
+            "SELECT COUNT(*) FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() \
+             AND COLUMN_NAME = 'last_update' AND COLUMN_DEFAULT LIKE 'current_timestamp%'"
+        )
+        .await,
+        15,
+        "every table's last_update defaults to the current time"
+    );
 
     let (from_mysql, my_wh, _d1) = load(&my_url).await;
     let (from_sqlite, lite_wh, _d2) = load(&lite_url).await;

@@ -14,7 +14,7 @@
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::{
-    ForeignKeyCreateStatement, Index, IndexCreateStatement, Table, TableCreateStatement,
+    Expr, ForeignKeyCreateStatement, Index, IndexCreateStatement, Table, TableCreateStatement,
 };
 use sea_orm::{ConnectionTrait, DbBackend, EntityName, EntityTrait, RelationTrait, Schema};
 
@@ -57,7 +57,14 @@ fn table<E: EntityTrait>(backend: DbBackend, entity: E) -> TableCreateStatement 
     let mut stmt = Table::create();
     stmt.table(entity);
     for col in full.get_columns() {
-        stmt.col(col.clone());
+        let mut col = col.clone();
+        // As in Sakila: a row inserted without `last_update` gets the current time. (Sakila's
+        // `ON UPDATE CURRENT_TIMESTAMP` has no query-builder form, so a writer to a generated
+        // source sets `last_update` on update itself, as `simulate` does.)
+        if col.get_column_name() == "last_update" {
+            col.default(Expr::current_timestamp());
+        }
+        stmt.col(col);
     }
     for pk in full.get_indexes() {
         stmt.index(&mut pk.clone());
