@@ -98,8 +98,9 @@ struct DemoArgs {
 
 #[derive(Args)]
 struct IncrementalArgs {
-    /// Also re-read rows whose last_update lies this long before the watermark, to catch
-    /// transactions that committed late with older timestamps (s, m, h or d)
+    /// Also re-read, and compare, rows stamped up to this long before the previous run's
+    /// snapshot: a transaction that commits within this long of stamping its rows is never
+    /// missed, even under a last_update already loaded (s, m, h or d)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = sakila_sync::config::parse_duration)]
     lookback: chrono::Duration,
 }
