@@ -808,6 +808,31 @@ async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
     );
 }
 
+/// Runs one after another while the OLTP application writes (stress mix, 500 operations per
+/// transaction): each run reads a source other transactions are changing under it. Once the
+/// writes stop, one more run must end where a full-load would. This is how the late commit
+/// under an equal stamp was found (a rental inserted and returned in the same second by two
+/// transactions, with a run between the commits). It cannot fail spuriously: the final state
+/// is compared after the source is quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_during_oltp_activity_end_where_a_full_load_would() {
+    let e = env!("inc_during");
+    let url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    let writer = connect(&url, Role::SourceWriter).await.unwrap();
+    let activity = tokio::spawn(async move {
+        sakila_sync::generate::simulate(&writer, 6000, 11, sakila_sync::generate::Mix::Stress).await
+    });
+    let mut during = 0;
+    while !activity.is_finished() {
+        e.incremental().await;
+        during += 1;
+    }
+    activity.await.unwrap().unwrap();
+    assert!(during >= 2, "only {during} runs overlapped the activity");
+    e.incremental().await;
+    e.assert_equals_full_load().await;
+}
+
 #[tokio::test]
 async fn simulated_activity_on_the_real_sakila_ends_where_a_full_load_would() {
     let e = env!("inc_sim_real");
