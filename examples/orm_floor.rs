@@ -24,7 +24,7 @@ use anyhow::{Context, Result};
 use futures::TryStreamExt;
 use sakila_sync::db::{self, Role};
 use sakila_sync::source::{payment, rental};
-use sakila_sync::sync::incremental::{as_i64, unix_seconds};
+use sakila_sync::sync::versions::{as_i64, unix_seconds};
 use sakila_sync::warehouse::bulk_read;
 use sakila_sync::warehouse::entity::{fact_payment, fact_rental};
 use sea_orm::sea_query::{Expr, Query};

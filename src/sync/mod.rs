@@ -15,6 +15,7 @@ pub mod quiet;
 pub mod run;
 pub mod state;
 pub mod transform;
+pub mod versions;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
