@@ -862,13 +862,7 @@ fn cli_names_a_source_server_that_refuses_connections() {
     }; // closed here: nothing listens on `port` any more
     let (wh_url, _dir) = common::temp_warehouse();
     let src = format!("mysql://root:Sup3rSecretPw@127.0.0.1:{port}/sakila");
-    let out = Command::new(common::bin())
-        .args(["full-load", "--source", &src, "--warehouse", &wh_url])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = common::cli_error(&["full-load", "--source", &src, "--warehouse", &wh_url]);
     assert!(
         stderr.contains(&format!("127.0.0.1:{port} refused the connection")),
         "{stderr}"
@@ -881,13 +875,7 @@ fn cli_names_a_source_server_that_refuses_connections() {
 #[test]
 fn cli_names_a_missing_sqlite_file_or_folder() {
     let dir = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = Command::new(common::bin()).args(args).output().unwrap();
-        assert_eq!(out.status.code(), Some(2));
-        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
-        stderr
-    };
+    let run = common::cli_error;
     let into = format!("sqlite://{}/nodir/s.db", dir.path().display());
     let stderr = run(&["generate", "--scale", "1", "--into", &into]);
     assert!(
@@ -918,13 +906,7 @@ async fn cli_names_a_missing_source_column_once() {
         "ALTER TABLE customer DROP COLUMN email",
     )
     .await;
-    let out = Command::new(common::bin())
-        .args(["full-load", "--source", &src_url, "--warehouse", &wh_url])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    let stderr = common::cli_error(&["full-load", "--source", &src_url, "--warehouse", &wh_url]);
     assert_eq!(
         stderr.matches("Unknown column 'customer.email'").count(),
         1,

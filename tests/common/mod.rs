@@ -368,3 +368,17 @@ pub fn assert_same_warehouse(
 pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_sakila-sync")
 }
+
+/// Runs the CLI with `args`, which must fail as any error does: exit code 2 and one line on
+/// stderr. Returns that line.
+#[allow(dead_code)] // not every test binary uses it
+pub fn cli_error(args: &[&str]) -> String {
+    let out = std::process::Command::new(bin())
+        .args(args)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
+    stderr
+}
