@@ -123,7 +123,7 @@ async fn sync(
     // inside the lookback window: a transaction that stamped its change in the same second as
     // the loaded version, and committed after the previous snapshot, leaves the stamp as it
     // was. Only rows stamped before the window are known unchanged by their stamp.
-    let recheck_from = stable_before.map(|c| c - opts.lookback - chrono::Duration::seconds(1));
+    let recheck_from = stable_before.map(|c| lookback_start(c, opts.lookback));
     let previous = state::watermarks(&txn).await?;
     let times = super::quiet::read(&*src).await?;
 
@@ -223,13 +223,20 @@ fn window(
     let Some(clock) = clock else {
         return Since::From(w - lookback);
     };
-    // One second of slack: stamps and the clock are whole seconds.
-    let start = clock - lookback - chrono::Duration::seconds(1);
+    let start = lookback_start(clock, lookback);
     if w < start {
         Since::After(w)
     } else {
         Since::From(start)
     }
+}
+
+/// Where the lookback window of a run whose previous snapshot read the source clock at
+/// `clock` begins, with one second of slack (stamps and the clock are whole seconds). Rows a
+/// transaction stamped before it were committed before that snapshot, under the lookback's
+/// assumption (a transaction commits within `lookback` of stamping its rows).
+pub(super) fn lookback_start(clock: NaiveDateTime, lookback: chrono::Duration) -> NaiveDateTime {
+    clock - lookback - chrono::Duration::seconds(1)
 }
 
 /// The condition on `last_update` that selects what [`Since`] says.
@@ -813,10 +820,6 @@ impl Run<'_> {
         E: EntityTrait,
     {
         let candidates = self.changed_ids::<E>(pk, last_update, table).await?;
-        self.marks.touch(table);
-        for (_, lu) in &candidates {
-            self.marks.observe(table, *lu);
-        }
         let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
         let rows = rows_where_in::<E, _, _>(self.src, pk, &ids).await?;
         // Bulk-loaded tables share one timestamp, so the lookback can make every row a
@@ -826,7 +829,7 @@ impl Run<'_> {
         } else {
             None
         };
-        let mut moved = Vec::new();
+        let mut moved = HashSet::new();
         for chunk in candidates.chunks(IN_CHUNK) {
             let fetched;
             let known = match &whole_table {
@@ -841,7 +844,6 @@ impl Run<'_> {
                 (known.get(id) != Some(&lu)).then_some(*id)
             }));
         }
-        let moved: HashSet<i64> = moved.into_iter().collect();
         let versions = rows
             .iter()
             .map(&version)
@@ -869,27 +871,26 @@ impl Run<'_> {
         E: EntityTrait,
     {
         let candidates = self.changed_ids::<E>(src.0, src.1, table).await?;
-        self.marks.touch(table);
-        for (_, lu) in &candidates {
-            self.marks.observe(table, *lu);
-        }
         Ok(candidates.into_iter().map(|(id, _)| id).collect())
     }
 
-    /// Ids (and last_update) of the rows of `E` changed since its watermark.
+    /// Ids (and last_update) of the rows of `E` in its window (see [`window`]); their stamps
+    /// go into the table's watermark mark.
     async fn changed_ids<E>(
-        &self,
+        &mut self,
         pk: E::Column,
         last_update: E::Column,
-        table: &str,
-    ) -> Result<Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)>>
+        table: &'static str,
+    ) -> Result<Vec<Candidate>>
     where
         E: EntityTrait,
     {
+        // Every table gets a mark, quiet or not (see `Marks::touch`).
+        self.marks.touch(table);
         if self.is_quiet(table) {
             return Ok(Vec::new());
         }
-        let rows: Vec<(i64, Option<chrono::DateTime<chrono::Utc>>)> = E::find()
+        let rows: Vec<Candidate> = E::find()
             .select_only()
             .column_as(as_i64(self.src.get_database_backend(), Expr::col(pk)), "id")
             .column(last_update)
@@ -898,6 +899,9 @@ impl Run<'_> {
             .all(self.src)
             .await
             .with_context(read_error::<E>)?;
+        for (_, lu) in &rows {
+            self.marks.observe(table, *lu);
+        }
         Ok(rows)
     }
 

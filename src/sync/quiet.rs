@@ -47,8 +47,9 @@ pub fn is_quiet(
     lookback: chrono::Duration,
 ) -> bool {
     match (update_time, previous_clock) {
-        // One second of slack: both are whole seconds of the server's clock.
-        (Some(changed), Some(clock)) => changed < clock - lookback - chrono::Duration::seconds(1),
+        (Some(changed), Some(clock)) => {
+            changed < super::incremental::lookback_start(clock, lookback)
+        }
         _ => false,
     }
 }
