@@ -7,7 +7,7 @@
 
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use sea_orm::{EntityTrait, RelationDef, RelationTrait};
+use sea_orm::{EntityName, EntityTrait, IdenStatic, RelationDef, RelationTrait};
 
 use super::Keys;
 use crate::source::{film_actor, film_category};
@@ -26,11 +26,18 @@ pub trait Bridge {
     type Other: EntityTrait;
 
     /// The source table's name, as `sync_state` and the quiet-table check know it.
-    const SOURCE: &'static str;
+    fn source_table() -> &'static str {
+        Self::Source::default().table_name()
+    }
     /// The warehouse table's name.
-    const STAR: &'static str;
+    fn star_table() -> &'static str {
+        Self::Star::default().table_name()
+    }
     /// The warehouse key columns' names, for reports.
-    const KEYS: (&'static str, &'static str);
+    fn key_names() -> (&'static str, &'static str) {
+        let [first, second] = Self::star_keys();
+        (first.as_str(), second.as_str())
+    }
 
     /// The natural ids of a pair in the source: film, then the other member.
     fn source_ids() -> [<Self::Source as EntityTrait>::Column; 2];
@@ -55,9 +62,6 @@ impl Bridge for FilmActor {
     type Source = film_actor::Entity;
     type Star = bridge_film_actor::Entity;
     type Other = dim_actor::Entity;
-    const SOURCE: &'static str = "film_actor";
-    const STAR: &'static str = "bridge_film_actor";
-    const KEYS: (&'static str, &'static str) = ("film_key", "actor_key");
 
     fn source_ids() -> [film_actor::Column; 2] {
         [film_actor::Column::FilmId, film_actor::Column::ActorId]
@@ -98,9 +102,6 @@ impl Bridge for FilmCategory {
     type Source = film_category::Entity;
     type Star = bridge_film_category::Entity;
     type Other = dim_category::Entity;
-    const SOURCE: &'static str = "film_category";
-    const STAR: &'static str = "bridge_film_category";
-    const KEYS: (&'static str, &'static str) = ("film_key", "category_key");
 
     fn source_ids() -> [film_category::Column; 2] {
         [

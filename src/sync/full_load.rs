@@ -293,13 +293,13 @@ where
         .stream(src)
         .await
         .with_context(read_error::<B::Source>)?;
-    let n = pipe::<B::Star, _, _, _>(txn, stream, B::STAR, |row| {
-        marks.observe(B::SOURCE, Some(B::last_update(&row)));
+    let n = pipe::<B::Star, _, _, _>(txn, stream, B::star_table(), |row| {
+        marks.observe(B::source_table(), Some(B::last_update(&row)));
         Ok(B::row(B::keys(keys, &row)?))
     })
     .await?;
-    marks.touch(B::SOURCE);
-    t.add(B::STAR, n, 0, 0, s);
+    marks.touch(B::source_table());
+    t.add(B::star_table(), n, 0, 0, s);
     Ok(())
 }
 

@@ -718,17 +718,18 @@ impl Run<'_> {
     }
 
     async fn bridge<B: Bridge>(&mut self) -> Result<()> {
-        if self.is_quiet(B::SOURCE) {
+        if self.is_quiet(B::source_table()) {
             return Ok(());
         }
         let s = Instant::now();
         let source = super::extract::all::<B::Source, _>(self.src).await?;
         let mut want = BTreeSet::new();
         for row in &source {
-            self.marks.observe(B::SOURCE, Some(B::last_update(row)));
+            self.marks
+                .observe(B::source_table(), Some(B::last_update(row)));
             want.insert(B::keys(&self.keys, row)?);
         }
-        self.marks.touch(B::SOURCE);
+        self.marks.touch(B::source_table());
         let [first, second] = B::star_keys();
         let have: BTreeSet<(i32, i32)> = B::Star::find()
             .select_only()
@@ -736,7 +737,7 @@ impl Run<'_> {
             .into_tuple()
             .all(self.txn)
             .await
-            .with_context(|| format!("cannot read warehouse table {}", B::STAR))?
+            .with_context(|| format!("cannot read warehouse table {}", B::star_table()))?
             .into_iter()
             .collect();
         let add: Vec<_> = want.difference(&have).map(|&pair| B::row(pair)).collect();
@@ -750,11 +751,11 @@ impl Run<'_> {
                 .filter(pairs)
                 .exec(self.txn)
                 .await
-                .with_context(|| format!("cannot delete from {}", B::STAR))?
+                .with_context(|| format!("cannot delete from {}", B::star_table()))?
                 .rows_affected;
         }
         let inserted = write::<B::Star, _>(self.txn, add, Write::Insert).await?;
-        self.t.add(B::STAR, inserted, 0, deleted, s);
+        self.t.add(B::star_table(), inserted, 0, deleted, s);
         Ok(())
     }
 

@@ -596,11 +596,11 @@ impl Validation {
             .into_tuple::<(i32, i32, Option<i32>, Option<i32>)>()
             .stream(wh)
             .await
-            .with_context(|| wh_read_error(B::STAR))?
-            .map_err(|e| anyhow::Error::new(e).context(wh_read_error(B::STAR)));
-        let (t, fk) = merge_bridge(B::STAR, B::KEYS, source, warehouse).await?;
+            .with_context(|| wh_read_error(B::star_table()))?
+            .map_err(|e| anyhow::Error::new(e).context(wh_read_error(B::star_table())));
+        let (t, fk) = merge_bridge(B::star_table(), B::key_names(), source, warehouse).await?;
         self.tables.push(t);
-        self.foreign_keys.push((B::STAR, fk));
+        self.foreign_keys.push((B::star_table(), fk));
         Ok(())
     }
 
