@@ -1,0 +1,440 @@
+//! The facts of an incremental run: each table's version diff ([`crate::sync::versions`]),
+//! the rows that move with a copy or a staff member, and the writes, overlapped with the
+//! diffs where SQLite would otherwise wait.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Instant;
+
+use anyhow::{Context, Result, anyhow};
+use chrono::NaiveDate;
+use sea_orm::sea_query::{Expr, Query};
+use sea_orm::{
+    ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use super::{Run, by_id, rows_where_in};
+use crate::source::{inventory, payment, rental};
+use crate::sync::dims::IN_CHUNK;
+use crate::sync::extract::read_error;
+use crate::sync::load::{Changes, write_changes};
+use crate::sync::transform::{payment_row, rental_row};
+use crate::sync::versions::{
+    ChangedMark, FactDiff, as_i64, from_unix, merge_versions, pump, unix_seconds,
+};
+use crate::warehouse::bulk_read;
+use crate::warehouse::entity::{fact_payment, fact_rental};
+
+/// Facts processed per chunk: memory stays bounded however much changed.
+const FACT_CHUNK: usize = 4_000;
+
+impl Run<'_> {
+    /// Syncs the facts. Each table's diff scans the committed file on a connection of its own
+    /// ([`Run::diff_job`]): the state this run started from, whatever the run writes meanwhile.
+    /// SQLite writes on one thread, so its work is done while the diffs scan, where it can be:
+    ///
+    /// 1. during the rental diff, the set-based moves: the rentals of copies that moved, the
+    ///    payments of staff who moved store (warehouse writes only, which change no version);
+    /// 2. during the payment diff, the writes of the first [`super::Options::overlap_rows`] changed
+    ///    rentals, read from the source before it starts (the diff needs the source
+    ///    connection to itself);
+    /// 3. then the other changed rentals, the rental deletes, and the payments, in turn.
+    pub(super) async fn facts(&mut self, moved_copies: &[u32], moved_staff: &[u32]) -> Result<()> {
+        let s = Instant::now();
+        let rental_diff = self.diff_job::<rental::Entity, fact_rental::Entity>(
+            "rental",
+            (rental::Column::RentalId, rental::Column::LastUpdate),
+            (
+                fact_rental::Column::RentalId,
+                fact_rental::Column::SourceLastUpdate,
+            ),
+        );
+        let moves = async {
+            let rentals = self.move_rentals(moved_copies).await?;
+            let payments = self.move_payments(moved_staff).await?;
+            Ok::<_, anyhow::Error>((rentals, payments))
+        };
+        let ((diff, mark), (moved_rentals, moved_payments)) = tokio::try_join!(rental_diff, moves)?;
+        self.apply_mark("rental", mark);
+        tracing::debug!(
+            "rentals: {} changed, {} gone; {moved_rentals} moved with their copies, \
+             {moved_payments} payments with their staff; after {:.3} s",
+            diff.changed.len(),
+            diff.gone.len(),
+            s.elapsed().as_secs_f64()
+        );
+
+        let (head, tail) = diff
+            .changed
+            .split_at(diff.changed.len().min(self.overlap_rows));
+        let mut prepared = Vec::new();
+        for chunk in head.chunks(FACT_CHUNK) {
+            prepared.push(self.prepare_rentals(chunk).await?);
+        }
+        let p = Instant::now();
+        let payment_diff = self.diff_job::<payment::Entity, fact_payment::Entity>(
+            "payment",
+            (payment::Column::PaymentId, payment::Column::LastUpdate),
+            (
+                fact_payment::Column::PaymentId,
+                fact_payment::Column::SourceLastUpdate,
+            ),
+        );
+        let ((payment_diff, payment_mark), mut done) =
+            tokio::try_join!(payment_diff, self.write_rentals(prepared))?;
+        self.apply_mark("payment", payment_mark);
+        tracing::debug!(
+            "payments: {} changed, {} gone, after {:.3} s; {} rentals written meanwhile",
+            payment_diff.changed.len(),
+            payment_diff.gone.len(),
+            p.elapsed().as_secs_f64(),
+            head.len()
+        );
+        for chunk in tail.chunks(FACT_CHUNK) {
+            let prepared = vec![self.prepare_rentals(chunk).await?];
+            done += self.write_rentals(prepared).await?;
+        }
+        let mut deleted = 0;
+        for chunk in diff.gone.chunks(IN_CHUNK) {
+            deleted += fact_rental::Entity::delete_many()
+                .filter(fact_rental::Column::RentalId.is_in(chunk.iter().copied()))
+                .exec(self.txn)
+                .await
+                .context("cannot delete from fact_rental")?
+                .rows_affected;
+        }
+        self.t.add(
+            "fact_rental",
+            done.inserted,
+            done.updated + moved_rentals,
+            deleted,
+            s,
+        );
+        tracing::debug!("rentals: written after {:.3} s", s.elapsed().as_secs_f64());
+        self.payments(payment_diff, &diff.gone, moved_payments, p)
+            .await
+    }
+
+    /// A copy moving store (or re-labelled as another film) moves its rentals: film_key and
+    /// store_key are the only rental columns that depend on the inventory row, so one
+    /// set-based update per copy does it without reading those rentals.
+    async fn move_rentals(&self, moved_copies: &[u32]) -> Result<u64> {
+        let mut moved_rows = 0;
+        for inventory_id in moved_copies {
+            let Some((film_id, store_id)) = self.keys.inventory.get(*inventory_id) else {
+                continue;
+            };
+            let film_key = self.keys.film.get(film_id).ok_or_else(|| {
+                anyhow!("inventory {inventory_id} holds film {film_id}, which does not exist")
+            })?;
+            let store_key = self.keys.store.get(store_id).ok_or_else(|| {
+                anyhow!("inventory {inventory_id} is in store {store_id}, which does not exist")
+            })?;
+            moved_rows += fact_rental::Entity::update_many()
+                .col_expr(fact_rental::Column::FilmKey, Expr::value(film_key))
+                .col_expr(fact_rental::Column::StoreKey, Expr::value(store_key))
+                .filter(fact_rental::Column::InventoryId.eq(*inventory_id as i32))
+                .filter(
+                    Condition::any()
+                        .add(fact_rental::Column::FilmKey.ne(film_key))
+                        .add(fact_rental::Column::StoreKey.ne(store_key)),
+                )
+                .exec(self.txn)
+                .await
+                .context("cannot update fact_rental")?
+                .rows_affected;
+        }
+        Ok(moved_rows)
+    }
+
+    /// A staff member moving store moves the store of every payment they took: the only
+    /// payment column that depends on the staff row, so one set-based update per member does
+    /// it without reading those payments.
+    async fn move_payments(&self, moved_staff: &[u32]) -> Result<u64> {
+        let mut moved_rows = 0;
+        for staff_id in moved_staff {
+            let (Some(staff_key), Some(store_id)) = (
+                self.keys.staff.get(*staff_id),
+                self.keys.staff_store.get(*staff_id),
+            ) else {
+                continue;
+            };
+            let store_key = self.keys.store.get(store_id).ok_or_else(|| {
+                anyhow!("staff {staff_id} works at store {store_id}, which does not exist")
+            })?;
+            moved_rows += fact_payment::Entity::update_many()
+                .col_expr(fact_payment::Column::StoreKey, Expr::value(store_key))
+                .filter(fact_payment::Column::StaffKey.eq(staff_key))
+                .filter(fact_payment::Column::StoreKey.ne(store_key))
+                .exec(self.txn)
+                .await
+                .context("cannot update fact_payment")?
+                .rows_affected;
+        }
+        Ok(moved_rows)
+    }
+
+    /// Reads the rentals `ids` from the source (and the copies they name that are not known
+    /// yet), makes their warehouse rows, and reads the warehouse's current rows for them.
+    async fn prepare_rentals(&mut self, ids: &[i64]) -> Result<Prepared<fact_rental::Model>> {
+        let rows =
+            rows_where_in::<rental::Entity, _, _>(self.src, rental::Column::RentalId, ids).await?;
+        let copies: Vec<u32> = rows
+            .iter()
+            .map(|r| r.inventory_id)
+            .filter(|i| self.keys.inventory.get(*i).is_none())
+            .collect::<BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        for i in rows_where_in::<inventory::Entity, _, _>(
+            self.src,
+            inventory::Column::InventoryId,
+            &copies,
+        )
+        .await?
+        {
+            self.keys
+                .inventory
+                .insert(i.inventory_id, (i.film_id, i.store_id));
+        }
+        let mut fresh = Vec::with_capacity(rows.len());
+        for r in &rows {
+            fresh.push(rental_row(r, self.keys.rental(r)?));
+        }
+        let old = by_id(
+            rows_where_in::<fact_rental::Entity, _, _>(
+                self.txn,
+                fact_rental::Column::RentalId,
+                ids,
+            )
+            .await?,
+            |r| r.rental_id,
+        )
+        .into_iter()
+        .collect();
+        Ok(Prepared { fresh, old })
+    }
+
+    /// Writes prepared rentals: the dates they need, then each row that is new or changed.
+    /// Touches only the warehouse.
+    async fn write_rentals(
+        &mut self,
+        prepared: Vec<Prepared<fact_rental::Model>>,
+    ) -> Result<Changes> {
+        let mut done = Changes::default();
+        for Prepared { fresh, old } in prepared {
+            let days = fresh
+                .iter()
+                .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
+                .flatten();
+            self.cover_dates(days).await?;
+            done +=
+                write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
+                    .await?;
+        }
+        Ok(done)
+    }
+
+    /// Syncs payments, given their diff: own changes, payments whose rental was deleted (the
+    /// source's FK nulled their `rental_id`), and deletes. Payments of staff who moved store
+    /// were moved during the rental diff (`moved_rows`).
+    async fn payments(
+        &mut self,
+        diff: FactDiff,
+        deleted_rentals: &[i64],
+        moved_rows: u64,
+        s: Instant,
+    ) -> Result<()> {
+        let mut ids: BTreeSet<i64> = diff.changed.into_iter().collect();
+        for chunk in deleted_rentals.chunks(IN_CHUNK) {
+            let orphaned: Vec<i32> = fact_payment::Entity::find()
+                .select_only()
+                .column(fact_payment::Column::PaymentId)
+                .filter(fact_payment::Column::RentalId.is_in(chunk.iter().copied()))
+                .into_tuple()
+                .all(self.txn)
+                .await
+                .context("cannot read warehouse table fact_payment")?;
+            ids.extend(orphaned.into_iter().map(i64::from));
+        }
+        tracing::debug!(
+            "payments: {} to upsert after {:.3} s",
+            ids.len(),
+            s.elapsed().as_secs_f64()
+        );
+        let (ins, upd) = self
+            .upsert_payments(&ids.into_iter().collect::<Vec<_>>())
+            .await?;
+        tracing::debug!(
+            "payments: upserted after {:.3} s",
+            s.elapsed().as_secs_f64()
+        );
+        let mut deleted = 0;
+        for chunk in diff.gone.chunks(IN_CHUNK) {
+            deleted += fact_payment::Entity::delete_many()
+                .filter(fact_payment::Column::PaymentId.is_in(chunk.iter().copied()))
+                .exec(self.txn)
+                .await
+                .context("cannot delete from fact_payment")?
+                .rows_affected;
+        }
+        self.t
+            .add("fact_payment", ins, upd + moved_rows, deleted, s);
+        Ok(())
+    }
+
+    async fn upsert_payments(&mut self, ids: &[i64]) -> Result<(u64, u64)> {
+        let (mut ins, mut upd) = (0, 0);
+        for chunk in ids.chunks(FACT_CHUNK) {
+            let rows =
+                rows_where_in::<payment::Entity, _, _>(self.src, payment::Column::PaymentId, chunk)
+                    .await?;
+            let mut fresh = Vec::with_capacity(rows.len());
+            for p in &rows {
+                fresh.push(payment_row(p, self.keys.payment(p)?));
+            }
+            let old: HashMap<i32, fact_payment::Model> = by_id(
+                rows_where_in::<fact_payment::Entity, _, _>(
+                    self.txn,
+                    fact_payment::Column::PaymentId,
+                    chunk,
+                )
+                .await?,
+                |p| p.payment_id,
+            )
+            .into_iter()
+            .collect();
+            self.cover_dates(fresh.iter().map(|p| p.payment_date.date()))
+                .await?;
+            let done = write_changes::<fact_payment::Entity, _>(self.txn, fresh, |p| {
+                old.get(&p.payment_id)
+            })
+            .await?;
+            ins += done.inserted;
+            upd += done.updated;
+        }
+        Ok((ins, upd))
+    }
+
+    /// Extends dim_date over `days` before facts pointing at them are written.
+    async fn cover_dates(&mut self, days: impl Iterator<Item = NaiveDate>) -> Result<()> {
+        let (mut lo, mut hi) = (None::<NaiveDate>, None::<NaiveDate>);
+        for d in days {
+            lo = Some(lo.map_or(d, |l| Ord::min(l, d)));
+            hi = Some(hi.map_or(d, |h| Ord::max(h, d)));
+        }
+        if let (Some(lo), Some(hi)) = (lo, hi) {
+            let s = Instant::now();
+            let before = self.cover.added;
+            self.cover.cover(self.txn, lo, hi).await?;
+            if self.cover.added > before {
+                self.t.add("dim_date", self.cover.added - before, 0, 0, s);
+            }
+        }
+        Ok(())
+    }
+
+    /// How a fact table differs from its warehouse copy: one ordered pass over the ids and
+    /// `last_update` of both sides, merged. Ids only the source has, or whose `last_update`
+    /// differs from the one the warehouse row was loaded from, are changed; ids only the
+    /// warehouse has are gone. A row whose `last_update` equals the loaded one but falls in
+    /// the lookback window ([`Run::recheck_from`]) may have changed under that same stamp (a
+    /// late commit stamped in the same second), so it counts as changed too (re-reading an
+    /// unchanged row writes nothing).
+    ///
+    /// Whatever their timestamps say, back-dated rows and deletes all show up: every row's
+    /// version is compared, not only those in a time window. Both sides stream in
+    /// primary-key order (the source's clustered index, the warehouse's rowid), so memory holds
+    /// only the differences.
+    ///
+    /// The returned future borrows nothing from the run, so the run's own warehouse writes
+    /// can go on while it scans (see [`Run::facts`]); [`Run::apply_mark`] takes its result.
+    fn diff_job<S, W>(
+        &self,
+        table: &'static str,
+        src: (S::Column, S::Column),
+        wh: (W::Column, W::Column),
+    ) -> impl std::future::Future<Output = Result<(FactDiff, ChangedMark)>> + Send + 'static
+    where
+        S: EntityTrait,
+        W: EntityTrait,
+    {
+        let quiet = self.is_quiet(table);
+        let sb = self.src.get_database_backend();
+        let select = S::find()
+            .select_only()
+            .column_as(as_i64(sb, Expr::col(src.0)), "id")
+            .column_as(unix_seconds(sb, Expr::col(src.1)), "t")
+            .order_by_asc(src.0)
+            .into_tuple::<(i64, Option<i64>)>();
+        // The warehouse side is scanned on a read-only connection of its own, through
+        // rusqlite ([`crate::warehouse::bulk_read`]): about four times cheaper than through
+        // sqlx. It reads the last committed state of the file, which is the state this run
+        // starts from: the run holds the write lock since it began, so nobody else has
+        // committed since. What the run itself writes meanwhile (see `facts`) is not
+        // committed, so it is not seen, and none of it changes a version.
+        let wb = self.txn.get_database_backend();
+        let loaded = Query::select()
+            .expr_as(as_i64(wb, Expr::col(wh.0)), "id")
+            .expr_as(unix_seconds(wb, Expr::col(wh.1)), "t")
+            .from(W::default())
+            .to_owned();
+        let shared = self.shared_src.clone();
+        let (file, id) = (self.wh_file.clone(), wh.0);
+        let recheck_from = self.recheck_from.map(|t| t.and_utc().timestamp());
+        async move {
+            if quiet {
+                return Ok((FactDiff::default(), ChangedMark::default()));
+            }
+            // Both sides are pumped concurrently in batches and merged as batches arrive: the
+            // source decoded on its own task, the warehouse read on a thread, merged here.
+            let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
+            let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
+            let source = tokio::spawn(async move {
+                let rows = select
+                    .stream(&*shared)
+                    .await
+                    .with_context(read_error::<S>)?;
+                pump(rows, s_tx, read_error::<S>).await
+            });
+            let source = async {
+                source
+                    .await
+                    .context("the source reader stopped unexpectedly")?
+            };
+            let warehouse = tokio::task::spawn_blocking(move || {
+                let txn = bulk_read::open(&file)?;
+                bulk_read::pages(
+                    &txn,
+                    &loaded,
+                    id,
+                    |row| Ok(row.try_get_many_by_index::<(i64, Option<i64>)>()?),
+                    |v| v.0,
+                    |batch| w_tx.blocking_send(batch).is_ok(),
+                )
+                .with_context(read_error::<W>)
+            });
+            let warehouse = async {
+                warehouse
+                    .await
+                    .context("the warehouse reader stopped unexpectedly")?
+            };
+            let (_, _, diff) =
+                tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, recheck_from))?;
+            Ok(diff)
+        }
+    }
+
+    /// Records what a fact diff found for the table's watermark.
+    fn apply_mark(&mut self, table: &'static str, mark: ChangedMark) {
+        let m = self.marks.0.entry(table).or_default();
+        m.rows += mark.rows;
+        m.watermark = Ord::max(m.watermark, from_unix(mark.newest).map(|t| t.naive_utc()));
+    }
+}
+
+/// Fact rows made from the source, ready to write, with the warehouse's current rows of the
+/// same ids (by id) to write only what changed.
+struct Prepared<M> {
+    fresh: Vec<M>,
+    old: HashMap<i32, M>,
+}
