@@ -134,20 +134,16 @@ impl Validation {
             if let Some(f) = &w {
                 t.warehouse_rows += 1;
                 wh_days.add(f.rental_date_key, 0);
-                let mut bad = Vec::new();
-                for (ok, col) in [
-                    (films.has_key(f.film_key), "film_key"),
-                    (stores.has_key(f.store_key), "store_key"),
-                    (customers.has_key(f.customer_key), "customer_key"),
-                    (staff.has_key(f.staff_key), "staff_key"),
-                ] {
-                    if !ok {
-                        bad.push(col);
-                    }
-                }
-                if !bad.is_empty() {
-                    fk.add_with_columns(Id::One(id), &bad);
-                }
+                dangling_keys(
+                    &mut fk,
+                    id,
+                    &[
+                        (films.has_key(f.film_key), "film_key"),
+                        (stores.has_key(f.store_key), "store_key"),
+                        (customers.has_key(f.customer_key), "customer_key"),
+                        (staff.has_key(f.staff_key), "staff_key"),
+                    ],
+                );
                 missing_dates.check(dates, "rental_date_key", f.rental_date_key);
                 if let Some(k) = f.return_date_key {
                     missing_dates.check(dates, "return_date_key", k);
@@ -222,19 +218,15 @@ impl Validation {
             if let Some(f) = &w {
                 t.warehouse_rows += 1;
                 wh_days.add(f.payment_date_key, f.amount_cents);
-                let mut bad = Vec::new();
-                for (ok, col) in [
-                    (customers.has_key(f.customer_key), "customer_key"),
-                    (stores.has_key(f.store_key), "store_key"),
-                    (staff.has_key(f.staff_key), "staff_key"),
-                ] {
-                    if !ok {
-                        bad.push(col);
-                    }
-                }
-                if !bad.is_empty() {
-                    fk.add_with_columns(Id::One(id), &bad);
-                }
+                dangling_keys(
+                    &mut fk,
+                    id,
+                    &[
+                        (customers.has_key(f.customer_key), "customer_key"),
+                        (stores.has_key(f.store_key), "store_key"),
+                        (staff.has_key(f.staff_key), "staff_key"),
+                    ],
+                );
                 missing_dates.check(dates, "payment_date_key", f.payment_date_key);
             }
             match (expected, w) {
@@ -255,5 +247,14 @@ impl Validation {
         self.foreign_keys.push(("fact_payment", fk));
         self.dates.push(("fact_payment", missing_dates));
         Ok(())
+    }
+}
+
+/// Records fact `id` as a foreign-key failure naming each key column whose value is no
+/// member's key (`keys`: whether the key resolves, and the column).
+fn dangling_keys(fk: &mut Found, id: i64, keys: &[(bool, &'static str)]) {
+    let bad: Vec<&'static str> = keys.iter().filter(|(ok, _)| !ok).map(|(_, c)| *c).collect();
+    if !bad.is_empty() {
+        fk.add_with_columns(Id::One(id), &bad);
     }
 }

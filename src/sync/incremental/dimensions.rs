@@ -16,7 +16,7 @@ use crate::source::{
 };
 use crate::sync::bridge::{Bridge, FilmActor, FilmCategory};
 use crate::sync::dims::{self, Dim};
-use crate::sync::extract::read_error;
+use crate::sync::extract::{self, read_error};
 use crate::sync::load::{Write, write};
 use crate::sync::transform::{
     Place, actor_row, category_row, customer_row, film_row, place, staff_row, store_row,
@@ -83,12 +83,11 @@ impl Run<'_> {
             rows_where_in::<film::Entity, _, _>(self.src, film::Column::FilmId, &missing).await?,
             |f| f.film_id,
         ));
-        let names: HashMap<u32, String> =
-            crate::sync::extract::all::<language::Entity, _>(self.src)
-                .await?
-                .into_iter()
-                .map(|l| (l.language_id, l.name))
-                .collect();
+        let names: HashMap<u32, String> = extract::all::<language::Entity, _>(self.src)
+            .await?
+            .into_iter()
+            .map(|l| (l.language_id, l.name))
+            .collect();
         let mut out = Vec::with_capacity(rows.len());
         for f in rows.values() {
             let lang = names.get(&f.language_id).ok_or_else(|| {
@@ -345,7 +344,7 @@ impl Run<'_> {
             )
             .await?;
         let wanted = own.into_iter().chain(missing.iter().map(|i| i64::from(*i)));
-        let rows = crate::sync::extract::staff(
+        let rows = extract::staff(
             self.src,
             Condition::all().add(staff::Column::StaffId.is_in(wanted)),
         )
@@ -392,7 +391,7 @@ impl Run<'_> {
             return Ok(());
         }
         let s = Instant::now();
-        let source = crate::sync::extract::all::<B::Source, _>(self.src).await?;
+        let source = extract::all::<B::Source, _>(self.src).await?;
         let mut want = BTreeSet::new();
         for row in &source {
             self.marks
