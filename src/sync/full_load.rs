@@ -52,10 +52,11 @@ async fn load(
     warehouse: &DatabaseConnection,
     run_id: i32,
 ) -> Result<RunReport> {
-    let src = db::source_snapshot(source).await?;
+    let (src, horizon) = super::horizon::snapshot(source).await?;
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "full-load");
     t.source_clock = Some(run::source_clock(&src).await?);
+    t.horizon = horizon;
     // Which source this is, so the next incremental knows its table times apply.
     let times = super::quiet::read(&src).await?;
     let src = Arc::new(src);

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod dims;
 pub mod extract;
 pub mod full_load;
+pub mod horizon;
 pub mod incremental;
 pub mod keymap;
 pub mod load;

@@ -8,11 +8,14 @@
 //! UPDATE_TIME`; MariaDB records the transaction's start time, MySQL its commit time, and
 //! foreign-key cascades count as modifications of the child table).
 //!
-//! A table is quiet when that time is older than the previous run's snapshot clock minus the
-//! lookback. Under the assumption the lookback window already makes (a transaction commits
-//! within the lookback of starting), every transaction that changed a quiet table committed
-//! before the previous snapshot, which saw it; so the table is exactly as the warehouse last
-//! loaded it. The check is conservative everywhere else:
+//! A table is quiet when that time is older than the previous run's horizon less the
+//! lookback ([`super::horizon`]). Every transaction the previous snapshot missed started at
+//! or after that horizon, and the time it records (its start on MariaDB, its commit on MySQL)
+//! is at or after its start; later commits only overwrite it with times of their own, which
+//! are later than the horizon too. So a table whose time is older than the horizon was
+//! changed only by transactions the previous snapshot saw, and is exactly as the warehouse
+//! last loaded it. Without a horizon (the previous run could not list the source's open
+//! transactions) no table is quiet. The check is conservative everywhere else:
 //!
 //! - an unknown time (`NULL`: the server restarted, or evicted the table from its dictionary
 //!   cache, since the last change) is not quiet;
@@ -40,18 +43,14 @@ use crate::warehouse::entity::warehouse_meta;
 const IDENTITY_KEY: &str = "source_identity";
 
 /// Whether a table last changed at `update_time` is quiet for a run whose previous snapshot
-/// read the source clock at `previous_clock`.
+/// had the horizon `horizon`.
 pub fn is_quiet(
     update_time: Option<NaiveDateTime>,
-    previous_clock: Option<NaiveDateTime>,
+    horizon: NaiveDateTime,
     lookback: chrono::Duration,
 ) -> bool {
-    match (update_time, previous_clock) {
-        (Some(changed), Some(clock)) => {
-            changed < super::incremental::lookback_start(clock, lookback)
-        }
-        _ => false,
-    }
+    update_time
+        .is_some_and(|changed| changed < super::incremental::lookback_start(horizon, lookback))
 }
 
 /// What the server records of the source's tables.
@@ -68,7 +67,7 @@ impl TableTimes {
     pub fn quiet(
         &self,
         previous_identity: Option<&str>,
-        previous_clock: Option<NaiveDateTime>,
+        horizon: NaiveDateTime,
         lookback: chrono::Duration,
     ) -> BTreeSet<String> {
         if previous_identity != Some(self.identity.as_str()) {
@@ -76,7 +75,7 @@ impl TableTimes {
         }
         self.changed
             .iter()
-            .filter(|(_, changed)| is_quiet(*changed, previous_clock, lookback))
+            .filter(|(_, changed)| is_quiet(*changed, horizon, lookback))
             .map(|(name, _)| name.clone())
             .collect()
     }
@@ -216,7 +215,7 @@ mod tests {
                 ("rental".into(), Some(t("2026-11-30 09:59:00"))),
             ],
         };
-        let clock = Some(t("2026-11-30 10:00:00"));
+        let clock = t("2026-11-30 10:00:00");
         let five = Duration::minutes(5);
         let same = times.quiet(Some("sakila rental@2026-11-30 02:00:00"), clock, five);
         assert_eq!(
@@ -232,16 +231,28 @@ mod tests {
     }
 
     #[test]
-    fn a_table_is_quiet_only_when_its_last_change_is_older_than_the_lookback() {
+    fn a_table_is_quiet_only_when_its_last_change_is_older_than_the_horizon() {
         let five = Duration::minutes(5);
-        let clock = Some(t("2026-11-30 10:00:00"));
-        assert!(is_quiet(Some(t("2026-11-30 09:54:58")), clock, five));
+        let horizon = t("2026-11-30 10:00:00");
+        assert!(is_quiet(Some(t("2026-11-30 09:54:58")), horizon, five));
         // A transaction that started within the lookback may have committed after the
         // previous snapshot.
-        assert!(!is_quiet(Some(t("2026-11-30 09:54:59")), clock, five));
-        assert!(!is_quiet(Some(t("2026-11-30 10:00:01")), clock, five));
-        // Unknown last change (server restarted), or no previous snapshot: scan.
-        assert!(!is_quiet(None, clock, five));
-        assert!(!is_quiet(Some(t("2006-02-15 05:09:17")), None, five));
+        assert!(!is_quiet(Some(t("2026-11-30 09:54:59")), horizon, five));
+        assert!(!is_quiet(Some(t("2026-11-30 10:00:01")), horizon, five));
+        // Unknown last change (server restarted): scan.
+        assert!(!is_quiet(None, horizon, five));
+    }
+
+    #[test]
+    fn a_long_transaction_that_commits_late_keeps_its_tables_scanned() {
+        // The case: transaction B started at 09:00 and was still open when the
+        // previous run took its snapshot at 10:00 (so that run's horizon is 09:00). B then
+        // commits, and MariaDB records B's start, 09:00, as the table's last change, hiding
+        // the short transaction A that committed at 10:01. Against the clock (10:00) the table
+        // would look quiet; against the horizon it is not.
+        let five = Duration::minutes(5);
+        let b_started = t("2026-11-30 09:00:00");
+        assert!(is_quiet(Some(b_started), t("2026-11-30 10:00:00"), five));
+        assert!(!is_quiet(Some(b_started), b_started, five));
     }
 }

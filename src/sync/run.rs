@@ -38,6 +38,8 @@ pub struct RunReport {
     pub run_id: i32,
     /// The source's clock at the start of the run's snapshot.
     pub source_clock: Option<NaiveDateTime>,
+    /// See [`super::horizon`].
+    pub horizon: super::horizon::Horizon,
     pub command: &'static str,
     pub tables: BTreeMap<&'static str, TableStats>,
     /// Source tables `incremental` skipped: unchanged since the previous run.
@@ -90,6 +92,7 @@ impl fmt::Display for RunReport {
 pub struct Tracker {
     pub run_id: i32,
     pub source_clock: Option<NaiveDateTime>,
+    pub horizon: super::horizon::Horizon,
     pub command: &'static str,
     pub quiet: BTreeSet<String>,
     started: Instant,
@@ -101,6 +104,7 @@ impl Tracker {
         Self {
             run_id,
             source_clock: None,
+            horizon: Default::default(),
             command,
             quiet: BTreeSet::new(),
             started: Instant::now(),
@@ -128,6 +132,7 @@ impl Tracker {
         RunReport {
             run_id: self.run_id,
             source_clock: self.source_clock,
+            horizon: self.horizon.clone(),
             command: self.command,
             tables: self.tables.clone(),
             quiet: self.quiet.clone(),
@@ -173,6 +178,8 @@ pub async fn start<C: ConnectionTrait>(db: &C, command: &str) -> Result<i32> {
         rows_by_table: Set("{}".into()),
         error: Set(None),
         source_clock: Set(None),
+        source_horizon: Set(None),
+        note: Set(None),
     }
     .insert(db)
     .await
@@ -223,6 +230,8 @@ pub async fn finish<C: ConnectionTrait>(db: &C, report: &RunReport) -> Result<()
         rows_written: Set(report.rows_written() as i64),
         rows_by_table: Set(rows_by_table),
         source_clock: Set(report.source_clock),
+        source_horizon: Set(report.horizon.at),
+        note: Set(report.horizon.note.clone()),
         ..Default::default()
     }
     .update(db)
@@ -231,19 +240,27 @@ pub async fn finish<C: ConnectionTrait>(db: &C, report: &RunReport) -> Result<()
     Ok(())
 }
 
-/// The source's clock when the last successful run's snapshot began, if recorded.
-pub async fn last_source_clock<C: ConnectionTrait>(db: &C) -> Result<Option<NaiveDateTime>> {
+/// What the last successful run recorded of its source snapshot.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, sea_orm::DerivePartialModel)]
+#[sea_orm(entity = "sync_run::Entity")]
+pub struct PreviousSnapshot {
+    /// The source's clock when its snapshot began.
+    pub source_clock: Option<NaiveDateTime>,
+    /// Its horizon (see [`super::horizon`]); `None` if the source did not tell.
+    pub source_horizon: Option<NaiveDateTime>,
+}
+
+/// The snapshot of the last successful run, if any run succeeded.
+pub async fn previous_snapshot<C: ConnectionTrait>(db: &C) -> Result<Option<PreviousSnapshot>> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
-    let clock: Option<Option<NaiveDateTime>> = sync_run::Entity::find()
-        .select_only()
-        .column(sync_run::Column::SourceClock)
+    sync_run::Entity::find()
         .filter(sync_run::Column::Status.eq("success"))
         .order_by_desc(sync_run::Column::Id)
-        .into_tuple()
+        .limit(1)
+        .into_partial_model::<PreviousSnapshot>()
         .one(db)
         .await
-        .context("cannot read sync_run")?;
-    Ok(clock.flatten())
+        .context("cannot read sync_run")
 }
 
 /// The source database's current time (UTC: the session time zone is UTC).

@@ -12,7 +12,8 @@ use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel};
 use entity::warehouse_meta;
 
 /// Creates whatever is missing (tables, indexes, sync_state rows) and records the schema
-/// version; refuses a warehouse made by another schema version. Idempotent.
+/// version; upgrades a warehouse of an earlier version ([`schema::upgrade`]) and refuses one
+/// of a version it does not know. Idempotent.
 pub async fn prepare<C: ConnectionTrait>(db: &C) -> Result<()> {
     schema::create_all(db).await?;
     let version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
@@ -20,27 +21,38 @@ pub async fn prepare<C: ConnectionTrait>(db: &C) -> Result<()> {
         .await
         .context("cannot read warehouse_meta")?;
     match version {
-        Some(v) if v.value != schema::SCHEMA_VERSION => bail!(
+        Some(v) if v.value == schema::SCHEMA_VERSION => {}
+        Some(v) if schema::UPGRADABLE.contains(&v.value.as_str()) => {
+            schema::upgrade(db).await?;
+            record_version(db).await?;
+        }
+        Some(v) => bail!(
             "the warehouse has schema version {}, this sakila-sync writes version {}: use a new warehouse file",
             v.value,
             schema::SCHEMA_VERSION
         ),
-        Some(_) => {}
-        None => {
-            warehouse_meta::Entity::insert(
-                warehouse_meta::Model {
-                    key: "schema_version".into(),
-                    value: schema::SCHEMA_VERSION.into(),
-                }
-                .into_active_model(),
-            )
-            .on_conflict_do_nothing_on([warehouse_meta::Column::Key])
-            .exec(db)
-            .await
-            .context("cannot record the schema version")?;
-        }
+        None => record_version(db).await?,
     }
     crate::sync::state::init(db).await?;
+    Ok(())
+}
+
+async fn record_version<C: ConnectionTrait>(db: &C) -> Result<()> {
+    warehouse_meta::Entity::insert(
+        warehouse_meta::Model {
+            key: "schema_version".into(),
+            value: schema::SCHEMA_VERSION.into(),
+        }
+        .into_active_model(),
+    )
+    .on_conflict(
+        sea_orm::sea_query::OnConflict::column(warehouse_meta::Column::Key)
+            .update_column(warehouse_meta::Column::Value)
+            .to_owned(),
+    )
+    .exec(db)
+    .await
+    .context("cannot record the schema version")?;
     Ok(())
 }
 

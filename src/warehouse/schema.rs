@@ -7,15 +7,66 @@
 //! by row.
 
 use anyhow::{Context, Result, bail};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, Table};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, Table};
 use sea_orm::{
-    ConnectionTrait, EntityName, EntityTrait, Identity, Iterable, RelationTrait, Schema,
+    ConnectionTrait, EntityName, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait, Schema,
 };
 
 use super::entity::prelude::*;
 
 /// Bumped whenever a table or column of the contract changes.
-pub const SCHEMA_VERSION: &str = "1";
+///
+/// - 1: the star, `sync_state`, `sync_run`, `warehouse_meta`, `source_version`.
+/// - 2: `sync_run.source_horizon` and `sync_run.note` (and `sync_run.source_clock`, which
+///   some version-1 warehouses lack). [`upgrade`] brings a version-1 warehouse here.
+pub const SCHEMA_VERSION: &str = "2";
+
+/// The schema versions [`upgrade`] knows how to bring to [`SCHEMA_VERSION`].
+pub const UPGRADABLE: &[&str] = &["1"];
+
+/// Upgrades a warehouse of an earlier schema version in place, inside the caller's
+/// transaction: every change since version 1 is a nullable column of `sync_run`, added where
+/// missing.
+pub async fn upgrade<C: ConnectionTrait>(db: &C) -> Result<()> {
+    add_missing_columns(db, SyncRun).await
+}
+
+/// Adds the (nullable) columns of `entity` that its table lacks.
+async fn add_missing_columns<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E) -> Result<()> {
+    let what = || format!("cannot upgrade warehouse table {}", entity.table_name());
+    let info = Query::select()
+        .column(Alias::new("name"))
+        .from_function(
+            Func::cust(Alias::new("pragma_table_info")).arg(entity.table_name()),
+            Alias::new("c"),
+        )
+        .to_owned();
+    let have: Vec<String> = db
+        .query_all(&info)
+        .await
+        .with_context(what)?
+        .iter()
+        .map(|row| row.try_get("", "name"))
+        .collect::<Result<_, _>>()
+        .with_context(what)?;
+    let schema = Schema::new(db.get_database_backend());
+    for column in E::Column::iter() {
+        if have.iter().any(|name| name == column.as_str()) {
+            continue;
+        }
+        let stmt = Table::alter()
+            .table(entity)
+            .add_column(schema.get_column_def::<E>(column))
+            .to_owned();
+        db.execute(&stmt).await.with_context(what)?;
+        tracing::info!(
+            "warehouse upgraded: added {}.{}",
+            entity.table_name(),
+            column.as_str()
+        );
+    }
+    Ok(())
+}
 
 async fn create_table<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E) -> Result<()> {
     let mut stmt = Schema::new(db.get_database_backend()).create_table_from_entity(entity);

@@ -231,6 +231,23 @@ pub async fn query_i64(db: &DatabaseConnection, sql: &str) -> i64 {
     row.try_get_by_index::<Option<i64>>(0).unwrap().unwrap_or(0)
 }
 
+/// Waits (a minute at most) until the server has no transaction open for more than a
+/// second. Which tables a run may skip depends on the previous run's horizon, the start of
+/// the oldest transaction open anywhere on the server: a test that asserts which tables are
+/// skipped calls this before the run whose horizon it relies on, so that another test's
+/// transaction does not move that horizon back.
+pub async fn await_no_old_transactions(db: &DatabaseConnection) {
+    let sql = "SELECT COUNT(*) FROM information_schema.INNODB_TRX \
+               WHERE CONVERT_TZ(trx_started, 'SYSTEM', '+00:00') < UTC_TIMESTAMP() - INTERVAL 1 SECOND";
+    for _ in 0..300 {
+        if query_i64(db, sql).await == 0 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("a transaction stayed open on the test server for over a minute");
+}
+
 pub async fn exec(db: &DatabaseConnection, sql: &str) {
     db.execute_unprepared(sql)
         .await

@@ -97,7 +97,18 @@ impl Run<'_> {
             })
             .collect();
         write::<source_version::Entity, _>(self.txn, versions, Write::Upsert).await?;
-        Ok(rows)
+        // What the rows derive is re-derived for the ones whose version moved and the ones
+        // stamped where an equal version proves nothing. In the usual window those are all of
+        // them; read whole (no horizon, see `Missed::Unknown`), the others are known unchanged.
+        let recheck_from = self.recheck_from;
+        Ok(rows
+            .into_iter()
+            .filter(|row| {
+                let (id, lu) = version(row);
+                moved.contains(&i64::from(id))
+                    || recheck_from.is_none_or(|from| lu.naive_utc() >= from)
+            })
+            .collect())
     }
 
     /// Ids of the rows of dimension table `E` changed since its watermark or stamped within

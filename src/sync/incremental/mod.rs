@@ -6,8 +6,9 @@
 //! 0. **Quiet tables** (see [`super::quiet`]): a source table no transaction has changed since
 //!    the previous run's snapshot is skipped outright.
 //! 1. **Own changes** of the dimensions and lookup tables: rows stamped after the table's
-//!    watermark, or within the lookback window of the previous run's snapshot (late commits
-//!    with older timestamps are re-read; see [`window`]). Every candidate is read, even one
+//!    watermark, or from the previous run's horizon on (every transaction that snapshot
+//!    missed started at or after it, however long it stayed open: see [`super::horizon`]),
+//!    less the lookback as a margin for stamps not written by the server's clock ([`window`]). Every candidate is read, even one
 //!    whose `last_update` the warehouse already holds: inside the window an equal stamp proves
 //!    nothing ([`Run::recheck_from`]). Re-read rows are compared with their warehouse row, so
 //!    the overlap costs reads, not writes.
@@ -92,18 +93,18 @@ async fn sync(
     run_id: i32,
     opts: Options,
 ) -> Result<RunReport> {
-    let src = std::sync::Arc::new(db::source_snapshot(source).await?);
+    let (src, horizon) = super::horizon::snapshot(source).await?;
+    let src = std::sync::Arc::new(src);
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "incremental");
     t.source_clock = Some(run::source_clock(&*src).await?);
-    let stable_before = run::last_source_clock(&txn)
-        .await?
-        .map(|c| c.with_nanosecond(0).unwrap_or(c));
+    t.horizon = horizon;
+    let missed = Missed::from(run::previous_snapshot(&txn).await?.unwrap_or_default());
     // A row whose stamp the warehouse already holds may still have changed if that stamp is
-    // inside the lookback window: a transaction that stamped its change in the same second as
-    // the loaded version, and committed after the previous snapshot, leaves the stamp as it
-    // was. Only rows stamped before the window are known unchanged by their stamp.
-    let recheck_from = stable_before.map(|c| lookback_start(c, opts.lookback));
+    // at or after the previous horizon (less the lookback): a transaction the previous
+    // snapshot missed can have stamped its change in the same second as the loaded version.
+    // Only rows stamped before that are known unchanged by their stamp.
+    let recheck_from = missed.recheck_from(opts.lookback);
     let previous = state::watermarks(&txn).await?;
     let times = super::quiet::read(&*src).await?;
 
@@ -111,15 +112,23 @@ async fn sync(
         // Never loaded (right after `init`): everything is new, so load it the fast way.
         full_load::load_all(&src, &txn, &mut t).await?
     } else {
+        if let Missed::Unknown { .. } = missed {
+            tracing::info!(
+                "the previous run recorded no source horizon: every dimension and lookup row \
+                 is read and compared, and no table is skipped"
+            );
+        }
         let since: HashMap<String, Since> = previous
             .iter()
-            .map(|(table, w)| (table.clone(), window(*w, stable_before, opts.lookback)))
+            .map(|(table, w)| (table.clone(), window(*w, missed, opts.lookback)))
             .collect();
         let previous_identity = super::quiet::previous_identity(&txn).await?;
-        let quiet = times
-            .as_ref()
-            .map(|t| t.quiet(previous_identity.as_deref(), stable_before, opts.lookback))
-            .unwrap_or_default();
+        let quiet = match (&times, missed) {
+            (Some(times), Missed::From(horizon)) => {
+                times.quiet(previous_identity.as_deref(), horizon, opts.lookback)
+            }
+            _ => BTreeSet::new(),
+        };
         if !quiet.is_empty() {
             tracing::info!(
                 "unchanged since the last run, not scanned: {}",
@@ -140,6 +149,7 @@ async fn sync(
             t: &mut t,
             keys: Keys::default(),
             overlap_rows: opts.overlap_rows,
+            reused_rentals: Vec::new(),
         };
         run.all().await?;
         run.marks
@@ -153,8 +163,8 @@ struct Run<'a> {
     cover: super::pipe::DateCover,
     /// Source tables no transaction changed since the last run (see [`super::quiet`]).
     quiet: BTreeSet<String>,
-    /// Rows stamped before this whose stamp the warehouse holds are unchanged (the start of
-    /// the lookback window); from it on, equal stamps prove nothing and rows are compared.
+    /// Rows stamped before this whose stamp the warehouse holds are unchanged (the previous
+    /// horizon less the lookback); from it on, equal stamps prove nothing and rows are compared.
     recheck_from: Option<NaiveDateTime>,
     src: &'a DatabaseTransaction,
     /// The same snapshot, for readers on their own task.
@@ -169,41 +179,73 @@ struct Run<'a> {
     keys: Keys,
     /// See [`Options::overlap_rows`].
     overlap_rows: usize,
+    /// Rentals whose id now names another rental (see `facts::is_another_rental`): the
+    /// payments that pointed at the old one are re-read.
+    reused_rentals: Vec<i64>,
+}
+
+/// What the previous successful run says about the source transactions its snapshot missed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Missed {
+    /// Each of them started at or after this horizon (see [`super::horizon`]), so the rows
+    /// they stamped, and the `UPDATE_TIME` they left, are at or after it.
+    From(NaiveDateTime),
+    /// The previous run could not tell (the source did not list its open transactions, or
+    /// the warehouse was written by an older version). Then nothing bounds how far back a
+    /// late commit stamped its rows: tables found by stamp are read whole and compared, and
+    /// no table is skipped. The fact diffs compare every version anyway; only a change
+    /// stamped in the same second as the version already loaded relies on the lookback,
+    /// counted from the previous clock.
+    Unknown { clock: Option<NaiveDateTime> },
+}
+
+impl From<run::PreviousSnapshot> for Missed {
+    fn from(p: run::PreviousSnapshot) -> Self {
+        match p.source_horizon {
+            Some(h) => Missed::From(h.with_nanosecond(0).unwrap_or(h)),
+            None => Missed::Unknown {
+                clock: p.source_clock.map(|c| c.with_nanosecond(0).unwrap_or(c)),
+            },
+        }
+    }
+}
+
+impl Missed {
+    /// From where an equal stamp proves nothing (see [`Run::recheck_from`]).
+    fn recheck_from(self, lookback: chrono::Duration) -> Option<NaiveDateTime> {
+        match self {
+            Missed::From(h) => Some(lookback_start(h, lookback)),
+            Missed::Unknown { clock } => clock.map(|c| lookback_start(c, lookback)),
+        }
+    }
 }
 
 /// Which rows of a table a run reads again, by `last_update`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Since {
-    /// Never loaded: every row.
+    /// Never loaded, or nothing bounds the late commits: every row.
     All,
     /// `last_update > t`: newer than anything loaded so far.
     After(NaiveDateTime),
-    /// `last_update >= t`: the lookback window.
+    /// `last_update >= t`: the window below the previous horizon.
     From(NaiveDateTime),
 }
 
 /// The rows a run must read again: everything stamped after the table's watermark, plus
-/// everything stamped within `lookback` of the previous run's snapshot (`clock`).
+/// everything stamped from the previous run's horizon on, less the lookback.
 ///
-/// A row the previous run could not see committed after its snapshot; a transaction that
-/// commits within `lookback` of stamping its rows therefore stamped them at or after
-/// `clock - lookback`. Anchoring the window to the snapshot rather than to the watermark
-/// matters for tables that are quiet or bulk-loaded: their watermark can be years old and
-/// shared by every row (Sakila's catalogue, a restored dump), and a window below it would
-/// re-read the whole table on every run. Without a recorded clock (a warehouse from an older
-/// version), the window is the one below the watermark.
-fn window(
-    watermark: Option<NaiveDateTime>,
-    clock: Option<NaiveDateTime>,
-    lookback: chrono::Duration,
-) -> Since {
-    let Some(w) = watermark else {
+/// A row the previous run could not see was written by a transaction its snapshot missed,
+/// which started at or after the horizon and stamped the row then or later (the lookback
+/// is the margin for stamps that do not come from the server's clock). Anchoring the window
+/// to the horizon rather than to the watermark matters for tables that are quiet or
+/// bulk-loaded: their watermark can be years old and shared by every row (Sakila's
+/// catalogue, a restored dump), and a window below it would re-read the whole table on
+/// every run. Without a horizon, every row.
+fn window(watermark: Option<NaiveDateTime>, missed: Missed, lookback: chrono::Duration) -> Since {
+    let (Some(w), Missed::From(horizon)) = (watermark, missed) else {
         return Since::All;
     };
-    let Some(clock) = clock else {
-        return Since::From(w - lookback);
-    };
-    let start = lookback_start(clock, lookback);
+    let start = lookback_start(horizon, lookback);
     if w < start {
         Since::After(w)
     } else {
@@ -211,12 +253,11 @@ fn window(
     }
 }
 
-/// Where the lookback window of a run whose previous snapshot read the source clock at
-/// `clock` begins, with one second of slack (stamps and the clock are whole seconds). Rows a
-/// transaction stamped before it were committed before that snapshot, under the lookback's
-/// assumption (a transaction commits within `lookback` of stamping its rows).
-pub(super) fn lookback_start(clock: NaiveDateTime, lookback: chrono::Duration) -> NaiveDateTime {
-    clock - lookback - chrono::Duration::seconds(1)
+/// Where the lookback window of a run whose previous snapshot had the horizon `horizon`
+/// begins, with one second of slack (stamps and the horizon are whole seconds). Rows stamped
+/// before it by the server's clock were committed before that snapshot, which saw them.
+pub(super) fn lookback_start(horizon: NaiveDateTime, lookback: chrono::Duration) -> NaiveDateTime {
+    horizon - lookback - chrono::Duration::seconds(1)
 }
 
 /// The condition on `last_update` that selects what [`Since`] says.
@@ -345,7 +386,7 @@ impl Run<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{Since, window};
+    use super::{Missed, Since, window};
     use chrono::{Duration, NaiveDateTime};
 
     fn t(s: &str) -> NaiveDateTime {
@@ -353,31 +394,59 @@ mod tests {
     }
 
     #[test]
-    fn the_window_is_anchored_to_the_previous_snapshot() {
+    fn the_window_is_anchored_to_the_previous_horizon() {
         let five = Duration::minutes(5);
-        let clock = Some(t("2026-11-30 10:00:00"));
+        let horizon = Missed::From(t("2026-11-30 10:00:00"));
         // Never loaded: everything.
-        assert_eq!(window(None, clock, five), Since::All);
+        assert_eq!(window(None, horizon, five), Since::All);
         // A quiet or bulk-loaded table: only rows newer than anything loaded, not the
         // thousands that share an old watermark.
         let old = t("2006-02-15 05:09:17");
-        assert_eq!(window(Some(old), clock, five), Since::After(old));
-        // A busy table: everything within the lookback of the snapshot (one second of slack).
+        assert_eq!(window(Some(old), horizon, five), Since::After(old));
+        // A busy table: everything within the lookback of the horizon (one second of slack).
         let recent = t("2026-11-30 09:59:58");
         assert_eq!(
-            window(Some(recent), clock, five),
+            window(Some(recent), horizon, five),
             Since::From(t("2026-11-30 09:54:59"))
         );
         // Stamps from the future still fall in the window.
         let ahead = t("2026-12-01 00:00:00");
         assert_eq!(
-            window(Some(ahead), clock, five),
+            window(Some(ahead), horizon, five),
             Since::From(t("2026-11-30 09:54:59"))
         );
-        // No recorded clock (an older warehouse): the window below the watermark.
+    }
+
+    #[test]
+    fn a_long_transaction_moves_the_window_back_to_its_start() {
+        let five = Duration::minutes(5);
+        // The previous run's clock was 10:00, but a transaction open since 08:00 was still
+        // open: its rows may be stamped from 08:00 on.
+        let horizon = Missed::From(t("2026-11-30 08:00:00"));
         assert_eq!(
-            window(Some(old), None, five),
-            Since::From(t("2006-02-15 05:04:17"))
+            window(Some(t("2026-11-30 09:59:58")), horizon, five),
+            Since::From(t("2026-11-30 07:54:59"))
         );
+        assert_eq!(horizon.recheck_from(five), Some(t("2026-11-30 07:54:59")));
+    }
+
+    #[test]
+    fn without_a_horizon_every_row_is_read_again() {
+        let five = Duration::minutes(5);
+        let unknown = Missed::Unknown {
+            clock: Some(t("2026-11-30 10:00:00")),
+        };
+        assert_eq!(
+            window(Some(t("2006-02-15 05:09:17")), unknown, five),
+            Since::All
+        );
+        assert_eq!(
+            window(Some(t("2026-11-30 09:59:58")), unknown, five),
+            Since::All
+        );
+        // The fact diffs compare every version; equal stamps are re-read from the clock's
+        // lookback, as before horizons were recorded.
+        assert_eq!(unknown.recheck_from(five), Some(t("2026-11-30 09:54:59")));
+        assert_eq!(Missed::Unknown { clock: None }.recheck_from(five), None);
     }
 }

@@ -1,6 +1,7 @@
 //! `sync_run`: one row per run of `full-load` or `incremental`, written before the run starts
 //! (status `running`) and finished inside the run's own transaction, so a killed run is
-//! visible as `running` and a failed one as `failed` with its error.
+//! visible as `running` (until the next run marks it `abandoned`) and a failed one as
+//! `failed` with its error.
 use sea_orm::entity::prelude::*;
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
@@ -11,7 +12,7 @@ pub struct Model {
     pub command: String,
     pub started_at: DateTime,
     pub finished_at: Option<DateTime>,
-    /// `running`, `success` or `failed`.
+    /// `running`, `success`, `failed` or `abandoned` (a killed run, marked by the next one).
     pub status: String,
     /// Rows written, all tables together.
     pub rows_written: i64,
@@ -23,6 +24,13 @@ pub struct Model {
     /// The source's clock when the run's snapshot began: rows stamped in that second or later
     /// may still change under the same `last_update`, so the next run re-reads them.
     pub source_clock: Option<DateTime>,
+    /// Every source transaction this run's snapshot could not see started at or after this
+    /// (see `sync::horizon`): the next run re-reads rows stamped from it on. `NULL` when the
+    /// source does not list its open transactions (`note` says why).
+    pub source_horizon: Option<DateTime>,
+    /// What the run could not do as usual and what it did instead, in one line.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
