@@ -227,6 +227,10 @@ impl Run<'_> {
                 .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
                 .flatten();
             self.cover_dates(days).await?;
+            self.reused_rentals.extend(fresh.iter().filter_map(|r| {
+                let was = old.get(&r.rental_id)?;
+                is_another_rental(was, r).then_some(i64::from(r.rental_id))
+            }));
             done +=
                 write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
                     .await?;
@@ -235,8 +239,9 @@ impl Run<'_> {
     }
 
     /// Syncs payments, given their diff: own changes, payments whose rental was deleted (the
-    /// source's FK nulled their `rental_id`), and deletes. Payments of staff who moved store
-    /// were moved during the rental diff (`moved_rows`).
+    /// source's FK nulled their `rental_id`, leaving their `last_update` alone), also when the
+    /// rental's id was then used again for another rental, and deletes. Payments of staff who
+    /// moved store were moved during the rental diff (`moved_rows`).
     async fn payments(
         &mut self,
         diff: FactDiff,
@@ -245,7 +250,11 @@ impl Run<'_> {
         s: Instant,
     ) -> Result<()> {
         let mut ids: BTreeSet<i64> = diff.changed.into_iter().collect();
-        for chunk in deleted_rentals.chunks(IN_CHUNK) {
+        let reused = std::mem::take(&mut self.reused_rentals);
+        for chunk in deleted_rentals
+            .chunks(IN_CHUNK)
+            .chain(reused.chunks(IN_CHUNK))
+        {
             let orphaned: Vec<i32> = fact_payment::Entity::find()
                 .select_only()
                 .column(fact_payment::Column::PaymentId)
@@ -437,4 +446,13 @@ impl Run<'_> {
 struct Prepared<M> {
     fresh: Vec<M>,
     old: HashMap<i32, M>,
+}
+
+/// Whether a rental's new row is another rental under the same id: a rental deleted (which
+/// nulled its payments' `rental_id` without stamping them) and its id inserted again. A
+/// rental's date, copy and customer never change otherwise.
+fn is_another_rental(was: &fact_rental::Model, now: &fact_rental::Model) -> bool {
+    was.rental_date != now.rental_date
+        || was.inventory_id != now.inventory_id
+        || was.customer_key != now.customer_key
 }
