@@ -105,7 +105,8 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
             }
         });
     } else {
-        opt.max_connections(2);
+        // `simulate --workers N` writes through N connections at once.
+        opt.max_connections(if role == Role::SourceWriter { 64 } else { 2 });
     }
     Database::connect(opt)
         .await

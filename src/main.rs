@@ -135,6 +135,23 @@ struct SimulateArgs {
     /// Database to apply them to [default: the source URL]
     #[arg(long, value_name = "URL")]
     into: Option<String>,
+    /// Connections writing at the same time, each with its own transactions (MySQL and
+    /// MariaDB; SQLite has one writer)
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    workers: u32,
+    /// Operations per transaction
+    #[arg(long, value_name = "N", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    ops_per_transaction: u32,
+    /// Percent of transactions that stay open for --hold halfway through, as a reporting job
+    /// or an idle pooled connection would: they span sync runs
+    #[arg(long, value_name = "PCT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    long_transactions: u8,
+    /// How long a long transaction stays open (s, m, h or d)
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = sakila_sync::config::parse_duration)]
+    hold: chrono::Duration,
+    /// Percent of transactions rolled back instead of committed
+    #[arg(long, value_name = "PCT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+    rollbacks: u8,
 }
 
 /// Window options take text so that every bad value gets one clear line and exit code 2.
@@ -321,7 +338,14 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Simulate(args) => {
             let url = args.into.unwrap_or(config.source_url);
             let db = db::connect(&url, Role::SourceWriter).await?;
-            let report = generate::simulate(&db, args.ops, args.seed, args.mix)
+            let writers = generate::Writers {
+                workers: args.workers,
+                ops_per_transaction: args.ops_per_transaction,
+                long_share: f64::from(args.long_transactions) / 100.0,
+                hold: args.hold.to_std().unwrap_or_default(),
+                rollback_share: f64::from(args.rollbacks) / 100.0,
+            };
+            let report = generate::simulate_with(&db, args.ops, args.seed, args.mix, writers)
                 .await
                 .with_context(|| format!("simulate on {}", redact(&url)))?;
             db.close().await.ok();

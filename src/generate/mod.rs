@@ -22,7 +22,7 @@ use sea_orm::{
     IntoActiveModel, Iterable, TransactionTrait,
 };
 
-pub use simulate::{Mix, SimulateReport, simulate};
+pub use simulate::{Mix, SimulateReport, Writers, simulate, simulate_with};
 
 use crate::source::{payment, prelude::*, rental};
 use data::Sizes;

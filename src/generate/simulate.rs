@@ -170,6 +170,15 @@ pub struct SimulateReport {
     pub applied: Vec<(Op, u32)>,
     /// Operations drawn that found nothing to act on (e.g. a return with no rental out).
     pub skipped: u32,
+    /// How the writers behaved (see [`Writers`]).
+    pub writers: Writers,
+    /// Transactions held open for [`Writers::hold`] before they ended.
+    pub held: u32,
+    /// Transactions rolled back on purpose; their operations are not counted as applied.
+    pub rolled_back: u32,
+    /// Transactions the server rolled back because two writers collided (a deadlock, a lock
+    /// wait timeout, a duplicate key); their operations are not counted as applied either.
+    pub conflicts: u32,
     pub seconds: f64,
 }
 
@@ -207,7 +216,46 @@ impl fmt::Display for SimulateReport {
             f,
             "  {:<36} {:>8}",
             "skipped (nothing to act on)", self.skipped
-        )
+        )?;
+        let w = &self.writers;
+        if w.workers > 1 || w.long_share > 0.0 || w.rollback_share > 0.0 {
+            write!(
+                f,
+                "\n  {} writers; transactions: {} held open {:?}, {} rolled back, {} lost to conflicts",
+                w.workers, self.held, w.hold, self.rolled_back, self.conflicts
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// How the simulated application writes: how many connections at once, and how their
+/// transactions behave. The default is one writer committing every transaction at once.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Writers {
+    /// Connections writing at the same time, each with its own transactions (MySQL and
+    /// MariaDB only: SQLite has one writer). Each returns its own share of the rentals out.
+    pub workers: u32,
+    /// Operations per transaction.
+    pub ops_per_transaction: u32,
+    /// Share of transactions (0 to 1) that stay open for [`Writers::hold`] halfway through,
+    /// as a reporting job or an idle pooled connection does: they span sync runs.
+    pub long_share: f64,
+    /// How long a long transaction stays open.
+    pub hold: std::time::Duration,
+    /// Share of transactions (0 to 1) rolled back instead of committed.
+    pub rollback_share: f64,
+}
+
+impl Default for Writers {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            ops_per_transaction: OPS_PER_TRANSACTION,
+            long_share: 0.0,
+            hold: std::time::Duration::ZERO,
+            rollback_share: 0.0,
+        }
     }
 }
 
@@ -227,7 +275,8 @@ struct Out {
 }
 
 /// What the simulation keeps in memory between operations: id ranges to draw from and the
-/// rentals still out (at scale 100 about 25,000).
+/// rentals still out (at scale 100 about 25,000). Each writer has its own.
+#[derive(Clone)]
 struct State {
     rng: Rng,
     out: Vec<Out>,
@@ -349,51 +398,203 @@ fn now() -> DateTime<Utc> {
 }
 
 /// Applies `ops` operations drawn with `seed` from `mix` to the Sakila database `db` and
-/// reports them.
+/// reports them: one writer, committing every [`OPS_PER_TRANSACTION`] operations.
 pub async fn simulate(
     db: &DatabaseConnection,
     ops: u32,
     seed: u64,
     mix: Mix,
 ) -> Result<SimulateReport> {
+    simulate_with(db, ops, seed, mix, Writers::default()).await
+}
+
+/// [`simulate`] with several writers at once, long transactions and rollbacks. With one
+/// writer and neither, the same seed on the same data applies the same operations; with
+/// several, each writer draws its own operations from the seed, and how they interleave is
+/// up to the server.
+pub async fn simulate_with(
+    db: &DatabaseConnection,
+    ops: u32,
+    seed: u64,
+    mix: Mix,
+    writers: Writers,
+) -> Result<SimulateReport> {
     let started = Instant::now();
-    let mut state = State::load(db, seed).await?;
+    ensure!(writers.workers >= 1, "simulate needs at least one writer");
+    ensure!(
+        writers.workers == 1 || db.get_database_backend() != sea_orm::DbBackend::Sqlite,
+        "a SQLite database has one writer at a time: --workers above 1 needs a MySQL or MariaDB database"
+    );
+    let state = State::load(db, seed).await?;
     ensure!(
         state.max_customer > 0 && state.max_inventory > 0 && !state.stores.is_empty(),
         "the source has no customers, inventory or stores to simulate activity on (run generate first)"
     );
-    let mut applied = vec![0u32; Op::ALL.len()];
-    let mut skipped = 0;
-    let mut done = 0;
-    while done < ops {
-        let txn = db
-            .begin()
-            .await
-            .context("cannot start a transaction on the source")?;
-        let chunk = OPS_PER_TRANSACTION.min(ops - done);
-        for _ in 0..chunk {
-            let op = Op::draw(&mut state.rng, mix);
-            let ok = apply(&txn, &mut state, op)
-                .await
-                .with_context(|| format!("simulate: {}", op.label()))?;
-            if ok {
-                applied[Op::ALL.iter().position(|o| *o == op).expect("listed")] += 1;
-            } else {
-                skipped += 1;
-            }
+    let n = writers.workers;
+    let jobs = (0..n).map(|w| {
+        let mut mine = state.clone();
+        if n > 1 {
+            // Each writer returns only its own rentals, so no rental is returned twice.
+            mine.out
+                .retain(|o| o.rental_id.rem_euclid(n as i32) == w as i32);
+            mine.copies_out = mine.out.iter().map(|o| o.inventory_id).collect();
         }
-        txn.commit()
-            .await
-            .context("cannot commit the simulated activity")?;
-        done += chunk;
+        if w > 0 {
+            mine.rng = Rng::stream(seed, &format!("simulate/writer {w}"));
+        }
+        let share = ops / n + u32::from(w < ops % n);
+        write(db, mine, share, mix, writers)
+    });
+    let mut total = Tally::default();
+    for t in futures::future::try_join_all(jobs).await? {
+        total.add(&t);
     }
     Ok(SimulateReport {
         seed,
         mix,
         requested: ops,
-        applied: Op::ALL.iter().copied().zip(applied).collect(),
-        skipped,
+        applied: Op::ALL.iter().copied().zip(total.applied).collect(),
+        skipped: total.skipped,
+        writers,
+        held: total.held,
+        rolled_back: total.rolled_back,
+        conflicts: total.conflicts,
         seconds: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// What one writer did.
+#[derive(Clone, Debug)]
+struct Tally {
+    applied: Vec<u32>,
+    skipped: u32,
+    held: u32,
+    rolled_back: u32,
+    conflicts: u32,
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self {
+            applied: vec![0; Op::ALL.len()],
+            skipped: 0,
+            held: 0,
+            rolled_back: 0,
+            conflicts: 0,
+        }
+    }
+}
+
+impl Tally {
+    fn add(&mut self, other: &Tally) {
+        for (a, b) in self.applied.iter_mut().zip(&other.applied) {
+            *a += b;
+        }
+        self.skipped += other.skipped;
+        self.held += other.held;
+        self.rolled_back += other.rolled_back;
+        self.conflicts += other.conflicts;
+    }
+}
+
+/// One writer: `ops` operations, transaction by transaction.
+async fn write(
+    db: &DatabaseConnection,
+    mut state: State,
+    ops: u32,
+    mix: Mix,
+    writers: Writers,
+) -> Result<Tally> {
+    let mut total = Tally::default();
+    let mut done = 0;
+    while done < ops {
+        let chunk = writers.ops_per_transaction.max(1).min(ops - done);
+        // Drawn only when asked for, so that the default keeps the operations a seed gives.
+        let hold = writers.long_share > 0.0 && state.rng.chance(writers.long_share);
+        let roll_back = writers.rollback_share > 0.0 && state.rng.chance(writers.rollback_share);
+        let before = state.clone();
+        let mut this = Tally::default();
+        let txn = db
+            .begin()
+            .await
+            .context("cannot start a transaction on the source")?;
+        let outcome = async {
+            for i in 0..chunk {
+                if hold && i == chunk / 2 {
+                    tokio::time::sleep(writers.hold).await;
+                }
+                let op = Op::draw(&mut state.rng, mix);
+                let ok = apply(&txn, &mut state, op)
+                    .await
+                    .with_context(|| format!("simulate: {}", op.label()))?;
+                if ok {
+                    this.applied[Op::ALL.iter().position(|o| *o == op).expect("listed")] += 1;
+                } else {
+                    this.skipped += 1;
+                }
+            }
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        this.held = u32::from(hold);
+        match outcome {
+            Ok(()) if roll_back => {
+                txn.rollback()
+                    .await
+                    .context("cannot roll back the simulated activity")?;
+                state.forget_since(before);
+                total.held += this.held;
+                total.rolled_back += 1;
+            }
+            Ok(()) => {
+                txn.commit()
+                    .await
+                    .context("cannot commit the simulated activity")?;
+                total.add(&this);
+            }
+            Err(e) if is_conflict(&e) => {
+                tracing::debug!("simulate: a transaction collided with another writer: {e:#}");
+                txn.rollback().await.ok();
+                state.forget_since(before);
+                total.held += this.held;
+                total.conflicts += 1;
+            }
+            Err(e) => return Err(e),
+        }
+        done += chunk;
+    }
+    Ok(total)
+}
+
+impl State {
+    /// After a rollback: back to `before`, but the generator goes on (the next transaction
+    /// draws new operations).
+    fn forget_since(&mut self, before: State) {
+        let rng = self.rng.clone();
+        *self = before;
+        self.rng = rng;
+    }
+}
+
+/// Whether an error is two writers colliding, which the server resolves by rolling one
+/// transaction back: a deadlock, a lock wait timeout, or a duplicate key (two writers renting
+/// the same copy to the same customer in the same second).
+fn is_conflict(e: &anyhow::Error) -> bool {
+    use sea_orm::{DbErr, RuntimeErr, SqlErr};
+    e.chain().any(|cause| {
+        let Some(db) = cause.downcast_ref::<DbErr>() else {
+            return false;
+        };
+        if matches!(db.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+            return true;
+        }
+        let (DbErr::Exec(RuntimeErr::SqlxError(e)) | DbErr::Query(RuntimeErr::SqlxError(e))) = db
+        else {
+            return false;
+        };
+        e.as_database_error()
+            .and_then(|d| d.try_downcast_ref::<sea_orm::sqlx::mysql::MySqlDatabaseError>())
+            .is_some_and(|m| matches!(m.number(), 1205 | 1213))
     })
 }
 
