@@ -9,6 +9,7 @@
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod failpoint;
 pub mod generate;
 pub mod source;
 pub mod sync;

@@ -319,6 +319,7 @@ async fn foreign_keys_are_declared_indexed_and_enforced() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn full_load_counts_and_revenue_on_real_sakila() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_counts");
@@ -413,6 +414,7 @@ fn sqlite_row(exprs: &[&str]) -> String {
 const DT: &str = "'%Y-%m-%d %H:%i:%s'";
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn full_load_matches_the_source_field_by_field() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_fields");
@@ -708,6 +710,7 @@ async fn full_load_matches_the_source_field_by_field() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn full_load_twice_gives_the_same_warehouse() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_twice");
@@ -735,6 +738,7 @@ async fn full_load_twice_gives_the_same_warehouse() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_full_load_that_fails_midway_leaves_the_previous_warehouse_intact() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_atomic");
@@ -791,6 +795,7 @@ async fn a_full_load_that_fails_midway_leaves_the_previous_warehouse_intact() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn cli_init_checks_the_source_and_never_prints_passwords() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_cli");
@@ -897,6 +902,7 @@ fn cli_names_a_missing_sqlite_file_or_folder() {
 /// A source whose table lacks a column the loader reads: one line that names the column,
 /// each cause said once (SeaORM's errors also list the driver error they print as their cause).
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn cli_names_a_missing_source_column_once() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_drift");

@@ -86,6 +86,7 @@ fn failures(report: &ValidationReport) -> Vec<(CheckKind, &'static str)> {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn clean_warehouse_passes_and_the_last_week_has_182_payments() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_clean").await;
@@ -148,6 +149,7 @@ async fn clean_warehouse_passes_and_the_last_week_has_182_payments() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn window_arithmetic_matches_sql_on_the_source() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_window").await;
@@ -241,6 +243,7 @@ async fn window_arithmetic_matches_sql_on_the_source() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_deleted_fact_row_is_missing() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_missing").await;
@@ -266,6 +269,7 @@ async fn a_deleted_fact_row_is_missing() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn an_altered_amount_is_stale() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_amount").await;
@@ -309,6 +313,7 @@ async fn an_altered_amount_is_stale() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn an_extra_fact_row_is_found() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_extra").await;
@@ -330,6 +335,7 @@ async fn an_extra_fact_row_is_found() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_stale_customer_city_is_found() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_city").await;
@@ -352,6 +358,7 @@ async fn a_stale_customer_city_is_found() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_wrong_store_key_is_stale() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_store").await;
@@ -374,6 +381,7 @@ async fn a_wrong_store_key_is_stale() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_missing_date_is_found() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_date").await;
@@ -394,6 +402,7 @@ async fn a_missing_date_is_found() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn dangling_keys_break_foreign_keys() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_fk").await;
@@ -428,6 +437,7 @@ async fn dangling_keys_break_foreign_keys() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn deleted_members_are_expected_but_not_while_the_source_has_them() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_members").await;
@@ -469,6 +479,7 @@ async fn deleted_members_are_expected_but_not_while_the_source_has_them() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn changes_in_the_source_are_found() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_source").await;
@@ -534,6 +545,7 @@ async fn changes_in_the_source_are_found() {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn an_unreadable_warehouse_is_an_error_not_a_difference() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_broken").await;
@@ -671,6 +683,7 @@ fn stderr(o: &Output) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn cli_exits_0_when_clean_1_on_a_difference_and_prints_json() {
     let dump = require_dump!();
     let l = loaded(&dump, "val_cli").await;

@@ -144,6 +144,7 @@ async fn commit(
     state::advance(&txn, marks, previous, t.run_id).await?;
     quiet::record_identity(&txn, times).await?;
     run::finish(&txn, &t.report()).await?;
+    crate::failpoint::reached("run:before-commit").await;
     let s = std::time::Instant::now();
     txn.commit()
         .await

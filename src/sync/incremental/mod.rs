@@ -380,6 +380,7 @@ impl Run<'_> {
         let moved_staff = self.staff().await?;
         self.bridges().await?;
         let moved_copies = self.inventory().await?;
+        crate::failpoint::reached("incremental:dimensions-written").await;
         self.facts(&moved_copies, &moved_staff).await
     }
 }
