@@ -87,70 +87,82 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     Some(options.get_filename().to_path_buf())
 }
 
-/// `path` for a URL: every byte but letters, digits, `-._~` and `/` percent-encoded, so that a
-/// space, `?`, `#` or `%` in a name neither breaks the URL nor turns into a query parameter.
-/// Both drivers decode it: sqlx its `sqlite://` paths, SQLite its `file:` URIs.
+/// Every byte of a path that a URL would misread (everything but letters, digits, `-._~`
+/// and the `/` separators).
+const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~')
+    .remove(b'/');
+
+/// `path` for a URL, percent-encoded, so that a space, `?`, `#` or `%` in a name neither breaks
+/// the URL nor turns into a query parameter. Both drivers decode it: sqlx its `sqlite://`
+/// paths, SQLite its `file:` URIs. The path's bytes are encoded as they are, so a name that is
+/// not UTF-8 survives too.
 pub fn escape_path(path: &std::path::Path) -> String {
-    let mut out = String::new();
-    for b in path.to_string_lossy().bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
-            out.push(b as char);
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
+    use std::os::unix::ffi::OsStrExt;
+    percent_encoding::percent_encode(path.as_os_str().as_bytes(), PATH_ESCAPES).to_string()
 }
 
-/// Replaces the password of a `scheme://user:password@host/...` URL with `***`.
+/// `url` with its password replaced by `***`. A URL that does not parse is shown up to its
+/// scheme and after its last `@`, so that a password in it never is.
 pub fn redact(url: &str) -> String {
-    match password_span(url) {
-        Some((start, end)) => format!("{}***{}", &url[..start], &url[end..]),
-        None => url.to_string(),
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            // Setting a password fails only on URLs that cannot have one.
+            if parsed.set_password(Some("***")).is_ok() {
+                parsed.to_string().replacen("%2A%2A%2A", "***", 1)
+            } else {
+                hide_userinfo(url)
+            }
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => hide_userinfo(url),
     }
 }
 
-/// The password of `url`, if it has one (used to scrub it from error messages).
-pub fn password(url: &str) -> Option<&str> {
-    password_span(url)
-        .map(|(s, e)| &url[s..e])
-        .filter(|p| !p.is_empty())
+fn hide_userinfo(url: &str) -> String {
+    match (url.split_once("://"), url.rfind('@')) {
+        (Some((scheme, _)), Some(at)) => format!("{scheme}://***{}", &url[at..]),
+        _ => url.to_string(),
+    }
 }
 
-fn password_span(url: &str) -> Option<(usize, usize)> {
-    let after_scheme = url.find("://")? + 3;
-    let rest = &url[after_scheme..];
-    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_end];
-    let at = authority.rfind('@')?;
-    let colon = authority[..at].find(':')?;
-    Some((after_scheme + colon + 1, after_scheme + at))
+/// The password of `url` as written and as decoded (for scrubbing driver messages, which may
+/// echo either), without empty or repeated forms.
+pub fn password_forms(url: &str) -> Vec<String> {
+    let Some(written) = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_string))
+    else {
+        return Vec::new();
+    };
+    let decoded = percent_encoding::percent_decode_str(&written)
+        .decode_utf8_lossy()
+        .into_owned();
+    let mut forms = vec![written];
+    if !forms.contains(&decoded) {
+        forms.push(decoded);
+    }
+    forms.retain(|p| !p.is_empty());
+    forms
 }
 
-/// Parses a duration such as `90s`, `10m`, `2h` or `1d` (a bare number is seconds).
+/// Parses a duration such as `90s`, `10m`, `2h`, `1d` or `1h 30m` (a bare number is
+/// seconds).
 pub fn parse_duration(text: &str) -> Result<chrono::Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let n: i64 = number.parse().map_err(|_| {
-        format!("'{text}' is not a duration: use a whole number with s, m, h or d, e.g. 10m")
-    })?;
-    let seconds = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        _ => {
-            return Err(format!(
-                "'{text}' has an unknown unit '{unit}': use s, m, h or d"
-            ));
-        }
+    let std = if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
+        text.parse::<u64>()
+            .map(std::time::Duration::from_secs)
+            .map_err(|_| format!("'{text}' is too long"))?
+    } else {
+        humantime::parse_duration(text).map_err(|e| {
+            format!("'{text}' is not a duration ({e}): write e.g. 90s, 10m, 2h or 1d")
+        })?
     };
-    n.checked_mul(seconds)
-        .and_then(chrono::Duration::try_seconds)
-        .ok_or_else(|| format!("'{text}' is too long"))
+    chrono::Duration::from_std(std).map_err(|_| format!("'{text}' is too long"))
 }
 
 #[cfg(test)]
@@ -169,6 +181,10 @@ mod tests {
             sqlite_url(Path::new("my demo/a?b#c%d:é.db")),
             "sqlite://my%20demo/a%3Fb%23c%25d%3A%C3%A9.db"
         );
+        // A name that is not UTF-8 keeps its bytes.
+        use std::os::unix::ffi::OsStrExt;
+        let raw = std::ffi::OsStr::from_bytes(b"w\xff.db");
+        assert_eq!(sqlite_url(Path::new(raw)), "sqlite://w%FF.db");
     }
 
     #[test]
@@ -180,9 +196,17 @@ mod tests {
         assert_eq!(parse_duration("90").unwrap(), chrono::Duration::seconds(90));
         assert_eq!(parse_duration("2h").unwrap(), chrono::Duration::hours(2));
         assert_eq!(parse_duration("0s").unwrap(), chrono::Duration::zero());
+        assert_eq!(
+            parse_duration("1h 30m").unwrap(),
+            chrono::Duration::minutes(90)
+        );
         assert!(parse_duration("-3m").is_err());
-        assert!(parse_duration("10 minutes").is_err());
+        assert!(parse_duration("10 parsecs").is_err());
         assert!(parse_duration("m").is_err());
+        assert!(parse_duration("").is_err());
+        // Too long for any clock: an error, not an overflow.
+        assert!(parse_duration("99999999999999999999").is_err());
+        assert!(parse_duration("9999999999999999999d").is_err());
     }
 
     #[test]
@@ -194,8 +218,17 @@ mod tests {
         assert_eq!(redact("mysql://root@db/sakila"), "mysql://root@db/sakila");
         assert_eq!(redact("sqlite://analytics.db"), "sqlite://analytics.db");
         assert_eq!(redact("mysql://u:p@ss@h/d"), "mysql://u:***@h/d");
-        assert_eq!(password("mysql://u:pw@h/d"), Some("pw"));
-        assert_eq!(password("mysql://u@h/d"), None);
+        // Passwords with URL delimiters, percent-encoded as users write them.
+        for pw in ["a%2Fb", "a%3Fb", "a%23b", "a%40b", "a%3Ab"] {
+            let url = format!("mysql://etl:{pw}@db:3306/sakila");
+            assert_eq!(redact(&url), "mysql://etl:***@db:3306/sakila");
+        }
+        assert_eq!(redact("mysql://u:p w@h/d"), "mysql://u:***@h/d");
+        // Unparsable (a port that is not a number): nothing before the last @ is shown.
+        assert_eq!(redact("mysql://u:pw@h:port/d"), "mysql://***@h:port/d");
+        assert_eq!(password_forms("mysql://u:pw@h/d"), vec!["pw"]);
+        assert_eq!(password_forms("mysql://u:a%2Fb@h/d"), vec!["a%2Fb", "a/b"]);
+        assert!(password_forms("mysql://u@h/d").is_empty());
     }
 
     #[test]

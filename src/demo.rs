@@ -125,19 +125,16 @@ pub async fn run(opts: &Options) -> Result<bool> {
     Ok(passed)
 }
 
-/// `text` as one word for a POSIX shell: as it is when that is safe, else single-quoted.
+/// `text` as one word for a POSIX shell: as it is when that is safe, else quoted.
 fn shell_word(text: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || "-._/+,:@%=".contains(c);
-    if !text.is_empty() && text.chars().all(safe) {
-        text.to_string()
-    } else {
-        format!("'{}'", text.replace('\'', r"'\''"))
-    }
+    shlex::try_quote(text).map_or_else(|_| text.into(), |q| q.into_owned())
 }
 
 /// Formats cents as dollars with thousands separators.
 pub fn dollars(cents: i64) -> String {
-    let whole = (cents / 100).to_string();
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    let whole = (abs / 100).to_string();
     let mut grouped = String::new();
     for (i, ch) in whole.chars().enumerate() {
         if i > 0 && (whole.len() - i).is_multiple_of(3) {
@@ -145,7 +142,7 @@ pub fn dollars(cents: i64) -> String {
         }
         grouped.push(ch);
     }
-    format!("${grouped}.{:02}", (cents % 100).abs())
+    format!("{sign}${grouped}.{:02}", abs % 100)
 }
 
 async fn rows(db: &DatabaseConnection, q: &SelectStatement) -> Result<Vec<sea_orm::QueryResult>> {
@@ -295,8 +292,20 @@ mod tests {
             "sakila-demo/warehouse.db"
         );
         assert_eq!(shell_word("my demo/warehouse.db"), "'my demo/warehouse.db'");
-        assert_eq!(shell_word("it's/w.db"), r"'it'\''s/w.db'");
         assert_eq!(shell_word("a?b/w.db"), "'a?b/w.db'");
+        // Whatever the quoting, the shell reads back the one word it was given.
+        for path in [
+            "my demo/w.db",
+            "it's/w.db",
+            "a?b/w.db",
+            "$HOME/`x`/w.db",
+            "a\"b'c/w.db",
+        ] {
+            assert_eq!(
+                shlex::split(&shell_word(path)),
+                Some(vec![path.to_string()])
+            );
+        }
     }
 
     #[test]
@@ -305,5 +314,11 @@ mod tests {
         assert_eq!(dollars(99), "$0.99");
         assert_eq!(dollars(100000), "$1,000.00");
         assert_eq!(dollars(123456789), "$1,234,567.89");
+        // A refund larger than the sales: the sign goes before the dollar sign, never
+        // between it and the first group.
+        assert_eq!(dollars(-12345), "-$123.45");
+        assert_eq!(dollars(-123456), "-$1,234.56");
+        assert_eq!(dollars(-50), "-$0.50");
+        assert_eq!(dollars(i64::MIN), "-$92,233,720,368,547,758.08");
     }
 }

@@ -22,7 +22,7 @@ use sea_orm::{
 
 use super::bridge::{Bridge, FilmActor, FilmCategory};
 use super::extract::{Geography, Marks, all, read_error};
-use super::load::{Write, rows_per_statement, write};
+use super::load::{Write, write};
 use super::pipe::{self, Copy, DateCover};
 use super::run::{RunReport, Tracker};
 use super::transform::{
@@ -332,27 +332,25 @@ where
     S: Stream<Item = Result<M, DbErr>>,
     F: FnMut(M) -> Result<E::Model>,
 {
-    let batch = rows_per_statement::<E>() * 2;
+    let batch =
+        crate::db::rows_per_statement::<E>(sea_orm::ConnectionTrait::get_database_backend(txn)) * 2;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<E::Model>>(2);
     let bar = progress::rows(label);
     let producer = async move {
-        let mut rows = std::pin::pin!(rows);
-        let mut buf = Vec::with_capacity(batch);
-        while let Some(row) = rows
+        let rows = std::pin::pin!(rows);
+        let mut batches = rows.try_chunks(batch).map_err(|e| e.1);
+        while let Some(rows) = batches
             .try_next()
             .await
             .with_context(|| format!("cannot read the source rows for {label}"))?
         {
-            buf.push(transform(row)?);
-            if buf.len() == batch {
-                let full = std::mem::replace(&mut buf, Vec::with_capacity(batch));
-                if tx.send(full).await.is_err() {
-                    return Ok(()); // the writer stopped; its error is the one to report
-                }
+            let out = rows
+                .into_iter()
+                .map(&mut transform)
+                .collect::<Result<Vec<_>>>()?;
+            if tx.send(out).await.is_err() {
+                return Ok(()); // the writer stopped; its error is the one to report
             }
-        }
-        if !buf.is_empty() {
-            let _ = tx.send(buf).await;
         }
         Ok::<_, anyhow::Error>(())
     };

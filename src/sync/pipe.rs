@@ -16,7 +16,7 @@ use sea_orm::{
 
 use super::Keys;
 use super::extract::Mark;
-use super::load::{insert_statement, rows_per_statement};
+use super::load::insert_statement;
 use super::progress;
 use crate::warehouse::dates;
 
@@ -83,49 +83,39 @@ where
     W::Model: IntoActiveModel<W::ActiveModel> + Send,
     W::ActiveModel: ActiveModelTrait<Entity = W> + Send,
 {
-    let per_statement = rows_per_statement::<W>();
+    let per_statement = crate::db::rows_per_statement::<W>(txn.get_database_backend());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(3);
     let label = spec.label;
     let producer = tokio::spawn(async move {
         let mut mark = Mark::default();
-        let mut rows = select
+        let mut chunks = select
             .stream(&*src)
             .await
-            .with_context(|| format!("cannot read the source rows for {label}"))?;
-        let mut buf: Vec<W::Model> = Vec::with_capacity(per_statement);
-        let mut days: Option<(NaiveDate, NaiveDate)> = None;
-        loop {
-            let row = rows
-                .try_next()
-                .await
-                .with_context(|| format!("cannot read the source rows for {label}"))?;
-            let done = row.is_none();
-            if let Some(row) = row {
-                mark.observe((spec.last_update)(&row).map(|t| t.naive_utc()));
-                let out = (spec.transform)(&keys, &row)?;
-                for d in (spec.days)(&out).into_iter().flatten() {
+            .with_context(|| format!("cannot read the source rows for {label}"))?
+            .try_chunks(per_statement)
+            .map_err(|e| e.1);
+        while let Some(rows) = chunks
+            .try_next()
+            .await
+            .with_context(|| format!("cannot read the source rows for {label}"))?
+        {
+            let mut days: Option<(NaiveDate, NaiveDate)> = None;
+            let mut out = Vec::with_capacity(rows.len());
+            for row in &rows {
+                mark.observe((spec.last_update)(row).map(|t| t.naive_utc()));
+                let o = (spec.transform)(&keys, row)?;
+                for d in (spec.days)(&o).into_iter().flatten() {
                     days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));
                 }
-                buf.push(out);
+                out.push(o);
             }
-            if buf.len() == per_statement || (done && !buf.is_empty()) {
-                let n = buf.len() as u64;
-                let stmt = insert_statement::<W>(&buf);
-                buf.clear();
-                if tx
-                    .send(Batch {
-                        stmt,
-                        rows: n,
-                        days: days.take(),
-                    })
-                    .await
-                    .is_err()
-                {
-                    break; // the writer stopped; its error is the one to report
-                }
-            }
-            if done {
-                break;
+            let batch = Batch {
+                stmt: insert_statement::<W>(&out),
+                rows: out.len() as u64,
+                days,
+            };
+            if tx.send(batch).await.is_err() {
+                break; // the writer stopped; its error is the one to report
             }
         }
         Ok::<_, anyhow::Error>(mark)

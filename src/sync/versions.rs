@@ -21,25 +21,18 @@ pub(super) type Versions = Vec<(i64, Option<i64>)>;
 
 /// Drains `rows` into `tx` in batches; stops quietly when the receiver is gone.
 pub(super) async fn pump<St>(
-    mut rows: St,
+    rows: St,
     tx: tokio::sync::mpsc::Sender<Versions>,
     what: fn() -> String,
 ) -> Result<()>
 where
     St: futures::Stream<Item = Result<(i64, Option<i64>), sea_orm::DbErr>> + Unpin,
 {
-    let mut buf = Vec::with_capacity(VERSION_BATCH);
-    while let Some(row) = rows.try_next().await.with_context(what)? {
-        buf.push(row);
-        if buf.len() == VERSION_BATCH {
-            let full = std::mem::replace(&mut buf, Vec::with_capacity(VERSION_BATCH));
-            if tx.send(full).await.is_err() {
-                return Ok(());
-            }
+    let mut batches = rows.try_chunks(VERSION_BATCH).map_err(|e| e.1);
+    while let Some(batch) = batches.try_next().await.with_context(what)? {
+        if tx.send(batch).await.is_err() {
+            return Ok(());
         }
-    }
-    if !buf.is_empty() {
-        tx.send(buf).await.ok();
     }
     Ok(())
 }

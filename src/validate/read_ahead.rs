@@ -65,18 +65,14 @@ async fn pump<T>(
     context: &str,
 ) -> bool {
     let read = async {
-        let mut rows = std::pin::pin!(rows?);
-        let mut batch = Vec::with_capacity(BATCH);
-        while let Some(row) = rows.try_next().await? {
-            batch.push(row);
-            if batch.len() == BATCH {
-                let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                if tx.send(Ok(full)).await.is_err() {
-                    return Ok(false); // the merge stopped: its error is the one to report
-                }
+        let rows = std::pin::pin!(rows?);
+        let mut batches = rows.try_chunks(BATCH).map_err(|e| e.1);
+        while let Some(batch) = batches.try_next().await? {
+            if tx.send(Ok(batch)).await.is_err() {
+                return Ok(false); // the merge stopped: its error is the one to report
             }
         }
-        Ok::<_, DbErr>(batch.is_empty() || tx.send(Ok(batch)).await.is_ok())
+        Ok::<_, DbErr>(true)
     };
     match read.await {
         Ok(go_on) => go_on,
