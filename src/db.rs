@@ -190,12 +190,68 @@ fn sorter_threads() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
-/// Removes a URL's password from a driver message, in case the driver echoed it.
+/// Removes a URL's password from a driver message, in case the driver echoed it (as written
+/// in the URL or decoded).
 pub fn scrub(message: &str, url: &str) -> String {
-    match crate::config::password(url) {
-        Some(pw) => message.replace(pw, "***"),
-        None => message.to_string(),
+    crate::config::password_forms(url)
+        .iter()
+        .fold(message.to_string(), |m, pw| m.replace(pw.as_str(), "***"))
+}
+
+/// Bind parameters one statement may carry on `backend`: MySQL's protocol counts them in 16
+/// bits, PostgreSQL's too; SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` is 32,766 since 3.32.
+pub fn bind_limit(backend: DbBackend) -> usize {
+    match backend {
+        DbBackend::MySql | DbBackend::Postgres => 65_535,
+        _ => 32_766,
     }
+}
+
+/// How many rows of `E` fit in one multi-row statement on `backend`.
+pub fn rows_per_statement<E: sea_orm::EntityTrait>(backend: DbBackend) -> usize {
+    use sea_orm::Iterable;
+    (bind_limit(backend) / E::Column::iter().count()).max(1)
+}
+
+/// The columns of `table` in the database `db` is connected to (its current schema), read
+/// from the catalog through the query builder; `None` when there is no such table (or the
+/// account may not see it).
+pub async fn table_columns<C: sea_orm::ConnectionTrait>(
+    db: &C,
+    table: &str,
+) -> Result<Option<std::collections::BTreeSet<String>>> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+    let backend = db.get_database_backend();
+    let q = match backend {
+        DbBackend::Sqlite => Query::select()
+            .expr_as(Expr::col(Alias::new("name")), Alias::new("c"))
+            .from_function(
+                Func::cust(Alias::new("pragma_table_info")).arg(table),
+                Alias::new("t"),
+            )
+            .to_owned(),
+        _ => {
+            let current = if backend == DbBackend::MySql {
+                Func::cust(Alias::new("DATABASE"))
+            } else {
+                Func::cust(Alias::new("CURRENT_SCHEMA"))
+            };
+            Query::select()
+                .expr_as(Expr::col(Alias::new("column_name")), Alias::new("c"))
+                .from((Alias::new("information_schema"), Alias::new("columns")))
+                .and_where(Expr::col(Alias::new("table_schema")).eq(current))
+                .and_where(Expr::col(Alias::new("table_name")).eq(table))
+                .to_owned()
+        }
+    };
+    let what = || format!("cannot read the catalog entry of table {table}");
+    let rows = db.query_all(&q).await.with_context(what)?;
+    let columns = rows
+        .iter()
+        .map(|r| r.try_get::<String>("", "c"))
+        .collect::<Result<std::collections::BTreeSet<_>, _>>()
+        .with_context(what)?;
+    Ok((!columns.is_empty()).then_some(columns))
 }
 
 /// Starts the source snapshot: every read of a run sees the same committed state.

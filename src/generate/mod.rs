@@ -19,7 +19,7 @@ use anyhow::{Context, Result, bail, ensure};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait,
-    IntoActiveModel, Iterable, TransactionTrait,
+    IntoActiveModel, TransactionTrait,
 };
 
 pub use simulate::{Mix, SimulateReport, Writers, simulate, simulate_with};
@@ -30,20 +30,6 @@ use data::Sizes;
 /// The seed used when none is given.
 pub const DEFAULT_SEED: u64 = 42;
 
-/// Bind parameters one statement may carry: MySQL's protocol counts them in 16 bits; SQLite's
-/// default `SQLITE_MAX_VARIABLE_NUMBER` is 32766 since 3.32.
-fn bind_limit(backend: DbBackend) -> usize {
-    match backend {
-        DbBackend::MySql => 65_535,
-        _ => 32_766,
-    }
-}
-
-/// How many rows of `E` fit in one statement on `backend`.
-fn rows_per_statement<E: EntityTrait>(backend: DbBackend) -> usize {
-    (bind_limit(backend) / E::Column::iter().count()).max(1)
-}
-
 /// Writes `rows` with one multi-row `INSERT` per full batch.
 async fn insert<E, C>(db: &C, rows: Vec<E::Model>) -> Result<u64>
 where
@@ -53,7 +39,7 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
 {
     let n = rows.len() as u64;
-    let per = rows_per_statement::<E>(db.get_database_backend());
+    let per = crate::db::rows_per_statement::<E>(db.get_database_backend());
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk = rows
@@ -77,7 +63,7 @@ where
     E::ActiveModel: ActiveModelTrait<Entity = E> + Send,
     I: IntoIterator<Item = E::Model>,
 {
-    let per = rows_per_statement::<E>(db.get_database_backend());
+    let per = crate::db::rows_per_statement::<E>(db.get_database_backend());
     let mut rows = rows.into_iter().peekable();
     let mut n = 0;
     while rows.peek().is_some() {
@@ -302,8 +288,8 @@ async fn write_facts<C: ConnectionTrait>(
     mut facts: data::Facts,
 ) -> Result<(u64, u64)> {
     let backend = rental_db.get_database_backend();
-    let per_rental = rows_per_statement::<Rental>(backend);
-    let per_payment = rows_per_statement::<Payment>(backend);
+    let per_rental = crate::db::rows_per_statement::<Rental>(backend);
+    let per_payment = crate::db::rows_per_statement::<Payment>(backend);
     let (rental_tx, mut rental_rx) = tokio::sync::mpsc::channel::<Vec<rental::Model>>(2);
     // A payment batch travels with the largest rental id it refers to.
     let (payment_tx, mut payment_rx) = tokio::sync::mpsc::channel::<(i32, Vec<payment::Model>)>(2);

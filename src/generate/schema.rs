@@ -118,28 +118,6 @@ macro_rules! for_sakila_tables {
     }};
 }
 
-/// Names of the Sakila tables `generate` creates, parents first.
-pub fn table_names() -> Vec<&'static str> {
-    vec![
-        Country.table_name(),
-        City.table_name(),
-        Address.table_name(),
-        Language.table_name(),
-        Category.table_name(),
-        Actor.table_name(),
-        Film.table_name(),
-        FilmText.table_name(),
-        FilmActor.table_name(),
-        FilmCategory.table_name(),
-        Store.table_name(),
-        Staff.table_name(),
-        Customer.table_name(),
-        Inventory.table_name(),
-        Rental.table_name(),
-        Payment.table_name(),
-    ]
-}
-
 /// Creates every Sakila table (before the data).
 pub async fn create_tables<C: ConnectionTrait>(db: &C) -> Result<()> {
     for_sakila_tables!(create, db);

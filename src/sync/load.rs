@@ -1,17 +1,9 @@
-//! Writing rows into the warehouse: multi-row `insert_many`, sized to SQLite's bind-variable
-//! limit, optionally as upserts on the primary key.
+//! Writing rows into the warehouse: multi-row `insert_many`, sized to the backend's
+//! bind-variable limit ([`crate::db::bind_limit`]), optionally as upserts on the primary key.
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn};
-
-/// SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` since 3.32.
-const SQLITE_MAX_VARS: usize = 32_766;
-
-/// How many rows of `E` fit in one statement.
-pub fn rows_per_statement<E: EntityTrait>() -> usize {
-    (SQLITE_MAX_VARS / E::Column::iter().count()).max(1)
-}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Write {
@@ -39,7 +31,9 @@ where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    for chunk in rows.chunks(rows_per_statement::<E>()) {
+    for chunk in rows.chunks(crate::db::rows_per_statement::<E>(
+        db.get_database_backend(),
+    )) {
         db.execute_raw(insert_statement_on::<E>(
             db.get_database_backend(),
             chunk,

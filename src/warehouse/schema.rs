@@ -7,9 +7,9 @@
 //! by row.
 
 use anyhow::{Context, Result, bail};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, Table};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, Table};
 use sea_orm::{
-    ConnectionTrait, EntityName, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait, Schema,
+    ConnectionTrait, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait, Schema,
 };
 
 use super::entity::prelude::*;
@@ -34,21 +34,9 @@ pub async fn upgrade<C: ConnectionTrait>(db: &C) -> Result<()> {
 /// Adds the (nullable) columns of `entity` that its table lacks.
 async fn add_missing_columns<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E) -> Result<()> {
     let what = || format!("cannot upgrade warehouse table {}", entity.table_name());
-    let info = Query::select()
-        .column(Alias::new("name"))
-        .from_function(
-            Func::cust(Alias::new("pragma_table_info")).arg(entity.table_name()),
-            Alias::new("c"),
-        )
-        .to_owned();
-    let have: Vec<String> = db
-        .query_all(&info)
-        .await
-        .with_context(what)?
-        .iter()
-        .map(|row| row.try_get("", "name"))
-        .collect::<Result<_, _>>()
-        .with_context(what)?;
+    let have = crate::db::table_columns(db, entity.table_name())
+        .await?
+        .unwrap_or_default();
     let schema = Schema::new(db.get_database_backend());
     for column in E::Column::iter() {
         if have.iter().any(|name| name == column.as_str()) {
@@ -220,25 +208,4 @@ fn table_ref_name(t: &sea_orm::sea_query::TableRef) -> String {
         sea_orm::sea_query::TableRef::Table(name, _) => name.1.to_string(),
         other => format!("{other:?}"),
     }
-}
-
-/// Names of every warehouse table, for checks and tests.
-pub fn table_names() -> Vec<&'static str> {
-    vec![
-        DimDate.table_name(),
-        DimFilm.table_name(),
-        DimActor.table_name(),
-        DimCategory.table_name(),
-        DimCustomer.table_name(),
-        DimStore.table_name(),
-        DimStaff.table_name(),
-        BridgeFilmActor.table_name(),
-        BridgeFilmCategory.table_name(),
-        FactRental.table_name(),
-        FactPayment.table_name(),
-        SourceVersion.table_name(),
-        SyncState.table_name(),
-        SyncRun.table_name(),
-        WarehouseMeta.table_name(),
-    ]
 }
