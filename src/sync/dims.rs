@@ -30,6 +30,8 @@ pub trait Dim:
     fn natural_col() -> Self::Column;
     fn key_col() -> Self::Column;
     fn deleted_col() -> Self::Column;
+    /// The source row's `last_update` the member was made from.
+    fn last_update_col() -> Self::Column;
     fn natural(m: &Self::Model) -> i32;
     fn key(m: &Self::Model) -> i32;
     fn set_key(m: &mut Self::Model, key: i32);
@@ -46,6 +48,9 @@ macro_rules! dim {
             }
             fn deleted_col() -> $m::Column {
                 $m::Column::IsDeleted
+            }
+            fn last_update_col() -> $m::Column {
+                $m::Column::LastUpdate
             }
             fn natural(m: &$m::Model) -> i32 {
                 m.$nat
@@ -102,6 +107,23 @@ where
         map.insert(natural as u32, key);
     }
     Ok(map)
+}
+
+/// natural id -> the source `last_update` each member was made from.
+pub async fn versions<D, C>(db: &C) -> Result<HashMap<i32, Option<chrono::NaiveDateTime>>>
+where
+    D: Dim,
+    C: ConnectionTrait,
+{
+    let pairs: Vec<(i32, Option<chrono::NaiveDateTime>)> = D::find()
+        .select_only()
+        .column(D::natural_col())
+        .column(D::last_update_col())
+        .into_tuple()
+        .all(db)
+        .await
+        .with_context(|| format!("cannot read warehouse table {}", table::<D>()))?;
+    Ok(pairs.into_iter().collect())
 }
 
 /// Natural ids of the members not flagged deleted.

@@ -62,8 +62,6 @@ impl Run<'_> {
         E: EntityTrait,
     {
         let candidates = self.changed_ids::<E>(pk, last_update, table).await?;
-        let ids: Vec<i64> = candidates.iter().map(|(id, _)| *id).collect();
-        let rows = rows_where_in::<E, _, _>(self.src, pk, &ids).await?;
         // Bulk-loaded tables share one timestamp, so the lookback can make every row a
         // candidate: then one read of the table's versions beats thousands of IN lists.
         let whole_table = if candidates.len() > BULK_VERSIONS {
@@ -86,6 +84,12 @@ impl Run<'_> {
                 (known.get(id) != Some(&lu)).then_some(*id)
             }));
         }
+        // Read (and re-derive what depends on) the rows whose version moved and the ones
+        // stamped where an equal version proves nothing. In the usual window those are all
+        // the candidates; read whole (no horizon, see `Missed::Unknown`), the others are
+        // known unchanged and are not fetched.
+        let ids = self.worth_reading(&candidates, |id, _| moved.contains(&id));
+        let rows = rows_where_in::<E, _, _>(self.src, pk, &ids).await?;
         let versions = rows
             .iter()
             .map(&version)
@@ -97,34 +101,53 @@ impl Run<'_> {
             })
             .collect();
         write::<source_version::Entity, _>(self.txn, versions, Write::Upsert).await?;
-        // What the rows derive is re-derived for the ones whose version moved and the ones
-        // stamped where an equal version proves nothing. In the usual window those are all of
-        // them; read whole (no horizon, see `Missed::Unknown`), the others are known unchanged.
-        let recheck_from = self.recheck_from;
-        Ok(rows
-            .into_iter()
-            .filter(|row| {
-                let (id, lu) = version(row);
-                moved.contains(&i64::from(id))
-                    || recheck_from.is_none_or(|from| lu.naive_utc() >= from)
+        Ok(rows)
+    }
+
+    /// The candidates to read again: those `moved` says changed, and every one stamped at or
+    /// after [`Run::recheck_from`] (or not stamped), where an equal version proves nothing.
+    fn worth_reading(
+        &self,
+        candidates: &[Candidate],
+        moved: impl Fn(i64, Option<chrono::NaiveDateTime>) -> bool,
+    ) -> Vec<i64> {
+        candidates
+            .iter()
+            .filter(|(id, lu)| {
+                let lu = lu.map(|t| t.naive_utc());
+                moved(*id, lu)
+                    || match (lu, self.recheck_from) {
+                        (Some(t), Some(from)) => t >= from,
+                        _ => true,
+                    }
             })
-            .collect())
+            .map(|(id, _)| *id)
+            .collect()
     }
 
     /// Ids of the rows of dimension table `E` changed since its watermark or stamped within
     /// the lookback window. Inside the window an equal stamp proves nothing
     /// ([`Run::recheck_from`]), so every candidate is read again and compared with its
     /// warehouse row: one that did not change costs a read, not a write.
-    pub(super) async fn own_changes<E>(
+    pub(super) async fn own_changes<E, D>(
         &mut self,
         table: &'static str,
         src: (E::Column, E::Column),
     ) -> Result<Vec<i64>>
     where
         E: EntityTrait,
+        D: crate::sync::dims::Dim,
     {
         let candidates = self.changed_ids::<E>(src.0, src.1, table).await?;
-        Ok(candidates.into_iter().map(|(id, _)| id).collect())
+        if self.since(table) != super::Since::All {
+            return Ok(candidates.into_iter().map(|(id, _)| id).collect());
+        }
+        // Read whole (no horizon): compare each stamp with the member's, so that only the
+        // members that changed are read and re-derived.
+        let loaded = crate::sync::dims::versions::<D, _>(self.txn).await?;
+        Ok(self.worth_reading(&candidates, |id, lu| {
+            i32::try_from(id).map_or(true, |id| loaded.get(&id) != Some(&lu))
+        }))
     }
 
     /// Ids (and last_update) of the rows of `E` in its window (see [`super::window`]); their stamps

@@ -64,7 +64,10 @@ impl Run<'_> {
             .key_diff::<film::Entity, dim_film::Entity>(film::Column::FilmId)
             .await?;
         let own = self
-            .own_changes::<film::Entity>("film", (film::Column::FilmId, film::Column::LastUpdate))
+            .own_changes::<film::Entity, dim_film::Entity>(
+                "film",
+                (film::Column::FilmId, film::Column::LastUpdate),
+            )
             .await?;
         let mut rows = by_id(
             rows_where_in::<film::Entity, _, _>(self.src, film::Column::FilmId, &own).await?,
@@ -111,7 +114,7 @@ impl Run<'_> {
             .key_diff::<actor::Entity, dim_actor::Entity>(actor::Column::ActorId)
             .await?;
         let own = self
-            .own_changes::<actor::Entity>(
+            .own_changes::<actor::Entity, dim_actor::Entity>(
                 "actor",
                 (actor::Column::ActorId, actor::Column::LastUpdate),
             )
@@ -138,7 +141,7 @@ impl Run<'_> {
             .key_diff::<category::Entity, dim_category::Entity>(category::Column::CategoryId)
             .await?;
         let own = self
-            .own_changes::<category::Entity>(
+            .own_changes::<category::Entity, dim_category::Entity>(
                 "category",
                 (category::Column::CategoryId, category::Column::LastUpdate),
             )
@@ -225,7 +228,7 @@ impl Run<'_> {
             .key_diff::<customer::Entity, dim_customer::Entity>(customer::Column::CustomerId)
             .await?;
         let own = self
-            .own_changes::<customer::Entity>(
+            .own_changes::<customer::Entity, dim_customer::Entity>(
                 "customer",
                 (customer::Column::CustomerId, customer::Column::LastUpdate),
             )
@@ -284,7 +287,7 @@ impl Run<'_> {
             .key_diff::<store::Entity, dim_store::Entity>(store::Column::StoreId)
             .await?;
         let own = self
-            .own_changes::<store::Entity>(
+            .own_changes::<store::Entity, dim_store::Entity>(
                 "store",
                 (store::Column::StoreId, store::Column::LastUpdate),
             )
@@ -338,7 +341,7 @@ impl Run<'_> {
             .key_diff::<staff::Entity, dim_staff::Entity>(staff::Column::StaffId)
             .await?;
         let own = self
-            .own_changes::<staff::Entity>(
+            .own_changes::<staff::Entity, dim_staff::Entity>(
                 "staff",
                 (staff::Column::StaffId, staff::Column::LastUpdate),
             )
