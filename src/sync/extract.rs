@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
 use super::transform::{Place, StaffRow, place};
 use crate::source::{address, city, country, staff};
@@ -72,56 +72,15 @@ pub fn read_error<E: EntityTrait>() -> String {
     format!("cannot read source table {}", E::default().table_name())
 }
 
-/// The staff columns read, in `StaffRow` order.
-type StaffTuple = (
-    u32,
-    String,
-    String,
-    Option<String>,
-    u32,
-    bool,
-    String,
-    DateTime<Utc>,
-);
-
 /// Staff members matching `cond`, without their picture or password.
 pub async fn staff<C: ConnectionTrait>(db: &C, cond: Condition) -> Result<Vec<StaffRow>> {
-    use staff::Column as S;
-    let rows: Vec<StaffTuple> = staff::Entity::find()
-        .select_only()
-        .columns([
-            S::StaffId,
-            S::FirstName,
-            S::LastName,
-            S::Email,
-            S::StoreId,
-            S::Active,
-            S::Username,
-            S::LastUpdate,
-        ])
+    staff::Entity::find()
         .filter(cond)
-        .order_by_asc(S::StaffId)
-        .into_tuple()
+        .order_by_asc(staff::Column::StaffId)
+        .into_partial_model::<StaffRow>()
         .all(db)
         .await
-        .context("cannot read source table staff")?;
-    Ok(rows
-        .into_iter()
-        .map(
-            |(staff_id, first_name, last_name, email, store_id, active, username, last_update)| {
-                StaffRow {
-                    staff_id,
-                    first_name,
-                    last_name,
-                    email,
-                    store_id,
-                    active,
-                    username,
-                    last_update,
-                }
-            },
-        )
-        .collect())
+        .context("cannot read source table staff")
 }
 
 /// The address hierarchy (address -> city -> country), held in memory to resolve places.

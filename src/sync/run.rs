@@ -14,7 +14,7 @@ use chrono::{NaiveDateTime, Utc};
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, EntityTrait, NotSet};
 use serde::Serialize;
 
-use crate::warehouse::entity::sync_run;
+use crate::warehouse::entity::sync_run::{self, RunStatus};
 
 /// What a run did to one warehouse table.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -173,7 +173,7 @@ pub async fn start<C: ConnectionTrait>(db: &C, command: &str) -> Result<i32> {
         command: Set(command.to_string()),
         started_at: Set(now()),
         finished_at: Set(None),
-        status: Set("running".into()),
+        status: Set(RunStatus::Running),
         rows_written: Set(0),
         rows_by_table: Set("{}".into()),
         error: Set(None),
@@ -198,7 +198,7 @@ async fn abandon_earlier<C: ConnectionTrait>(db: &C, run_id: i32) -> Result<()> 
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, QueryFilter};
     let done = sync_run::Entity::update_many()
-        .col_expr(sync_run::Column::Status, Expr::value("abandoned"))
+        .col_expr(sync_run::Column::Status, Expr::value(RunStatus::Abandoned))
         .col_expr(
             sync_run::Column::Error,
             Expr::value(
@@ -206,7 +206,7 @@ async fn abandon_earlier<C: ConnectionTrait>(db: &C, run_id: i32) -> Result<()> 
                  its changes were rolled back",
             ),
         )
-        .filter(sync_run::Column::Status.eq("running"))
+        .filter(sync_run::Column::Status.eq(RunStatus::Running))
         .filter(sync_run::Column::Id.lt(run_id))
         .exec(db)
         .await
@@ -226,7 +226,7 @@ pub async fn finish<C: ConnectionTrait>(db: &C, report: &RunReport) -> Result<()
     sync_run::ActiveModel {
         id: Set(report.run_id),
         finished_at: Set(Some(now())),
-        status: Set("success".into()),
+        status: Set(RunStatus::Success),
         rows_written: Set(report.rows_written() as i64),
         rows_by_table: Set(rows_by_table),
         source_clock: Set(report.source_clock),
@@ -254,7 +254,7 @@ pub struct PreviousSnapshot {
 pub async fn previous_snapshot<C: ConnectionTrait>(db: &C) -> Result<Option<PreviousSnapshot>> {
     use sea_orm::{ColumnTrait, QueryFilter, QueryOrder, QuerySelect};
     sync_run::Entity::find()
-        .filter(sync_run::Column::Status.eq("success"))
+        .filter(sync_run::Column::Status.eq(RunStatus::Success))
         .order_by_desc(sync_run::Column::Id)
         .limit(1)
         .into_partial_model::<PreviousSnapshot>()
@@ -291,7 +291,7 @@ pub async fn fail<C: ConnectionTrait>(db: &C, run_id: i32, error: &anyhow::Error
     sync_run::Entity::update(sync_run::ActiveModel {
         id: Set(run_id),
         finished_at: Set(Some(now())),
-        status: Set("failed".into()),
+        status: Set(RunStatus::Failed),
         error: Set(Some(format!("{error:#}"))),
         ..Default::default()
     })

@@ -150,8 +150,10 @@ pub fn store_row(store_key: i32, s: &store::Model, p: &Place) -> dim_store::Mode
     }
 }
 
-/// The staff columns the pipeline reads: never `picture` or `password`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// The staff columns the pipeline reads: never `picture` or `password`. A partial model of
+/// the source entity: the query selects these columns by name.
+#[derive(Clone, Debug, PartialEq, Eq, sea_orm::DerivePartialModel)]
+#[sea_orm(entity = "crate::source::staff::Entity")]
 pub struct StaffRow {
     pub staff_id: u32,
     pub first_name: String,

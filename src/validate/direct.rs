@@ -16,7 +16,7 @@ use chrono::{DateTime, NaiveDate, NaiveDateTime};
 use futures::SinkExt;
 use futures::channel::mpsc;
 use sea_orm::sea_query::{Order, Query};
-use sea_orm::{DbErr, EntityTrait, Iterable};
+use sea_orm::{DbErr, EntityTrait};
 use sea_orm_sync::{ConnectionTrait, DatabaseTransaction, TryGetableMany};
 
 use super::read_ahead::Batches;
@@ -147,7 +147,7 @@ where
     R: TryGetableMany,
 {
     let select = Query::select()
-        .columns(E::Column::iter())
+        .columns(<E::Model as TextDates>::COLUMNS.iter().copied())
         .from(E::default())
         .to_owned();
     let mut listening = true;
@@ -181,8 +181,12 @@ where
 /// cheaper than trying chrono format strings one after another. The result is the same
 /// `NaiveDateTime`.
 pub trait TextDates: Sized {
-    /// The row with every datetime column as `String`: a tuple of every column in the
-    /// entity's column order, decoded by position.
+    /// The entity's columns, in the order [`TextDates::Raw`] decodes them: the query names
+    /// them in this order, so the entity's own field order does not matter.
+    type Column: 'static + Copy + sea_orm::sea_query::IntoColumnRef;
+    const COLUMNS: &'static [Self::Column];
+    /// The row with every datetime column as `String`: a tuple of the columns of
+    /// [`TextDates::COLUMNS`], decoded by position.
     type Raw: TryGetableMany;
     /// The model, its datetimes parsed.
     fn from_raw(raw: Self::Raw) -> Result<Self, DbErr>;
@@ -245,7 +249,8 @@ fn opt_datetime(column: &str, value: Option<String>) -> Result<Option<NaiveDateT
     value.map(|v| datetime(column, &v)).transpose()
 }
 
-/// A `fact_rental` row as read (by position, in column order), its datetimes as text.
+/// A `fact_rental` row as read (by position, in the order of its `COLUMNS`), its datetimes as
+/// text.
 pub type RawRental = (
     i32,            // rental_id
     i32,            // rental_date_key
@@ -262,6 +267,24 @@ pub type RawRental = (
 );
 
 impl TextDates for fact_rental::Model {
+    type Column = fact_rental::Column;
+    const COLUMNS: &'static [fact_rental::Column] = {
+        use fact_rental::Column as C;
+        &[
+            C::RentalId,
+            C::RentalDateKey,
+            C::ReturnDateKey,
+            C::RentalDate,
+            C::ReturnDate,
+            C::InventoryId,
+            C::FilmKey,
+            C::StoreKey,
+            C::CustomerKey,
+            C::StaffKey,
+            C::RentalDurationDays,
+            C::SourceLastUpdate,
+        ]
+    };
     type Raw = RawRental;
     fn from_raw(r: RawRental) -> Result<Self, DbErr> {
         let (
@@ -295,7 +318,8 @@ impl TextDates for fact_rental::Model {
     }
 }
 
-/// A `fact_payment` row as read (by position, in column order), its datetimes as text.
+/// A `fact_payment` row as read (by position, in the order of its `COLUMNS`), its datetimes
+/// as text.
 pub type RawPayment = (
     i32,            // payment_id
     i32,            // payment_date_key
@@ -309,6 +333,21 @@ pub type RawPayment = (
 );
 
 impl TextDates for fact_payment::Model {
+    type Column = fact_payment::Column;
+    const COLUMNS: &'static [fact_payment::Column] = {
+        use fact_payment::Column as C;
+        &[
+            C::PaymentId,
+            C::PaymentDateKey,
+            C::PaymentDate,
+            C::CustomerKey,
+            C::StoreKey,
+            C::StaffKey,
+            C::RentalId,
+            C::AmountCents,
+            C::SourceLastUpdate,
+        ]
+    };
     type Raw = RawPayment;
     fn from_raw(p: RawPayment) -> Result<Self, DbErr> {
         let (
@@ -338,6 +377,26 @@ impl TextDates for fact_payment::Model {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_columns_read_are_every_column_of_the_entity() {
+        use super::TextDates;
+        use crate::warehouse::entity::{fact_payment, fact_rental};
+        use sea_orm::{IdenStatic, Iterable};
+        fn names<C: IdenStatic>(cols: impl IntoIterator<Item = C>) -> Vec<&'static str> {
+            let mut v: Vec<_> = cols.into_iter().map(|c| c.as_str()).collect();
+            v.sort_unstable();
+            v
+        }
+        assert_eq!(
+            names(fact_rental::Model::COLUMNS.iter().copied()),
+            names(fact_rental::Column::iter())
+        );
+        assert_eq!(
+            names(fact_payment::Model::COLUMNS.iter().copied()),
+            names(fact_payment::Column::iter())
+        );
+    }
+
     use super::*;
 
     #[test]

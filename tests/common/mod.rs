@@ -255,102 +255,81 @@ pub async fn exec(db: &DatabaseConnection, sql: &str) {
 
 /// Every warehouse table as sorted text rows, surrogate keys replaced by natural ids and
 /// soft-deleted dimension members left out, so a full-load and an incremental warehouse
-/// compare equal when they hold the same facts.
+/// compare equal when they hold the same facts. The columns come from each entity, so a
+/// column added to the star is compared without touching this.
 pub async fn canonical(url: &str) -> BTreeMap<&'static str, Vec<String>> {
+    use sakila_sync::warehouse::entity::prelude::*;
     let db = raw(url).await;
-    let q = |cols: &str, from: &str| {
-        format!(
-            "SELECT {} FROM {from} ORDER BY 1",
-            cols.split(',')
-                .map(|c| format!("quote({})", c.trim()))
-                .collect::<Vec<_>>()
-                .join("||'|'||")
-        )
-    };
-    let tables: [(&'static str, String); 11] = [
-        (
-            "dim_date",
-            q(
-                "date_key, full_date, year, quarter, month, day_of_month, day_of_week, is_weekend",
-                "dim_date",
-            ),
-        ),
-        (
-            "dim_film",
-            q(
-                "film_id, title, release_year, language, rating, length, rental_duration, rental_rate_cents, replacement_cost_cents, special_features, last_update, is_deleted",
-                "dim_film WHERE is_deleted = 0",
-            ),
-        ),
-        (
-            "dim_actor",
-            q(
-                "actor_id, first_name, last_name, last_update, is_deleted",
-                "dim_actor WHERE is_deleted = 0",
-            ),
-        ),
-        (
-            "dim_category",
-            q(
-                "category_id, name, last_update, is_deleted",
-                "dim_category WHERE is_deleted = 0",
-            ),
-        ),
-        (
-            "dim_customer",
-            q(
-                "customer_id, store_id, first_name, last_name, email, active, create_date, address, district, postal_code, phone, city, country, last_update, is_deleted",
-                "dim_customer WHERE is_deleted = 0",
-            ),
-        ),
-        (
-            "dim_store",
-            q(
-                "store_id, manager_staff_id, address, district, postal_code, city, country, last_update, is_deleted",
-                "dim_store WHERE is_deleted = 0",
-            ),
-        ),
-        (
-            "dim_staff",
-            q(
-                "staff_id, store_id, first_name, last_name, email, username, active, last_update, is_deleted",
-                "dim_staff WHERE is_deleted = 0",
-            ),
-        ),
-        (
-            "bridge_film_actor",
-            q(
-                "f.film_id, a.actor_id",
-                "bridge_film_actor b LEFT JOIN dim_film f USING (film_key) LEFT JOIN dim_actor a USING (actor_key)",
-            ),
-        ),
-        (
-            "bridge_film_category",
-            q(
-                "f.film_id, c.category_id",
-                "bridge_film_category b LEFT JOIN dim_film f USING (film_key) LEFT JOIN dim_category c USING (category_key)",
-            ),
-        ),
-        (
-            "fact_rental",
-            q(
-                "r.rental_id, r.rental_date_key, r.return_date_key, r.rental_date, r.return_date, r.inventory_id, f.film_id, s.store_id, c.customer_id, st.staff_id, r.rental_duration_days, r.source_last_update",
-                "fact_rental r LEFT JOIN dim_film f USING (film_key) LEFT JOIN dim_store s USING (store_key) LEFT JOIN dim_customer c USING (customer_key) LEFT JOIN dim_staff st USING (staff_key)",
-            ),
-        ),
-        (
-            "fact_payment",
-            q(
-                "p.payment_id, p.payment_date_key, p.payment_date, c.customer_id, s.store_id, st.staff_id, p.rental_id, p.amount_cents, p.source_last_update",
-                "fact_payment p LEFT JOIN dim_customer c USING (customer_key) LEFT JOIN dim_store s USING (store_key) LEFT JOIN dim_staff st USING (staff_key)",
-            ),
-        ),
+    let tables = [
+        projection(DimDate),
+        projection(DimFilm),
+        projection(DimActor),
+        projection(DimCategory),
+        projection(DimCustomer),
+        projection(DimStore),
+        projection(DimStaff),
+        projection(BridgeFilmActor),
+        projection(BridgeFilmCategory),
+        projection(FactRental),
+        projection(FactPayment),
     ];
     let mut out = BTreeMap::new();
     for (name, sql) in tables {
         out.insert(name, query_strings(&db, &sql).await);
     }
     out
+}
+
+/// The canonical rows of one table, as one SQL query: every column of the entity, in order,
+/// except a dimension's surrogate key; a key pointing at a dimension member replaced by that
+/// member's natural id (`film_key` by `film_id`); date keys kept (they are natural).
+fn projection<E: sea_orm::EntityTrait>(entity: E) -> (&'static str, String) {
+    use sea_orm::Identity;
+    use sea_orm::sea_query::TableRef;
+    use sea_orm::{IdenStatic, Iterable, PrimaryKeyToColumn, RelationTrait};
+    let table = entity.table_name();
+    let keys: Vec<&str> = E::PrimaryKey::iter()
+        .map(|k| k.into_column().as_str())
+        .collect();
+    let mut references = std::collections::HashMap::new();
+    for rel in E::Relation::iter() {
+        let def = rel.def();
+        if def.is_owner {
+            continue;
+        }
+        if let (Identity::Unary(from), Identity::Unary(to), TableRef::Table(name, _)) =
+            (&def.from_col, &def.to_col, &def.to_tbl)
+        {
+            references.insert(from.to_string(), (name.1.to_string(), to.to_string()));
+        }
+    }
+    let soft_deleted = E::Column::iter().any(|c| c.as_str() == "is_deleted");
+    let mut columns = Vec::new();
+    for column in E::Column::iter().map(|c| c.as_str()) {
+        match references.get(column) {
+            Some((dim, _)) if dim == "dim_date" => columns.push(format!("t.{column}")),
+            Some((dim, key)) => columns.push(format!(
+                "(SELECT {} FROM {dim} WHERE {key} = t.{column})",
+                key.replace("_key", "_id")
+            )),
+            None if soft_deleted && keys.contains(&column) => {} // the surrogate key
+            None => columns.push(format!("t.{column}")),
+        }
+    }
+    let filter = if soft_deleted {
+        " WHERE t.is_deleted = 0"
+    } else {
+        ""
+    };
+    let sql = format!(
+        "SELECT {} FROM {table} t{filter} ORDER BY 1",
+        columns
+            .iter()
+            .map(|c| format!("quote({c})"))
+            .collect::<Vec<_>>()
+            .join("||'|'||")
+    );
+    (table, sql)
 }
 
 /// Asserts two canonical warehouses are equal, naming the first differing rows per table.

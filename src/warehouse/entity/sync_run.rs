@@ -12,8 +12,7 @@ pub struct Model {
     pub command: String,
     pub started_at: DateTime,
     pub finished_at: Option<DateTime>,
-    /// `running`, `success`, `failed` or `abandoned` (a killed run, marked by the next one).
-    pub status: String,
+    pub status: RunStatus,
     /// Rows written, all tables together.
     pub rows_written: i64,
     /// Per table: rows inserted, updated and deleted, as JSON.
@@ -31,6 +30,25 @@ pub struct Model {
     /// What the run could not do as usual and what it did instead, in one line.
     #[sea_orm(column_type = "Text", nullable)]
     pub note: Option<String>,
+}
+
+/// What became of a run. Stored as its lower-case name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, EnumIter, DeriveActiveEnum)]
+#[sea_orm(rs_type = "String", db_type = "String(StringLen::None)")]
+pub enum RunStatus {
+    /// Started and not finished: under way, or its process died (see `Abandoned`).
+    #[sea_orm(string_value = "running")]
+    Running,
+    /// Committed.
+    #[sea_orm(string_value = "success")]
+    Success,
+    /// Ended with an error and rolled back; `error` says why.
+    #[sea_orm(string_value = "failed")]
+    Failed,
+    /// Its process ended without recording an outcome (killed, or the machine stopped); the
+    /// next run marks it so. Its transaction never committed.
+    #[sea_orm(string_value = "abandoned")]
+    Abandoned,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
