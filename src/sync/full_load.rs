@@ -23,7 +23,7 @@ use sea_orm::{
 use super::bridge::{Bridge, FilmActor, FilmCategory};
 use super::extract::{Geography, Marks, all, read_error};
 use super::load::{Write, write};
-use super::pipe::{self, Copy, DateCover};
+use super::pipe::{self, DateCover, FactCopy};
 use super::run::{RunReport, Tracker};
 use super::transform::{
     actor_row, category_row, customer_row, film_row, payment_row, rental_row, staff_row, store_row,
@@ -182,16 +182,17 @@ pub(crate) async fn load_all(
         .stream(src)
         .await
         .with_context(read_error::<customer::Entity>)?;
-    let n = pipe::<DimCustomer, _, _, _>(txn, stream, "dim_customer", |c: customer::Model| {
-        marks.observe("customer", c.last_update);
-        next_key += 1;
-        keys.customer.insert(c.customer_id, next_key);
-        let place = geo
-            .place(c.address_id)
-            .with_context(|| format!("customer {}", c.customer_id))?;
-        Ok(customer_row(next_key, &c, &place))
-    })
-    .await?;
+    let n =
+        stream_into::<DimCustomer, _, _, _>(txn, stream, "dim_customer", |c: customer::Model| {
+            marks.observe("customer", c.last_update);
+            next_key += 1;
+            keys.customer.insert(c.customer_id, next_key);
+            let place = geo
+                .place(c.address_id)
+                .with_context(|| format!("customer {}", c.customer_id))?;
+            Ok(customer_row(next_key, &c, &place))
+        })
+        .await?;
     marks.touch("customer");
     t.add("dim_customer", n, 0, 0, s);
 
@@ -227,7 +228,7 @@ pub(crate) async fn load_all(
     let mut cover = DateCover::default();
     let s = Instant::now();
     let select = rental::Entity::find().order_by_asc(rental::Column::RentalId);
-    let spec = Copy::<rental::Entity, FactRental> {
+    let spec = FactCopy::<rental::Entity, FactRental> {
         label: "fact_rental",
         last_update: |r| Some(r.last_update),
         transform: |k, r| Ok(rental_row(r, k.rental(r)?)),
@@ -247,7 +248,7 @@ pub(crate) async fn load_all(
 
     let s = Instant::now();
     let select = payment::Entity::find().order_by_asc(payment::Column::PaymentId);
-    let spec = Copy::<payment::Entity, FactPayment> {
+    let spec = FactCopy::<payment::Entity, FactPayment> {
         label: "fact_payment",
         last_update: |p| p.last_update,
         transform: |k, p| Ok(payment_row(p, k.payment(p)?)),
@@ -294,7 +295,7 @@ where
         .stream(src)
         .await
         .with_context(read_error::<B::Source>)?;
-    let n = pipe::<B::Star, _, _, _>(txn, stream, B::star_table(), |row| {
+    let n = stream_into::<B::Star, _, _, _>(txn, stream, B::star_table(), |row| {
         marks.observe(B::source_table(), Some(B::last_update(&row)));
         Ok(B::row(B::keys(keys, &row)?))
     })
@@ -319,7 +320,7 @@ fn version(
 /// Streams `rows` through `transform` into table `E`: a producer fills batches while a
 /// consumer writes the previous one, so reading and writing overlap. Memory holds at most a
 /// few batches whatever the table size.
-pub async fn pipe<E, M, S, F>(
+pub async fn stream_into<E, M, S, F>(
     txn: &DatabaseTransaction,
     rows: S,
     label: &str,

@@ -21,7 +21,7 @@ use super::progress;
 use crate::warehouse::dates;
 
 /// How to copy one source table into one warehouse table.
-pub struct Copy<S: EntityTrait, W: EntityTrait> {
+pub struct FactCopy<S: EntityTrait, W: EntityTrait> {
     pub label: &'static str,
     pub last_update: fn(&S::Model) -> Option<DateTime<Utc>>,
     pub transform: fn(&Keys, &S::Model) -> Result<W::Model>,
@@ -73,7 +73,7 @@ pub async fn copy<S, W>(
     select: Select<S>,
     txn: &DatabaseTransaction,
     keys: Arc<Keys>,
-    spec: Copy<S, W>,
+    spec: FactCopy<S, W>,
     cover: &mut DateCover,
 ) -> Result<(u64, Mark)>
 where
