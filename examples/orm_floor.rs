@@ -14,7 +14,7 @@
 //!
 //! The queries are the incremental's own expressions ([`as_i64`], [`unix_seconds`]). Rows are
 //! decoded into tuples or models and dropped: no transform, no comparison, no write. Issue 6
-//! asks, where SeaORM is the limit, to measure it and write down where: `docs/benchmarks.md`
+//! asks, where SeaORM is the limit, to measure it and write down where: `docs/benchmarks-log.md`
 //! has the figures.
 
 use std::path::Path;

@@ -36,7 +36,9 @@ struct Global {
         value_name = "URL"
     )]
     source: Option<String>,
-    /// Warehouse SQLite URL, created if missing [default: sqlite://analytics.db]
+    /// Warehouse SQLite URL [default: sqlite://analytics.db]. init, full-load and
+    /// incremental create the file if missing; validate reads an existing one only; demo
+    /// uses its own, in --dir
     #[arg(
         long,
         global = true,
@@ -63,8 +65,9 @@ enum Command {
     #[command(alias = "full_load")]
     FullLoad,
     /// Load only what changed in the source since the last run (by `last_update`, plus deletes
-    /// and changes that reach a row through another table). Afterwards the warehouse holds
-    /// what a full-load would produce. Right after `init` it loads everything.
+    /// and changes that reach a row through another table), however long the source's
+    /// transactions stay open. Afterwards the warehouse holds what a full-load would produce.
+    /// Right after `init` it loads everything.
     Incremental(IncrementalArgs),
     /// Create the Sakila schema in an empty database and fill it with deterministic synthetic
     /// data (same seed, same rows). Scale 1 has the real Sakila's cardinalities; scale N has N
@@ -98,9 +101,10 @@ struct DemoArgs {
 
 #[derive(Args)]
 struct IncrementalArgs {
-    /// Also re-read, and compare, rows stamped up to this long before the previous run's
-    /// snapshot: a transaction that commits within this long of stamping its rows is never
-    /// missed, even under a last_update already loaded (s, m, h or d)
+    /// Margin below the previous run's horizon (the start of the oldest source transaction
+    /// open when it took its snapshot, or its clock): rows stamped from there on are read
+    /// again and compared. It covers stamps the server's clock did not write (an application
+    /// clock behind the server's, a replica's lag) (s, m, h or d)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = sakila_sync::config::parse_duration)]
     lookback: chrono::Duration,
 }

@@ -316,6 +316,30 @@ async fn a_deleted_rental_whose_id_is_used_again_releases_its_payments() {
     e.assert_equals_full_load().await;
 }
 
+/// The limit the README states: the very same rental deleted and inserted again under its
+/// id, between two runs, looks unchanged or merely changed, and its payments, whose
+/// `rental_id` the delete nulled without a stamp, keep pointing at it in the warehouse.
+/// `validate` names them.
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn the_same_rental_inserted_again_is_a_limit_that_validate_reports() {
+    use sakila_sync::validate::{CheckKind, WindowSpec, validate};
+    let e = env!("inc_same_again");
+    let paid = common::query_i64(&e.my, "SELECT COUNT(*) FROM payment WHERE rental_id = 2").await;
+    e.sql(
+        "CREATE TABLE keep AS SELECT * FROM rental WHERE rental_id = 2;
+         DELETE FROM rental WHERE rental_id = 2;
+         INSERT INTO rental SELECT * FROM keep;
+         DROP TABLE keep",
+    )
+    .await;
+    e.incremental().await;
+    let report = validate(&e.src, &e.wh, WindowSpec::AllTime).await.unwrap();
+    let stale = report.check(CheckKind::Stale, "fact_payment").unwrap();
+    assert!(!stale.passed, "{report}");
+    assert_eq!(stale.differences as i64, paid, "{report}");
+}
+
 /// The limit the README states: a primary key changed in place reaches the rows that point at
 /// it through `ON UPDATE CASCADE`, which stamps nothing, so `incremental` does not see them
 /// move. `validate` names every row it left stale, and a `full-load` repairs them.

@@ -41,7 +41,7 @@
 //!   every value on its own thread and hands rows over one by one: four times slower.
 //!
 //! Two build-level choices serve the same reads: SQLite without memory statistics
-//! (`.cargo/config.toml`) and mimalloc as the allocator (`main.rs`). `docs/benchmarks.md` has
+//! (`.cargo/config.toml`) and mimalloc as the allocator (`main.rs`). `docs/benchmarks-log.md` has
 //! the figures.
 
 mod direct;

@@ -5,7 +5,7 @@
 //! Why a second driver: sqlx's SQLite driver steps on a thread of its own, copies every value
 //! of every row out (one or two allocations per column) and hands each row over through a
 //! channel. For a scan of 1.6M rows that costs about four times what the same query-builder
-//! query costs through rusqlite, which reads on the calling thread (`docs/benchmarks.md`,
+//! query costs through rusqlite, which reads on the calling thread (`docs/benchmarks-log.md`,
 //! `examples/orm_floor.rs`). Every write, and every other read, stays on sqlx.
 //!
 //! How it keeps to the project's rules and limits:
