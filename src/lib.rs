@@ -12,6 +12,7 @@ pub mod demo;
 pub mod failpoint;
 pub mod generate;
 pub mod source;
+pub mod star;
 pub mod sync;
 pub mod validate;
 pub mod warehouse;

@@ -34,6 +34,7 @@ pub trait Dim:
     fn last_update_col() -> Self::Column;
     fn natural(m: &Self::Model) -> i32;
     fn key(m: &Self::Model) -> i32;
+    fn is_deleted(m: &Self::Model) -> bool;
     fn set_key(m: &mut Self::Model, key: i32);
 }
 
@@ -57,6 +58,9 @@ macro_rules! dim {
             }
             fn key(m: &$m::Model) -> i32 {
                 m.$key
+            }
+            fn is_deleted(m: &$m::Model) -> bool {
+                m.is_deleted
             }
             fn set_key(m: &mut $m::Model, key: i32) {
                 m.$key = key;

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use futures::{Stream, TryStreamExt};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
@@ -25,12 +25,11 @@ use super::extract::{Geography, Marks, all, read_error};
 use super::load::{Write, write};
 use super::pipe::{self, DateCover, FactCopy};
 use super::run::{RunReport, Tracker};
-use super::transform::{
-    actor_row, category_row, customer_row, film_row, payment_row, rental_row, staff_row, store_row,
-};
+use super::transform::{payment_row, rental_row};
 use super::{Keys, progress, run};
 use crate::db;
-use crate::source::{actor, category, customer, film, inventory, language, payment, rental, store};
+use crate::source::{inventory, language, payment, rental};
+use crate::star::{self, Dimension, Refs};
 use crate::warehouse::entity::prelude::*;
 use crate::warehouse::entity::source_version;
 use crate::warehouse::schema;
@@ -103,98 +102,13 @@ pub(crate) async fn load_all(
     );
 
     // Dimensions: surrogate keys are the members' ordinals in natural-key order.
-    let s = Instant::now();
-    let mut rows = Vec::new();
-    for (i, f) in all::<film::Entity, _>(src).await?.iter().enumerate() {
-        marks.observe("film", Some(f.last_update));
-        let key = i as i32 + 1;
-        keys.film.insert(f.film_id, key);
-        let lang = languages.get(&f.language_id).ok_or_else(|| {
-            anyhow!(
-                "film {} refers to language {}, which does not exist",
-                f.film_id,
-                f.language_id
-            )
-        })?;
-        rows.push(film_row(key, f, lang));
-    }
-    marks.touch("film");
-    let n = write::<DimFilm, _>(txn, rows, Write::Insert).await?;
-    t.add("dim_film", n, 0, 0, s);
-
-    let s = Instant::now();
-    let mut rows = Vec::new();
-    for (i, a) in all::<actor::Entity, _>(src).await?.iter().enumerate() {
-        marks.observe("actor", Some(a.last_update));
-        keys.actor.insert(a.actor_id, i as i32 + 1);
-        rows.push(actor_row(i as i32 + 1, a));
-    }
-    marks.touch("actor");
-    let n = write::<DimActor, _>(txn, rows, Write::Insert).await?;
-    t.add("dim_actor", n, 0, 0, s);
-
-    let s = Instant::now();
-    let mut rows = Vec::new();
-    for (i, c) in all::<category::Entity, _>(src).await?.iter().enumerate() {
-        marks.observe("category", Some(c.last_update));
-        keys.category.insert(c.category_id, i as i32 + 1);
-        rows.push(category_row(i as i32 + 1, c));
-    }
-    marks.touch("category");
-    let n = write::<DimCategory, _>(txn, rows, Write::Insert).await?;
-    t.add("dim_category", n, 0, 0, s);
-
-    let s = Instant::now();
-    let mut rows = Vec::new();
-    for (i, st) in all::<store::Entity, _>(src).await?.iter().enumerate() {
-        marks.observe("store", Some(st.last_update));
-        keys.store.insert(st.store_id, i as i32 + 1);
-        let place = geo
-            .place(st.address_id)
-            .with_context(|| format!("store {}", st.store_id))?;
-        rows.push(store_row(i as i32 + 1, st, &place));
-    }
-    marks.touch("store");
-    let n = write::<DimStore, _>(txn, rows, Write::Insert).await?;
-    t.add("dim_store", n, 0, 0, s);
-
-    let s = Instant::now();
-    let mut rows = Vec::new();
-    for (i, st) in super::extract::staff(src, sea_orm::Condition::all())
-        .await?
-        .iter()
-        .enumerate()
-    {
-        marks.observe("staff", Some(st.last_update));
-        keys.staff.insert(st.staff_id, i as i32 + 1);
-        keys.staff_store.insert(st.staff_id, st.store_id);
-        rows.push(staff_row(i as i32 + 1, st));
-    }
-    marks.touch("staff");
-    let n = write::<DimStaff, _>(txn, rows, Write::Insert).await?;
-    t.add("dim_staff", n, 0, 0, s);
-
-    // Customers can be many: streamed like the facts.
-    let s = Instant::now();
-    let mut next_key = 0;
-    let stream = customer::Entity::find()
-        .order_by_asc(customer::Column::CustomerId)
-        .stream(src)
-        .await
-        .with_context(read_error::<customer::Entity>)?;
-    let n =
-        stream_into::<DimCustomer, _, _, _>(txn, stream, "dim_customer", |c: customer::Model| {
-            marks.observe("customer", c.last_update);
-            next_key += 1;
-            keys.customer.insert(c.customer_id, next_key);
-            let place = geo
-                .place(c.address_id)
-                .with_context(|| format!("customer {}", c.customer_id))?;
-            Ok(customer_row(next_key, &c, &place))
-        })
-        .await?;
-    marks.touch("customer");
-    t.add("dim_customer", n, 0, 0, s);
+    let refs = Refs { languages, geo };
+    load_dimension::<star::Film>(src, txn, &refs, &mut keys, &mut marks, t).await?;
+    load_dimension::<star::Actor>(src, txn, &refs, &mut keys, &mut marks, t).await?;
+    load_dimension::<star::Category>(src, txn, &refs, &mut keys, &mut marks, t).await?;
+    load_dimension::<star::Store>(src, txn, &refs, &mut keys, &mut marks, t).await?;
+    load_dimension::<star::Staff>(src, txn, &refs, &mut keys, &mut marks, t).await?;
+    load_dimension::<star::Customer>(src, txn, &refs, &mut keys, &mut marks, t).await?;
 
     copy_bridge::<FilmActor>(src, txn, &keys, &mut marks, t).await?;
     copy_bridge::<FilmCategory>(src, txn, &keys, &mut marks, t).await?;
@@ -276,6 +190,36 @@ pub(crate) async fn load_all(
     schema::check_star_keys(txn).await?;
     tracing::info!("foreign keys checked in {:.3} s", s.elapsed().as_secs_f64());
     Ok(marks)
+}
+
+/// Copies dimension `D`, streamed (customers can be many): each member's surrogate key is its
+/// ordinal in natural-key order.
+async fn load_dimension<D: Dimension>(
+    src: &DatabaseTransaction,
+    txn: &DatabaseTransaction,
+    refs: &Refs,
+    keys: &mut Keys,
+    marks: &mut Marks,
+    t: &mut Tracker,
+) -> Result<()> {
+    let s = Instant::now();
+    let rows = D::select()
+        .into_model::<D::Row>()
+        .stream(src)
+        .await
+        .with_context(read_error::<D::Source>)?;
+    let mut next_key = 0;
+    let n = stream_into::<D::Star, _, _, _>(txn, rows, D::star_table(), |row: D::Row| {
+        marks.observe(D::source_table(), D::last_update(&row));
+        next_key += 1;
+        D::keys(keys).insert(D::id(&row), next_key);
+        D::resolves(keys, &row);
+        D::member(next_key, &row, refs)
+    })
+    .await?;
+    marks.touch(D::source_table());
+    t.add(D::star_table(), n, 0, 0, s);
+    Ok(())
 }
 
 /// Copies bridge `B` (it follows its dimensions, whose keys are in `keys`).

@@ -51,12 +51,12 @@ pub mod read_ahead;
 pub mod report;
 pub mod window;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
 use anyhow::{Context, Result, anyhow, bail};
 use chrono::{NaiveDate, NaiveDateTime};
-use futures::{Stream, TryStreamExt, stream};
+use futures::{Stream, TryStreamExt};
 use sea_orm::{
     Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, JoinType, QueryOrder,
     QuerySelect, TransactionTrait,
@@ -67,16 +67,13 @@ pub use window::{Window, WindowSpec};
 
 use self::merge::{differing_columns, merge_join};
 use crate::db;
-use crate::source::{actor, category, customer, film, language, store};
+use crate::source::language;
+use crate::star::{self, Dimension, Refs};
 use crate::sync::bridge::{self, Bridge, FilmActor, FilmCategory};
+use crate::sync::dims::Dim;
 use crate::sync::extract::{self, Geography, Marks, read_error};
 use crate::sync::keymap::KeyMap;
-use crate::sync::transform::{
-    actor_row, category_row, customer_row, film_row, staff_row, store_row,
-};
-use crate::warehouse::entity::{
-    dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store, warehouse_meta,
-};
+use crate::warehouse::entity::warehouse_meta;
 use crate::warehouse::schema::SCHEMA_VERSION;
 
 /// Compares `source` with `warehouse`; the window narrows only the count and revenue checks.
@@ -285,53 +282,8 @@ struct Validation {
     latest: Option<NaiveDateTime>,
 }
 
-/// A warehouse dimension row: its natural id, surrogate key and deletion flag.
-trait Member {
-    fn natural_id(&self) -> i32;
-    fn key(&self) -> i32;
-    fn is_deleted(&self) -> bool;
-}
-
-macro_rules! member {
-    ($model:ty, $id:ident, $key:ident) => {
-        impl Member for $model {
-            fn natural_id(&self) -> i32 {
-                self.$id
-            }
-            fn key(&self) -> i32 {
-                self.$key
-            }
-            fn is_deleted(&self) -> bool {
-                self.is_deleted
-            }
-        }
-    };
-}
-
-member!(dim_film::Model, film_id, film_key);
-member!(dim_actor::Model, actor_id, actor_key);
-member!(dim_category::Model, category_id, category_key);
-member!(dim_customer::Model, customer_id, customer_key);
-member!(dim_store::Model, store_id, store_key);
-member!(dim_staff::Model, staff_id, staff_key);
-
 fn wh_read_error(table: &str) -> String {
     format!("cannot read warehouse table {table}")
-}
-
-/// Every row of source table `E` in `order`, keyed by `id`, as a stream.
-async fn source_rows<'a, E: EntityTrait>(
-    src: &'a DatabaseTransaction,
-    order: E::Column,
-    id: fn(&E::Model) -> i64,
-) -> Result<impl Stream<Item = Result<(i64, E::Model)>> + 'a> {
-    Ok(E::find()
-        .order_by_asc(order)
-        .stream(src)
-        .await
-        .with_context(read_error::<E>)?
-        .map_err(|e| anyhow::Error::new(e).context(read_error::<E>()))
-        .map_ok(move |m| (id(&m), m)))
 }
 
 /// Every row of warehouse table `E` in `order`, keyed by `id`, as a stream.
@@ -354,16 +306,14 @@ async fn warehouse_rows<'a, E: EntityTrait>(
 /// would write for the source member under the warehouse's surrogate key.
 async fn dimension<E, S>(
     wh: &DatabaseTransaction,
-    id_column: E::Column,
     source: impl Stream<Item = Result<(i64, S)>>,
     mut expected: impl FnMut(&S, i32) -> Result<E::Model>,
 ) -> Result<(TableResult, Members)>
 where
-    E: EntityTrait,
-    E::Model: Member + PartialEq,
+    E: Dim,
 {
     let table = E::default().table_name();
-    let warehouse = warehouse_rows::<E>(wh, id_column, |m| i64::from(m.natural_id())).await?;
+    let warehouse = warehouse_rows::<E>(wh, E::natural_col(), |m| i64::from(E::natural(m))).await?;
     let mut t = TableResult::new(table, true, true);
     let mut members = Members::default();
     merge_join(table, source, warehouse, |id, s, w| {
@@ -371,16 +321,16 @@ where
             t.source_rows += 1;
         }
         if let Some(w) = &w {
-            members.insert(w.natural_id(), w.key());
-            if !w.is_deleted() {
+            members.insert(E::natural(w), E::key(w));
+            if !E::is_deleted(w) {
                 t.warehouse_rows += 1;
             }
         }
         match (s, w) {
             (Some(_), None) => t.missing.add(Id::One(id)),
-            (None, Some(w)) if !w.is_deleted() => t.extra.add(Id::One(id)),
+            (None, Some(w)) if !E::is_deleted(&w) => t.extra.add(Id::One(id)),
             (Some(s), Some(w)) => {
-                let cols = differing_columns(&expected(&s, w.key())?, &w);
+                let cols = differing_columns(&expected(&s, E::key(&w))?, &w);
                 if !cols.is_empty() {
                     t.stale.add_with_columns(Id::One(id), &cols);
                 }
@@ -447,113 +397,46 @@ impl Validation {
         src: &DatabaseTransaction,
         wh: &DatabaseTransaction,
     ) -> Result<()> {
-        let geo = Geography::load(src, &mut Marks::default()).await?;
-        let languages: HashMap<u32, String> = extract::all::<language::Entity, _>(src)
-            .await?
-            .into_iter()
-            .map(|l| (l.language_id, l.name))
-            .collect();
-
-        let films =
-            source_rows::<film::Entity>(src, film::Column::FilmId, |f| i64::from(f.film_id))
-                .await?;
-        let (t, m) = dimension::<dim_film::Entity, _>(
-            wh,
-            dim_film::Column::FilmId,
-            films,
-            |f: &film::Model, key| {
-                let lang = languages.get(&f.language_id).ok_or_else(|| {
-                    anyhow!(
-                        "source film {} refers to language {}, which does not exist",
-                        f.film_id,
-                        f.language_id
-                    )
-                })?;
-                Ok(film_row(key, f, lang))
-            },
-        )
-        .await?;
-        self.tables.push(t);
-        self.films = m;
-
-        let actors =
-            source_rows::<actor::Entity>(src, actor::Column::ActorId, |a| i64::from(a.actor_id))
-                .await?;
-        let (t, m) = dimension::<dim_actor::Entity, _>(
-            wh,
-            dim_actor::Column::ActorId,
-            actors,
-            |a: &actor::Model, key| Ok(actor_row(key, a)),
-        )
-        .await?;
-        self.tables.push(t);
-        self.actors = m;
-
-        let categories = source_rows::<category::Entity>(src, category::Column::CategoryId, |c| {
-            i64::from(c.category_id)
-        })
-        .await?;
-        let (t, m) = dimension::<dim_category::Entity, _>(
-            wh,
-            dim_category::Column::CategoryId,
-            categories,
-            |c: &category::Model, key| Ok(category_row(key, c)),
-        )
-        .await?;
-        self.tables.push(t);
-        self.categories = m;
-
-        let customers = source_rows::<customer::Entity>(src, customer::Column::CustomerId, |c| {
-            i64::from(c.customer_id)
-        })
-        .await?;
-        let (t, m) = dimension::<dim_customer::Entity, _>(
-            wh,
-            dim_customer::Column::CustomerId,
-            customers,
-            |c: &customer::Model, key| {
-                let place = geo
-                    .place(c.address_id)
-                    .with_context(|| format!("source customer {}", c.customer_id))?;
-                Ok(customer_row(key, c, &place))
-            },
-        )
-        .await?;
-        self.tables.push(t);
-        self.customers = m;
-
-        let stores =
-            source_rows::<store::Entity>(src, store::Column::StoreId, |s| i64::from(s.store_id))
-                .await?;
-        let (t, m) = dimension::<dim_store::Entity, _>(
-            wh,
-            dim_store::Column::StoreId,
-            stores,
-            |s: &store::Model, key| {
-                let place = geo
-                    .place(s.address_id)
-                    .with_context(|| format!("source store {}", s.store_id))?;
-                Ok(store_row(key, s, &place))
-            },
-        )
-        .await?;
-        self.tables.push(t);
-        self.stores = m;
-
-        // Staff through the reader that never touches `picture` or `password`.
-        let staff = extract::staff(src, Condition::all()).await?;
-        for s in &staff {
+        let refs = Refs {
+            geo: Geography::load(src, &mut Marks::default()).await?,
+            languages: extract::all::<language::Entity, _>(src)
+                .await?
+                .into_iter()
+                .map(|l| (l.language_id, l.name))
+                .collect(),
+        };
+        self.films = self.dimension::<star::Film>(src, wh, &refs).await?;
+        self.actors = self.dimension::<star::Actor>(src, wh, &refs).await?;
+        self.categories = self.dimension::<star::Category>(src, wh, &refs).await?;
+        self.customers = self.dimension::<star::Customer>(src, wh, &refs).await?;
+        self.stores = self.dimension::<star::Store>(src, wh, &refs).await?;
+        self.staff = self.dimension::<star::Staff>(src, wh, &refs).await?;
+        // Payments are attributed to their staff member's store.
+        for s in extract::staff(src, Condition::all()).await? {
             self.staff_store.insert(s.staff_id, s.store_id);
         }
-        let staff = stream::iter(staff.into_iter().map(|s| Ok((i64::from(s.staff_id), s))));
-        let (t, m) =
-            dimension::<dim_staff::Entity, _>(wh, dim_staff::Column::StaffId, staff, |s, key| {
-                Ok(staff_row(key, s))
-            })
-            .await?;
-        self.tables.push(t);
-        self.staff = m;
         Ok(())
+    }
+
+    /// Compares dimension `D`: every source row, merged by natural id with the warehouse's
+    /// members, against the member the loader would make of it under the member's key.
+    async fn dimension<D: Dimension>(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: &DatabaseTransaction,
+        refs: &Refs,
+    ) -> Result<Members> {
+        let rows = D::select()
+            .into_model::<D::Row>()
+            .stream(src)
+            .await
+            .with_context(read_error::<D::Source>)?
+            .map_err(|e| anyhow::Error::new(e).context(read_error::<D::Source>()))
+            .map_ok(|r| (i64::from(D::id(&r)), r));
+        let (t, members) =
+            dimension::<D::Star, _>(wh, rows, |row, key| D::member(key, row, refs)).await?;
+        self.tables.push(t);
+        Ok(members)
     }
 
     async fn bridges(&mut self, src: &DatabaseTransaction, wh: &DatabaseTransaction) -> Result<()> {
