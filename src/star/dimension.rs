@@ -47,6 +47,15 @@ impl Refs {
     }
 }
 
+/// A lookup table a member folds in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lookup {
+    /// `language`: a film carries its language's name.
+    Language,
+    /// `address` (with its city and country): a customer or a store carries its place.
+    Address,
+}
+
 /// One dimension of the star.
 pub trait Dimension {
     /// The source table.
@@ -60,6 +69,17 @@ pub trait Dimension {
     fn select() -> Select<Self::Source>;
     /// The source's natural key column.
     fn id_column() -> <Self::Source as EntityTrait>::Column;
+    /// The source's `last_update` column.
+    fn last_update_column() -> <Self::Source as EntityTrait>::Column;
+    /// The lookup a member folds in, and the source column naming its row; `None` if none.
+    /// A change of that lookup row changes the member (a renamed city, its customers).
+    fn folds() -> Option<(Lookup, <Self::Source as EntityTrait>::Column)> {
+        None
+    }
+    /// The id of the lookup row a source row folds in (see [`Dimension::folds`]).
+    fn folded(_row: &Self::Row) -> Option<u32> {
+        None
+    }
     /// The natural key of a row.
     fn id(row: &Self::Row) -> u32;
     /// When the source row last changed.
@@ -86,6 +106,9 @@ pub trait Dimension {
 /// Dimensions made of whole source rows.
 macro_rules! whole_rows {
     ($name:ident, $src:ident, $star:ident, $id:ident, $Id:ident, $keys:ident, |$key:ident, $row:ident, $refs:ident| $member:expr, $lu:expr) => {
+        whole_rows!($name, $src, $star, $id, $Id, $keys, |$key, $row, $refs| $member, $lu, folds:);
+    };
+    ($name:ident, $src:ident, $star:ident, $id:ident, $Id:ident, $keys:ident, |$key:ident, $row:ident, $refs:ident| $member:expr, $lu:expr, folds: $($fold:ident by $Col:ident . $col:ident)?) => {
         #[doc = concat!("`", stringify!($star), "`, from the source table `", stringify!($src), "`.")]
         pub struct $name;
 
@@ -100,6 +123,17 @@ macro_rules! whole_rows {
             fn id_column() -> $src::Column {
                 $src::Column::$Id
             }
+            fn last_update_column() -> $src::Column {
+                $src::Column::LastUpdate
+            }
+            $(
+                fn folds() -> Option<(Lookup, $src::Column)> {
+                    Some((Lookup::$fold, $src::Column::$Col))
+                }
+                fn folded(row: &$src::Model) -> Option<u32> {
+                    Some(row.$col)
+                }
+            )?
             fn id(row: &$src::Model) -> u32 {
                 row.$id
             }
@@ -125,7 +159,8 @@ whole_rows!(
     FilmId,
     film,
     |key, f, refs| Ok(film_row(key, f, refs.language(f.film_id, f.language_id)?)),
-    |f| Some(f.last_update)
+    |f| Some(f.last_update),
+    folds: Language by LanguageId.language_id
 );
 whole_rows!(
     Actor,
@@ -158,7 +193,8 @@ whole_rows!(
         let place = refs.place(format_args!("customer {}", c.customer_id), c.address_id)?;
         Ok(customer_row(key, c, &place))
     },
-    |c| c.last_update
+    |c| c.last_update,
+    folds: Address by AddressId.address_id
 );
 whole_rows!(
     Store,
@@ -171,7 +207,8 @@ whole_rows!(
         let place = refs.place(format_args!("store {}", s.store_id), s.address_id)?;
         Ok(store_row(key, s, &place))
     },
-    |s| Some(s.last_update)
+    |s| Some(s.last_update),
+    folds: Address by AddressId.address_id
 );
 
 /// `dim_staff`, from the source table `staff` without its `picture` and `password`.
@@ -189,6 +226,9 @@ impl Dimension for Staff {
     }
     fn id_column() -> staff::Column {
         staff::Column::StaffId
+    }
+    fn last_update_column() -> staff::Column {
+        staff::Column::LastUpdate
     }
     fn id(row: &StaffRow) -> u32 {
         row.staff_id

@@ -10,4 +10,4 @@
 
 mod dimension;
 
-pub use dimension::{Actor, Category, Customer, Dimension, Film, Refs, Staff, Store};
+pub use dimension::{Actor, Category, Customer, Dimension, Film, Lookup, Refs, Staff, Store};

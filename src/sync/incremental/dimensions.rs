@@ -3,27 +3,21 @@
 //! the changes that reach a member through another table (a renamed city reaches its
 //! customers and stores, a language its films).
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result};
 use sea_orm::sea_query::ExprTrait;
 use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{Run, by_id, rows_where_in};
-use crate::source::{
-    actor, address, category, city, country, customer, film, inventory, language, staff, store,
-};
+use crate::source::{address, city, country, inventory, language};
+use crate::star::{self, Dimension, Lookup, Refs};
 use crate::sync::bridge::{Bridge, FilmActor, FilmCategory};
 use crate::sync::dims::{self, Dim};
-use crate::sync::extract::{self, read_error};
+use crate::sync::extract::{self, Geography, read_error};
 use crate::sync::load::{Write, write};
-use crate::sync::transform::{
-    Place, actor_row, category_row, customer_row, film_row, place, staff_row, store_row,
-};
-use crate::warehouse::entity::{
-    dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,
-};
+use crate::warehouse::entity::dim_staff;
 
 /// Bridge pairs deleted per statement. SQLite takes no list of row values after `IN`, so each
 /// pair is a term of an `OR`, and SQLite parses a chain of terms as deep as it is long (its
@@ -58,126 +52,20 @@ impl Run<'_> {
         Ok((missing, gone))
     }
 
-    pub(super) async fn films(&mut self, renamed_languages: &[u32]) -> Result<()> {
-        let s = Instant::now();
-        let (missing, gone) = self
-            .key_diff::<film::Entity, dim_film::Entity>(film::Column::FilmId)
-            .await?;
-        let own = self
-            .own_changes::<film::Entity, dim_film::Entity>(
-                "film",
-                (film::Column::FilmId, film::Column::LastUpdate),
-            )
-            .await?;
-        let mut rows = by_id(
-            rows_where_in::<film::Entity, _, _>(self.src, film::Column::FilmId, &own).await?,
-            |f| f.film_id,
-        );
-        rows.extend(by_id(
-            rows_where_in::<film::Entity, _, _>(
+    /// The address hierarchy of `address_ids` only: those addresses, their cities and their
+    /// countries.
+    async fn places(&self, address_ids: &[u32]) -> Result<Geography> {
+        let addresses = by_id(
+            rows_where_in::<address::Entity, _, _>(
                 self.src,
-                film::Column::LanguageId,
-                renamed_languages,
+                address::Column::AddressId,
+                address_ids,
             )
             .await?,
-            |f| f.film_id,
-        ));
-        rows.extend(by_id(
-            rows_where_in::<film::Entity, _, _>(self.src, film::Column::FilmId, &missing).await?,
-            |f| f.film_id,
-        ));
-        let names: HashMap<u32, String> = extract::all::<language::Entity, _>(self.src)
-            .await?
-            .into_iter()
-            .map(|l| (l.language_id, l.name))
-            .collect();
-        let mut out = Vec::with_capacity(rows.len());
-        for f in rows.values() {
-            let lang = names.get(&f.language_id).ok_or_else(|| {
-                anyhow!(
-                    "film {} refers to language {}, which does not exist",
-                    f.film_id,
-                    f.language_id
-                )
-            })?;
-            out.push(film_row(0, f, lang));
-        }
-        let a = dims::apply::<dim_film::Entity, _>(self.txn, &mut self.keys.film, out).await?;
-        let d = dims::soft_delete::<dim_film::Entity, _>(self.txn, &gone).await?;
-        self.t.add("dim_film", a.inserted, a.updated, d, s);
-        Ok(())
-    }
-
-    pub(super) async fn actors(&mut self) -> Result<()> {
-        let s = Instant::now();
-        let (missing, gone) = self
-            .key_diff::<actor::Entity, dim_actor::Entity>(actor::Column::ActorId)
-            .await?;
-        let own = self
-            .own_changes::<actor::Entity, dim_actor::Entity>(
-                "actor",
-                (actor::Column::ActorId, actor::Column::LastUpdate),
-            )
-            .await?;
-        let mut rows = by_id(
-            rows_where_in::<actor::Entity, _, _>(self.src, actor::Column::ActorId, &own).await?,
-            |a| a.actor_id,
+            |a| a.address_id,
         );
-        rows.extend(by_id(
-            rows_where_in::<actor::Entity, _, _>(self.src, actor::Column::ActorId, &missing)
-                .await?,
-            |a| a.actor_id,
-        ));
-        let out = rows.values().map(|a| actor_row(0, a)).collect();
-        let a = dims::apply::<dim_actor::Entity, _>(self.txn, &mut self.keys.actor, out).await?;
-        let d = dims::soft_delete::<dim_actor::Entity, _>(self.txn, &gone).await?;
-        self.t.add("dim_actor", a.inserted, a.updated, d, s);
-        Ok(())
-    }
-
-    pub(super) async fn categories(&mut self) -> Result<()> {
-        let s = Instant::now();
-        let (missing, gone) = self
-            .key_diff::<category::Entity, dim_category::Entity>(category::Column::CategoryId)
-            .await?;
-        let own = self
-            .own_changes::<category::Entity, dim_category::Entity>(
-                "category",
-                (category::Column::CategoryId, category::Column::LastUpdate),
-            )
-            .await?;
-        let mut rows = by_id(
-            rows_where_in::<category::Entity, _, _>(self.src, category::Column::CategoryId, &own)
-                .await?,
-            |c| c.category_id,
-        );
-        rows.extend(by_id(
-            rows_where_in::<category::Entity, _, _>(
-                self.src,
-                category::Column::CategoryId,
-                &missing,
-            )
-            .await?,
-            |c| c.category_id,
-        ));
-        let out = rows.values().map(|c| category_row(0, c)).collect();
-        let a =
-            dims::apply::<dim_category::Entity, _>(self.txn, &mut self.keys.category, out).await?;
-        let d = dims::soft_delete::<dim_category::Entity, _>(self.txn, &gone).await?;
-        self.t.add("dim_category", a.inserted, a.updated, d, s);
-        Ok(())
-    }
-
-    /// Resolved places of `address_ids`, reading only those addresses, cities and countries.
-    async fn places(&self, address_ids: &[u32]) -> Result<HashMap<u32, Place>> {
-        let addresses = rows_where_in::<address::Entity, _, _>(
-            self.src,
-            address::Column::AddressId,
-            address_ids,
-        )
-        .await?;
         let city_ids: Vec<u32> = addresses
-            .iter()
+            .values()
             .map(|a| a.city_id)
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -201,170 +89,144 @@ impl Run<'_> {
             .await?,
             |c| c.country_id,
         );
-        let mut out = HashMap::new();
-        for a in &addresses {
-            let c = cities.get(&a.city_id).ok_or_else(|| {
-                anyhow!(
-                    "source city {} (of address {}) does not exist",
-                    a.city_id,
-                    a.address_id
-                )
-            })?;
-            let k = countries.get(&c.country_id).ok_or_else(|| {
-                anyhow!(
-                    "source country {} (of city {}) does not exist",
-                    c.country_id,
-                    c.city_id
-                )
-            })?;
-            out.insert(a.address_id, place(a, c, k));
+        Ok(Geography {
+            countries: countries.into_iter().collect(),
+            cities: cities.into_iter().collect(),
+            addresses: addresses.into_iter().collect(),
+        })
+    }
+
+    /// Syncs dimension `D`: the members the source gained or lost (key sets), the rows changed
+    /// by stamp ([`Run::own_changes`]), and the rows whose folded lookup row changed
+    /// (`changed_lookups`: the ids of the addresses or languages that changed). Returns what
+    /// was applied and the source rows read.
+    async fn dimension<D: Dimension>(
+        &mut self,
+        changed_lookups: &[u32],
+    ) -> Result<(
+        dims::Applied<<D::Star as EntityTrait>::Model>,
+        BTreeMap<u32, D::Row>,
+    )> {
+        let s = Instant::now();
+        let (missing, gone) = self.key_diff::<D::Source, D::Star>(D::id_column()).await?;
+        let own = self
+            .own_changes::<D::Source, D::Star>(
+                D::source_table(),
+                (D::id_column(), D::last_update_column()),
+            )
+            .await?;
+        let wanted: Vec<i64> = own
+            .into_iter()
+            .chain(missing.iter().map(|&id| i64::from(id)))
+            .collect();
+        let mut rows = BTreeMap::new();
+        for row in self.dimension_rows::<D, _>(D::id_column(), &wanted).await? {
+            rows.insert(D::id(&row), row);
+        }
+        if let Some((_, column)) = D::folds() {
+            for row in self.dimension_rows::<D, _>(column, changed_lookups).await? {
+                rows.insert(D::id(&row), row);
+            }
+        }
+        let refs = self.refs_for::<D>(rows.values()).await?;
+        let members = rows
+            .values()
+            .map(|row| D::member(0, row, &refs))
+            .collect::<Result<Vec<_>>>()?;
+        let applied = dims::apply::<D::Star, _>(self.txn, D::keys(&mut self.keys), members).await?;
+        let deleted = dims::soft_delete::<D::Star, _>(self.txn, &gone).await?;
+        self.t.add(
+            D::star_table(),
+            applied.inserted,
+            applied.updated,
+            deleted,
+            s,
+        );
+        Ok((applied, rows))
+    }
+
+    /// The source rows of dimension `D` whose `column` is one of `ids`, in chunks.
+    async fn dimension_rows<D: Dimension, V: Into<sea_orm::Value> + Copy>(
+        &self,
+        column: <D::Source as EntityTrait>::Column,
+        ids: &[V],
+    ) -> Result<Vec<D::Row>> {
+        let mut out = Vec::new();
+        for chunk in ids.chunks(dims::IN_CHUNK) {
+            out.extend(
+                D::select()
+                    .filter(column.is_in(chunk.iter().copied()))
+                    .into_model::<D::Row>()
+                    .all(self.src)
+                    .await
+                    .with_context(read_error::<D::Source>)?,
+            );
         }
         Ok(out)
     }
 
-    pub(super) async fn customers(&mut self, moved_addresses: &[u32]) -> Result<()> {
-        let s = Instant::now();
-        let (missing, gone) = self
-            .key_diff::<customer::Entity, dim_customer::Entity>(customer::Column::CustomerId)
-            .await?;
-        let own = self
-            .own_changes::<customer::Entity, dim_customer::Entity>(
-                "customer",
-                (customer::Column::CustomerId, customer::Column::LastUpdate),
-            )
-            .await?;
-        let mut rows = by_id(
-            rows_where_in::<customer::Entity, _, _>(self.src, customer::Column::CustomerId, &own)
-                .await?,
-            |c| c.customer_id,
-        );
-        rows.extend(by_id(
-            rows_where_in::<customer::Entity, _, _>(
-                self.src,
-                customer::Column::AddressId,
-                moved_addresses,
-            )
-            .await?,
-            |c| c.customer_id,
-        ));
-        rows.extend(by_id(
-            rows_where_in::<customer::Entity, _, _>(
-                self.src,
-                customer::Column::CustomerId,
-                &missing,
-            )
-            .await?,
-            |c| c.customer_id,
-        ));
-        let address_ids: Vec<u32> = rows
-            .values()
-            .map(|c| c.address_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let places = self.places(&address_ids).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for c in rows.values() {
-            let p = places.get(&c.address_id).ok_or_else(|| {
-                anyhow!(
-                    "customer {} refers to address {}, which does not exist",
-                    c.customer_id,
-                    c.address_id
-                )
-            })?;
-            out.push(customer_row(0, c, p));
+    /// The lookup rows `rows` fold in: all languages (a few), or the places of their
+    /// addresses only.
+    async fn refs_for<'r, D: Dimension>(
+        &self,
+        rows: impl Iterator<Item = &'r D::Row>,
+    ) -> Result<Refs> {
+        let mut refs = Refs::default();
+        match D::folds() {
+            Some((Lookup::Language, _)) => {
+                refs.languages = extract::all::<language::Entity, _>(self.src)
+                    .await?
+                    .into_iter()
+                    .map(|l| (l.language_id, l.name))
+                    .collect();
+            }
+            Some((Lookup::Address, _)) => {
+                let ids: BTreeSet<u32> = rows.filter_map(D::folded).collect();
+                refs.geo = self.places(&ids.into_iter().collect::<Vec<_>>()).await?;
+            }
+            None => {}
         }
-        let a =
-            dims::apply::<dim_customer::Entity, _>(self.txn, &mut self.keys.customer, out).await?;
-        let d = dims::soft_delete::<dim_customer::Entity, _>(self.txn, &gone).await?;
-        self.t.add("dim_customer", a.inserted, a.updated, d, s);
+        Ok(refs)
+    }
+
+    pub(super) async fn films(&mut self, renamed_languages: &[u32]) -> Result<()> {
+        self.dimension::<star::Film>(renamed_languages).await?;
+        Ok(())
+    }
+
+    pub(super) async fn actors(&mut self) -> Result<()> {
+        self.dimension::<star::Actor>(&[]).await?;
+        Ok(())
+    }
+
+    pub(super) async fn categories(&mut self) -> Result<()> {
+        self.dimension::<star::Category>(&[]).await?;
+        Ok(())
+    }
+
+    pub(super) async fn customers(&mut self, moved_addresses: &[u32]) -> Result<()> {
+        self.dimension::<star::Customer>(moved_addresses).await?;
         Ok(())
     }
 
     pub(super) async fn stores(&mut self, moved_addresses: &[u32]) -> Result<()> {
-        let s = Instant::now();
-        let (missing, gone) = self
-            .key_diff::<store::Entity, dim_store::Entity>(store::Column::StoreId)
-            .await?;
-        let own = self
-            .own_changes::<store::Entity, dim_store::Entity>(
-                "store",
-                (store::Column::StoreId, store::Column::LastUpdate),
-            )
-            .await?;
-        let mut rows = by_id(
-            rows_where_in::<store::Entity, _, _>(self.src, store::Column::StoreId, &own).await?,
-            |st| st.store_id,
-        );
-        rows.extend(by_id(
-            rows_where_in::<store::Entity, _, _>(
-                self.src,
-                store::Column::AddressId,
-                moved_addresses,
-            )
-            .await?,
-            |st| st.store_id,
-        ));
-        rows.extend(by_id(
-            rows_where_in::<store::Entity, _, _>(self.src, store::Column::StoreId, &missing)
-                .await?,
-            |st| st.store_id,
-        ));
-        let address_ids: Vec<u32> = rows
-            .values()
-            .map(|st| st.address_id)
-            .collect::<BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        let places = self.places(&address_ids).await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for st in rows.values() {
-            let p = places.get(&st.address_id).ok_or_else(|| {
-                anyhow!(
-                    "store {} refers to address {}, which does not exist",
-                    st.store_id,
-                    st.address_id
-                )
-            })?;
-            out.push(store_row(0, st, p));
-        }
-        let a = dims::apply::<dim_store::Entity, _>(self.txn, &mut self.keys.store, out).await?;
-        let d = dims::soft_delete::<dim_store::Entity, _>(self.txn, &gone).await?;
-        self.t.add("dim_store", a.inserted, a.updated, d, s);
+        self.dimension::<star::Store>(moved_addresses).await?;
         Ok(())
     }
 
     /// Returns the staff members whose store changed: their payments move with them.
     pub(super) async fn staff(&mut self) -> Result<Vec<u32>> {
-        let s = Instant::now();
-        let (missing, gone) = self
-            .key_diff::<staff::Entity, dim_staff::Entity>(staff::Column::StaffId)
-            .await?;
-        let own = self
-            .own_changes::<staff::Entity, dim_staff::Entity>(
-                "staff",
-                (staff::Column::StaffId, staff::Column::LastUpdate),
-            )
-            .await?;
-        let wanted = own.into_iter().chain(missing.iter().map(|i| i64::from(*i)));
-        let rows = extract::staff(
-            self.src,
-            Condition::all().add(staff::Column::StaffId.is_in(wanted)),
-        )
-        .await?;
-        let out: Vec<_> = rows.iter().map(|st| staff_row(0, st)).collect();
-        let a = dims::apply::<dim_staff::Entity, _>(self.txn, &mut self.keys.staff, out).await?;
+        let (applied, rows) = self.dimension::<star::Staff>(&[]).await?;
         let moved = rows
-            .iter()
+            .values()
             .filter(|st| {
-                a.previous
+                applied
+                    .previous
                     .get(&(st.staff_id as i32))
                     .is_some_and(|old| old.store_id != st.store_id as i32)
             })
             .map(|st| st.staff_id)
             .collect();
-        let d = dims::soft_delete::<dim_staff::Entity, _>(self.txn, &gone).await?;
-        self.t.add("dim_staff", a.inserted, a.updated, d, s);
         // Payments resolve their store through the staff member: the current one, from the
         // (now up to date) warehouse.
         let pairs: Vec<(i32, i32)> = dim_staff::Entity::find()
