@@ -3,10 +3,9 @@
 //! ([`Dimension`]); the bridges are described the same way in `sync::bridge`.
 //!
 //! The stages are generic over these descriptions: `full-load` copies each dimension through
-//! one routine, `validate` compares each through one routine, so a dimension's contract cannot
-//! drift between them. (`incremental` still has a routine per dimension; it moves here next.)
-//! Adding a column to a dimension touches its entity and its transform in
-//! `sync::transform`, and their tests.
+//! one routine, `incremental` syncs each through one routine, `validate` compares each through
+//! one routine, so a dimension's contract cannot drift between them. Adding a column to a
+//! dimension touches its entity and its transform in `sync::transform`, and their tests.
 
 mod dimension;
 
