@@ -12,11 +12,9 @@ mod common;
 use std::time::Duration;
 
 use sakila_sync::db::{Role, connect};
-use sakila_sync::sync::full_load::full_load;
 use sakila_sync::sync::incremental::{Options, incremental};
-use sakila_sync::sync::run::RunReport;
 use sakila_sync::validate::{WindowSpec, validate};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, TransactionTrait};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -25,76 +23,16 @@ const SHORT: Options = Options {
     overlap_rows: 50_000,
 };
 
-struct Env {
-    src_url: String,
-    wh_url: String,
-    src: DatabaseConnection,
-    wh: DatabaseConnection,
-    /// Raw connection to the source, to play the OLTP application.
-    my: DatabaseConnection,
-    db: common::DbGuard,
-    _dir: tempfile::TempDir,
-}
-
-impl Env {
-    /// A private real Sakila, fully loaded into a fresh warehouse, then left alone for a few
-    /// seconds: a run right after it sees every table as written before its snapshot.
-    async fn loaded(prefix: &str) -> Env {
-        let dump = common::dump_dir();
-        let (src_url, db) = common::sakila_db(&dump, prefix);
-        let (wh_url, dir) = common::temp_warehouse();
-        let src = connect(&src_url, Role::Source).await.unwrap();
-        let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
-        full_load(&src, &wh).await.unwrap();
-        let my = common::raw(&src_url).await;
-        Env {
-            src_url,
-            wh_url,
-            src,
-            wh,
-            my,
-            db,
-            _dir: dir,
-        }
-    }
-
-    async fn sql(&self, sql: &str) {
-        common::exec(&self.my, sql).await;
-    }
-
-    async fn incremental(&self) -> RunReport {
-        incremental(&self.src, &self.wh, SHORT).await.unwrap()
-    }
-
-    /// A second connection to the source, for a transaction of its own.
-    async fn other_connection(&self) -> DatabaseConnection {
-        common::raw(&self.src_url).await
-    }
-
-    async fn wh_strings(&self, sql: &str) -> Vec<String> {
-        common::query_strings(&common::raw(&self.wh_url).await, sql).await
-    }
-
-    /// The contract: the warehouse equals a full-load of the same source into a new file,
-    /// and `validate` agrees.
-    async fn assert_equals_full_load(&self) {
-        let (fresh_url, _dir) = common::temp_warehouse();
-        let fresh = connect(&fresh_url, Role::Warehouse).await.unwrap();
-        full_load(&self.src, &fresh).await.unwrap();
-        common::assert_same_warehouse(
-            &common::canonical(&fresh_url).await,
-            &common::canonical(&self.wh_url).await,
-        );
-        let report = validate(&self.src, &self.wh, WindowSpec::AllTime)
-            .await
-            .unwrap();
-        assert!(report.passed(), "{report}");
-    }
+/// The contract, and `validate` agrees.
+async fn assert_exact(e: &common::Env) {
+    e.assert_equals_full_load().await;
+    let report = validate(&e.src, &e.wh, WindowSpec::AllTime).await.unwrap();
+    assert!(report.passed(), "{report}");
 }
 
 macro_rules! env {
     ($prefix:expr) => {
-        Env::loaded($prefix).await
+        common::Env::loaded($prefix, SHORT).await
     };
 }
 
@@ -168,7 +106,7 @@ async fn a_short_commit_is_not_hidden_by_a_long_transaction_that_commits_after_i
         .await,
         vec!["20050601", "20050602"]
     );
-    e.assert_equals_full_load().await;
+    assert_exact(&e).await;
 }
 
 /// Dimensions and lookup tables are found by stamp only. A transaction that stamps a customer
@@ -215,7 +153,7 @@ async fn a_dimension_row_stamped_early_in_a_long_transaction_is_read_when_it_com
             .await,
         vec!["LONG CITY"]
     );
-    e.assert_equals_full_load().await;
+    assert_exact(&e).await;
 }
 
 /// A rolled-back transaction leaves no trace, whether a run took its snapshot while it was
@@ -245,7 +183,7 @@ async fn rolled_back_transactions_leave_no_trace() {
             .await,
         vec!["0"]
     );
-    e.assert_equals_full_load().await;
+    assert_exact(&e).await;
 }
 
 /// Without the PROCESS privilege the server does not list its transactions. The run says so
@@ -305,7 +243,7 @@ async fn without_the_process_privilege_runs_fall_back_to_reading_everything() {
             .await,
         vec!["LONG"]
     );
-    e.assert_equals_full_load().await;
+    assert_exact(&e).await;
     e.sql(&format!("DROP USER '{user}'@'%'")).await;
 }
 
@@ -349,5 +287,5 @@ async fn incrementals_during_concurrent_writers_with_long_transactions_end_where
         "the writers held and rolled back nothing: {report}"
     );
     e.incremental().await;
-    e.assert_equals_full_load().await;
+    assert_exact(&e).await;
 }

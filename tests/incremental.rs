@@ -7,72 +7,10 @@ use std::process::Command;
 use sakila_sync::db::{Role, connect};
 use sakila_sync::sync::full_load::full_load;
 use sakila_sync::sync::incremental::{Options, incremental};
-use sakila_sync::sync::run::RunReport;
-use sea_orm::DatabaseConnection;
-
-struct Env {
-    wh_url: String,
-    src: DatabaseConnection,
-    wh: DatabaseConnection,
-    /// Raw connection to the source, to play the OLTP application.
-    my: DatabaseConnection,
-    _db: common::DbGuard,
-    _dir: tempfile::TempDir,
-}
-
-impl Env {
-    /// A private real Sakila, fully loaded into a fresh warehouse.
-    async fn loaded(prefix: &str) -> Env {
-        let dump = common::dump_dir();
-        let (src_url, db) = common::sakila_db(&dump, prefix);
-        let (wh_url, dir) = common::temp_warehouse();
-        let src = connect(&src_url, Role::Source).await.unwrap();
-        let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
-        full_load(&src, &wh).await.unwrap();
-        let my = common::raw(&src_url).await;
-        Env {
-            wh_url,
-            src,
-            wh,
-            my,
-            _db: db,
-            _dir: dir,
-        }
-    }
-
-    async fn sql(&self, sql: &str) {
-        common::exec(&self.my, sql).await;
-    }
-
-    async fn incremental(&self) -> RunReport {
-        incremental(&self.src, &self.wh, Options::default())
-            .await
-            .unwrap()
-    }
-
-    async fn wh_i64(&self, sql: &str) -> i64 {
-        common::query_i64(&common::raw(&self.wh_url).await, sql).await
-    }
-
-    async fn wh_strings(&self, sql: &str) -> Vec<String> {
-        common::query_strings(&common::raw(&self.wh_url).await, sql).await
-    }
-
-    /// The contract: the warehouse equals a full-load of the same source into a new file.
-    async fn assert_equals_full_load(&self) {
-        let (fresh_url, _dir) = common::temp_warehouse();
-        let fresh = connect(&fresh_url, Role::Warehouse).await.unwrap();
-        full_load(&self.src, &fresh).await.unwrap();
-        common::assert_same_warehouse(
-            &common::canonical(&fresh_url).await,
-            &common::canonical(&self.wh_url).await,
-        );
-    }
-}
 
 macro_rules! env {
     ($prefix:expr) => {
-        Env::loaded($prefix).await
+        common::Env::loaded($prefix, Options::default()).await
     };
 }
 
@@ -519,7 +457,7 @@ async fn a_late_commit_that_keeps_the_loaded_stamp_is_picked_up() {
     .await;
     // The late transaction: the copy comes back, the customer and the city are renamed, all
     // stamped in that same second, committed only after the next run's snapshot.
-    let url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    let url = format!("{}/{}", common::mysql_server_url(), e.db.0);
     let late_conn = common::raw(&url).await;
     let late = late_conn.begin().await.unwrap();
     for sql in [
@@ -849,7 +787,7 @@ async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
     // Enough work that a kill lands mid-run: every payment and rental changes.
     e.sql("UPDATE payment SET amount = amount + 0.01; UPDATE rental SET staff_id = 3 - staff_id;")
         .await;
-    let src_url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    let src_url = format!("{}/{}", common::mysql_server_url(), e.db.0);
     // Each run stops at a named point (sakila_sync::failpoint) and is killed there, with its
     // warehouse transaction open and written to.
     for point in sakila_sync::failpoint::POINTS {
@@ -918,7 +856,7 @@ async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn runs_during_oltp_activity_end_where_a_full_load_would() {
     let e = env!("inc_during");
-    let url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    let url = format!("{}/{}", common::mysql_server_url(), e.db.0);
     let writer = connect(&url, Role::SourceWriter).await.unwrap();
     let activity = tokio::spawn(async move {
         sakila_sync::generate::simulate(&writer, 6000, 11, sakila_sync::generate::Mix::Stress).await
@@ -938,7 +876,7 @@ async fn runs_during_oltp_activity_end_where_a_full_load_would() {
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn simulated_activity_on_the_real_sakila_ends_where_a_full_load_would() {
     let e = env!("inc_sim_real");
-    let url = format!("{}/{}", common::mysql_server_url(), e._db.0);
+    let url = format!("{}/{}", common::mysql_server_url(), e.db.0);
     let writer = connect(&url, Role::SourceWriter).await.unwrap();
     for seed in 1..=2 {
         // Real Sakila has the film_text trigger: new films must not collide with it.

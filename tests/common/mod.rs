@@ -377,3 +377,75 @@ pub fn cli_error(args: &[&str]) -> String {
     assert_eq!(stderr.trim().lines().count(), 1, "one line: {stderr}");
     stderr
 }
+
+/// A private real Sakila in MariaDB, fully loaded into a fresh warehouse, with a raw
+/// connection to play the OLTP application; `incremental` runs with `options`.
+pub struct Env {
+    pub src_url: String,
+    pub wh_url: String,
+    pub src: DatabaseConnection,
+    pub wh: DatabaseConnection,
+    /// Raw connection to the source, to play the OLTP application.
+    pub my: DatabaseConnection,
+    pub db: DbGuard,
+    pub options: sakila_sync::sync::incremental::Options,
+    _dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub async fn loaded(prefix: &str, options: sakila_sync::sync::incremental::Options) -> Env {
+        use sakila_sync::db::{Role, connect};
+        let (src_url, db) = sakila_db(&dump_dir(), prefix);
+        let (wh_url, dir) = temp_warehouse();
+        let src = connect(&src_url, Role::Source).await.unwrap();
+        let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
+        sakila_sync::sync::full_load::full_load(&src, &wh)
+            .await
+            .unwrap();
+        let my = raw(&src_url).await;
+        Env {
+            src_url,
+            wh_url,
+            src,
+            wh,
+            my,
+            db,
+            options,
+            _dir: dir,
+        }
+    }
+
+    pub async fn sql(&self, sql: &str) {
+        exec(&self.my, sql).await;
+    }
+
+    pub async fn incremental(&self) -> sakila_sync::sync::run::RunReport {
+        sakila_sync::sync::incremental::incremental(&self.src, &self.wh, self.options)
+            .await
+            .unwrap()
+    }
+
+    /// A second connection to the source, for a transaction of its own.
+    pub async fn other_connection(&self) -> DatabaseConnection {
+        raw(&self.src_url).await
+    }
+
+    pub async fn wh_i64(&self, sql: &str) -> i64 {
+        query_i64(&raw(&self.wh_url).await, sql).await
+    }
+
+    pub async fn wh_strings(&self, sql: &str) -> Vec<String> {
+        query_strings(&raw(&self.wh_url).await, sql).await
+    }
+
+    /// The contract: the warehouse equals a full-load of the same source into a new file.
+    pub async fn assert_equals_full_load(&self) {
+        use sakila_sync::db::{Role, connect};
+        let (fresh_url, _dir) = temp_warehouse();
+        let fresh = connect(&fresh_url, Role::Warehouse).await.unwrap();
+        sakila_sync::sync::full_load::full_load(&self.src, &fresh)
+            .await
+            .unwrap();
+        assert_same_warehouse(&canonical(&fresh_url).await, &canonical(&self.wh_url).await);
+    }
+}
