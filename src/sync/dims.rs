@@ -10,8 +10,8 @@ use sea_orm::{
     QuerySelect,
 };
 
-use super::keymap::KeyMap;
 use super::load::write_changes;
+use crate::star::keymap::KeyMap;
 use crate::warehouse::entity::{
     dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,
 };

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
-use super::transform::{Place, StaffRow, place};
 use crate::source::{address, city, country, staff};
+use crate::star::transform::{Place, StaffRow, place};
 
 /// Per source table: the largest `last_update` read and how many rows were read.
 #[derive(Clone, Debug, Default)]

@@ -20,15 +20,16 @@ use sea_orm::{
     QueryOrder,
 };
 
-use super::bridge::{Bridge, FilmActor, FilmCategory};
 use super::extract::{Geography, Marks, all, read_error};
 use super::load::{Write, write};
 use super::pipe::{self, DateCover, FactCopy};
 use super::run::{RunReport, Tracker};
-use super::transform::{payment_row, rental_row};
-use super::{Keys, progress, run};
+use super::{progress, run};
 use crate::db;
 use crate::source::{inventory, language, payment, rental};
+use crate::star::Keys;
+use crate::star::bridge::{Bridge, FilmActor, FilmCategory};
+use crate::star::transform::{payment_row, rental_row};
 use crate::star::{self, Dimension, Refs};
 use crate::warehouse::entity::prelude::*;
 use crate::warehouse::entity::source_version;

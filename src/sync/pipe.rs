@@ -14,10 +14,10 @@ use sea_orm::{
     Statement,
 };
 
-use super::Keys;
 use super::extract::Mark;
 use super::load::insert_statement;
 use super::progress;
+use crate::star::Keys;
 use crate::warehouse::dates;
 
 /// How to copy one source table into one warehouse table.

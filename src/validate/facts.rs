@@ -15,9 +15,9 @@ use super::merge::{differing_columns, merge_join};
 use super::read_ahead::{self, Batches};
 use super::{Found, Id, MissingDates, TableResult, Validation, direct, wh_read_error};
 use crate::source::{inventory, payment, rental};
+use crate::star::keymap::KeyMap;
+use crate::star::transform::{PaymentKeys, RentalKeys, datetime_key, payment_row, rental_row};
 use crate::sync::extract::read_error;
-use crate::sync::keymap::KeyMap;
-use crate::sync::transform::{PaymentKeys, RentalKeys, datetime_key, payment_row, rental_row};
 use crate::warehouse::entity::{dim_date, fact_payment, fact_rental};
 
 impl Validation {

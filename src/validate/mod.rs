@@ -10,7 +10,7 @@
 //!   member not flagged deleted that the source lacks is *extra* (members flagged
 //!   `is_deleted` are expected: they stay while facts use them); a member on both sides is
 //!   compared, every contract column, with the row the loader would write for it (the same
-//!   pure transforms, [`crate::sync::transform`]), so a changed city, name or price is *stale*,
+//!   pure transforms, [`crate::star::transform`]), so a changed city, name or price is *stale*,
 //!   and so is a member flagged deleted that the source still has.
 //! - Bridges are merge-joined by their natural id pairs (the warehouse side resolved through
 //!   the dimensions by a left join, so a row pointing at no member is a foreign-key failure).
@@ -68,11 +68,11 @@ pub use window::{Window, WindowSpec};
 use self::merge::{differing_columns, merge_join};
 use crate::db;
 use crate::source::language;
+use crate::star::bridge::{self, Bridge, FilmActor, FilmCategory};
+use crate::star::keymap::KeyMap;
 use crate::star::{self, Dimension, Refs};
-use crate::sync::bridge::{self, Bridge, FilmActor, FilmCategory};
 use crate::sync::dims::Dim;
 use crate::sync::extract::{self, Geography, Marks, read_error};
-use crate::sync::keymap::KeyMap;
 use crate::warehouse::entity::warehouse_meta;
 use crate::warehouse::schema::SCHEMA_VERSION;
 

@@ -14,7 +14,7 @@
 use anyhow::{Result, bail};
 use chrono::{Days, NaiveDate};
 
-use crate::sync::transform::date_key;
+use crate::star::transform::date_key;
 
 /// What the user asked for, before the source says what its latest date is.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use sea_orm::{
 };
 
 use super::entity::dim_date;
-use crate::sync::transform::{date_key, date_row};
+use crate::star::transform::{date_key, date_row};
 
 pub fn default_start() -> NaiveDate {
     NaiveDate::from_ymd_opt(2000, 1, 1).expect("valid date")

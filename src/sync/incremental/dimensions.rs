@@ -12,8 +12,8 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{Run, by_id, rows_where_in};
 use crate::source::{address, city, country, inventory, language};
+use crate::star::bridge::{Bridge, FilmActor, FilmCategory};
 use crate::star::{self, Dimension, Lookup, Refs};
-use crate::sync::bridge::{Bridge, FilmActor, FilmCategory};
 use crate::sync::dims::{self, Dim};
 use crate::sync::extract::{self, Geography, read_error};
 use crate::sync::load::{Write, write};

@@ -14,10 +14,10 @@ use sea_orm::{
 
 use super::{Run, by_id, rows_where_in};
 use crate::source::{inventory, payment, rental};
+use crate::star::transform::{payment_row, rental_row};
 use crate::sync::dims::IN_CHUNK;
 use crate::sync::extract::read_error;
 use crate::sync::load::{Changes, write_changes};
-use crate::sync::transform::{payment_row, rental_row};
 use crate::sync::versions::{
     ChangedMark, FactDiff, as_i64, from_unix, merge_versions, pump, unix_seconds,
 };

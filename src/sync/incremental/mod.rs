@@ -46,9 +46,10 @@ use sea_orm::{
 use super::dims::{self, IN_CHUNK};
 use super::extract::{Marks, read_error};
 use super::run::{RunReport, Tracker};
-use super::{Keys, full_load, run, state};
+use super::{full_load, run, state};
 use crate::db;
 use crate::source::{address, city, country, language};
+use crate::star::Keys;
 use crate::warehouse::bulk_read;
 use crate::warehouse::entity::{
     dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,
