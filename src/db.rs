@@ -200,6 +200,11 @@ pub fn scrub(message: &str, url: &str) -> String {
 
 /// Bind parameters one statement may carry on `backend`: MySQL's protocol counts them in 16
 /// bits, PostgreSQL's too; SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` is 32,766 since 3.32.
+/// The name of table `E`, from its entity: what `sync_state`, the run report and messages call it.
+pub fn table<E: sea_orm::EntityTrait>() -> &'static str {
+    E::default().table_name()
+}
+
 pub fn bind_limit(backend: DbBackend) -> usize {
     match backend {
         DbBackend::MySql | DbBackend::Postgres => 65_535,

@@ -6,13 +6,13 @@ use anyhow::{Result, anyhow};
 use chrono::{DateTime, Utc};
 use sea_orm::{EntityName, EntityTrait, FromQueryResult, QueryOrder, QuerySelect, Select};
 
+use super::Dim;
 use super::Keys;
 use super::transform::{
     Place, StaffRow, actor_row, category_row, customer_row, film_row, staff_row, store_row,
 };
 use crate::source::{actor, category, customer, film, staff, store};
 use crate::star::keymap::KeyMap;
-use crate::sync::dims::Dim;
 use crate::sync::extract::Geography;
 use crate::warehouse::entity::{
     dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,

@@ -7,6 +7,7 @@ use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use sea_orm::{Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder};
 
+use crate::db::table;
 use crate::source::{address, city, country, staff};
 use crate::star::transform::{Place, StaffRow, place};
 
@@ -72,6 +73,10 @@ pub fn read_error<E: EntityTrait>() -> String {
     format!("cannot read source table {}", E::default().table_name())
 }
 
+pub fn wh_read_error<E: EntityTrait>() -> String {
+    format!("cannot read warehouse table {}", E::default().table_name())
+}
+
 /// Staff members matching `cond`, without their picture or password.
 pub async fn staff<C: ConnectionTrait>(db: &C, cond: Condition) -> Result<Vec<StaffRow>> {
     staff::Entity::find()
@@ -96,20 +101,20 @@ impl Geography {
     pub async fn load<C: ConnectionTrait>(db: &C, marks: &mut Marks) -> Result<Self> {
         let mut g = Geography::default();
         for c in all::<country::Entity, _>(db).await? {
-            marks.observe("country", Some(c.last_update));
+            marks.observe(table::<country::Entity>(), Some(c.last_update));
             g.countries.insert(c.country_id, c);
         }
         for c in all::<city::Entity, _>(db).await? {
-            marks.observe("city", Some(c.last_update));
+            marks.observe(table::<city::Entity>(), Some(c.last_update));
             g.cities.insert(c.city_id, c);
         }
         for a in all::<address::Entity, _>(db).await? {
-            marks.observe("address", Some(a.last_update));
+            marks.observe(table::<address::Entity>(), Some(a.last_update));
             g.addresses.insert(a.address_id, a);
         }
-        marks.touch("country");
-        marks.touch("city");
-        marks.touch("address");
+        marks.touch(table::<country::Entity>());
+        marks.touch(table::<city::Entity>());
+        marks.touch(table::<address::Entity>());
         Ok(g)
     }
 

@@ -17,20 +17,18 @@ use anyhow::{Context, Result};
 use futures::{Stream, TryStreamExt};
 use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
-    QueryOrder,
 };
 
 use super::extract::{Geography, Marks, all, read_error};
 use super::load::{Write, write};
-use super::pipe::{self, DateCover, FactCopy};
+use super::pipe::{self, DateCover};
 use super::run::{RunReport, Tracker};
 use super::{progress, run};
-use crate::db;
-use crate::source::{inventory, language, payment, rental};
+use crate::db::{self, table};
+use crate::source::{address, city, country, inventory, language};
 use crate::star::Keys;
 use crate::star::bridge::{Bridge, FilmActor, FilmCategory};
-use crate::star::transform::{payment_row, rental_row};
-use crate::star::{self, Dimension, Refs};
+use crate::star::{self, Dimension, Fact, Refs};
 use crate::warehouse::entity::prelude::*;
 use crate::warehouse::entity::source_version;
 use crate::warehouse::schema;
@@ -81,25 +79,25 @@ pub(crate) async fn load_all(
     let mut languages = HashMap::new();
     let mut versions = Vec::new();
     for l in all::<language::Entity, _>(src).await? {
-        marks.observe("language", Some(l.last_update));
-        versions.push(version("language", l.language_id, l.last_update));
+        marks.observe(table::<language::Entity>(), Some(l.last_update));
+        versions.push(version::<language::Entity>(l.language_id, l.last_update));
         languages.insert(l.language_id, l.name);
     }
-    marks.touch("language");
+    marks.touch(table::<language::Entity>());
     versions.extend(
         geo.countries
             .values()
-            .map(|c| version("country", c.country_id, c.last_update)),
+            .map(|c| version::<country::Entity>(c.country_id, c.last_update)),
     );
     versions.extend(
         geo.cities
             .values()
-            .map(|c| version("city", c.city_id, c.last_update)),
+            .map(|c| version::<city::Entity>(c.city_id, c.last_update)),
     );
     versions.extend(
         geo.addresses
             .values()
-            .map(|a| version("address", a.address_id, a.last_update)),
+            .map(|a| version::<address::Entity>(a.address_id, a.last_update)),
     );
 
     // Dimensions: surrogate keys are the members' ordinals in natural-key order.
@@ -124,64 +122,27 @@ pub(crate) async fn load_all(
         .await
         .with_context(read_error::<inventory::Entity>)?
     {
-        marks.observe("inventory", Some(i.last_update));
+        marks.observe(table::<inventory::Entity>(), Some(i.last_update));
         keys.inventory
             .insert(i.inventory_id, (i.film_id, i.store_id));
-        versions.push(version("inventory", i.inventory_id, i.last_update));
+        versions.push(version::<inventory::Entity>(i.inventory_id, i.last_update));
     }
     drop(stream);
-    marks.touch("inventory");
+    marks.touch(table::<inventory::Entity>());
     let s = Instant::now();
     // In primary-key order, so SQLite appends to the key's index instead of inserting at
     // random (the geography comes from hash maps): at 100x, 522k rows, 0.62 s -> 0.53 s.
     versions.sort_unstable_by(|a, b| (&a.table_name, a.row_id).cmp(&(&b.table_name, b.row_id)));
     let n = write::<SourceVersion, _>(txn, versions, Write::Insert).await?;
-    t.add("source_version", n, 0, 0, s);
+    t.add(table::<SourceVersion>(), n, 0, 0, s);
 
     // Facts: the key maps are complete now and shared read-only with the reader task.
     let keys = Arc::new(keys);
     let mut cover = DateCover::default();
-    let s = Instant::now();
-    let select = rental::Entity::find().order_by_asc(rental::Column::RentalId);
-    let spec = FactCopy::<rental::Entity, FactRental> {
-        label: "fact_rental",
-        last_update: |r| Some(r.last_update),
-        transform: |k, r| Ok(rental_row(r, k.rental(r)?)),
-        days: |f| [Some(f.rental_date.date()), f.return_date.map(|d| d.date())],
-    };
-    let (n, mark) = pipe::copy(
-        src_shared.clone(),
-        select,
-        txn,
-        keys.clone(),
-        spec,
-        &mut cover,
-    )
-    .await?;
-    marks.set("rental", mark);
-    t.add("fact_rental", n, 0, 0, s);
-
-    let s = Instant::now();
-    let select = payment::Entity::find().order_by_asc(payment::Column::PaymentId);
-    let spec = FactCopy::<payment::Entity, FactPayment> {
-        label: "fact_payment",
-        last_update: |p| p.last_update,
-        transform: |k, p| Ok(payment_row(p, k.payment(p)?)),
-        days: |f| [Some(f.payment_date.date()), None],
-    };
-    let (n, mark) = pipe::copy(
-        src_shared.clone(),
-        select,
-        txn,
-        keys.clone(),
-        spec,
-        &mut cover,
-    )
-    .await?;
-    marks.set("payment", mark);
-    t.add("fact_payment", n, 0, 0, s);
+    copy_fact::<star::Rental>(src_shared, txn, &keys, &mut cover, &mut marks, t).await?;
+    copy_fact::<star::Payment>(src_shared, txn, &keys, &mut cover, &mut marks, t).await?;
     if cover.added > 0 {
-        t.add("dim_date", cover.added, 0, 0, Instant::now());
+        t.add(table::<DimDate>(), cover.added, 0, 0, Instant::now());
     }
 
     let s = Instant::now();
@@ -250,13 +211,29 @@ where
     Ok(())
 }
 
-fn version(
-    table: &str,
+/// Copies fact `F` ([`pipe::copy`]); the dimensions' keys are complete in `keys`.
+async fn copy_fact<F: Fact>(
+    src: &Arc<DatabaseTransaction>,
+    txn: &DatabaseTransaction,
+    keys: &Arc<Keys>,
+    cover: &mut DateCover,
+    marks: &mut Marks,
+    t: &mut Tracker,
+) -> Result<()> {
+    let s = Instant::now();
+    let (n, mark) = pipe::copy::<F>(src.clone(), txn, keys.clone(), cover).await?;
+    marks.set(F::source_table(), mark);
+    t.add(F::star_table(), n, 0, 0, s);
+    Ok(())
+}
+
+/// The version of row `id` of source table `E`, as `source_version` holds it.
+fn version<E: EntityTrait>(
     id: u32,
     last_update: chrono::DateTime<chrono::Utc>,
 ) -> source_version::Model {
     source_version::Model {
-        table_name: table.to_string(),
+        table_name: table::<E>().to_string(),
         row_id: id.into(),
         last_update: Some(last_update.naive_utc()),
     }

@@ -7,27 +7,15 @@
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
 use futures::TryStreamExt;
-use sea_orm::{
-    ActiveModelTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, Select,
-    Statement,
-};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QueryOrder, Statement};
 
 use super::extract::Mark;
 use super::load::insert_statement;
 use super::progress;
-use crate::star::Keys;
+use crate::star::{Fact, Keys};
 use crate::warehouse::dates;
-
-/// How to copy one source table into one warehouse table.
-pub struct FactCopy<S: EntityTrait, W: EntityTrait> {
-    pub label: &'static str,
-    pub last_update: fn(&S::Model) -> Option<DateTime<Utc>>,
-    pub transform: fn(&Keys, &S::Model) -> Result<W::Model>,
-    /// The days a warehouse row points at in `dim_date`.
-    pub days: fn(&W::Model) -> [Option<NaiveDate>; 2],
-}
 
 struct Batch {
     stmt: Statement,
@@ -66,26 +54,18 @@ impl DateCover {
     }
 }
 
-/// Copies every row `select` yields from the snapshot `src` into `W` inside `txn`; returns the
-/// rows written and the source table's mark.
-pub async fn copy<S, W>(
+/// Copies every row of fact `F` from the snapshot `src` into the warehouse inside `txn`, in id
+/// order; returns the rows written and the source table's mark.
+pub async fn copy<F: Fact>(
     src: Arc<DatabaseTransaction>,
-    select: Select<S>,
     txn: &DatabaseTransaction,
     keys: Arc<Keys>,
-    spec: FactCopy<S, W>,
     cover: &mut DateCover,
-) -> Result<(u64, Mark)>
-where
-    S: EntityTrait,
-    S::Model: Send + Sync,
-    W: EntityTrait,
-    W::Model: IntoActiveModel<W::ActiveModel> + Send,
-    W::ActiveModel: ActiveModelTrait<Entity = W> + Send,
-{
-    let per_statement = crate::db::rows_per_statement::<W>(txn.get_database_backend());
+) -> Result<(u64, Mark)> {
+    let per_statement = crate::db::rows_per_statement::<F::Star>(txn.get_database_backend());
+    let select = F::Source::find().order_by_asc(F::source_id());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(3);
-    let label = spec.label;
+    let label = F::star_table();
     let producer = tokio::spawn(async move {
         let mut mark = Mark::default();
         let mut chunks = select
@@ -102,15 +82,15 @@ where
             let mut days: Option<(NaiveDate, NaiveDate)> = None;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
-                mark.observe((spec.last_update)(row).map(|t| t.naive_utc()));
-                let o = (spec.transform)(&keys, row)?;
-                for d in (spec.days)(&o).into_iter().flatten() {
+                mark.observe(F::last_update(row).map(|t| t.naive_utc()));
+                let o = F::fact(&keys, row)?;
+                for d in F::days(&o).into_iter().flatten() {
                     days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));
                 }
                 out.push(o);
             }
             let batch = Batch {
-                stmt: insert_statement::<W>(&out),
+                stmt: insert_statement::<F::Star>(&out),
                 rows: out.len() as u64,
                 days,
             };

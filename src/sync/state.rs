@@ -11,29 +11,10 @@ use super::load::{Write, write};
 use super::run::now;
 use crate::warehouse::entity::sync_state;
 
-/// The source tables the pipeline tracks (every Sakila base table it reads).
-pub const TRACKED: [&str; 15] = [
-    "actor",
-    "address",
-    "category",
-    "city",
-    "country",
-    "customer",
-    "film",
-    "film_actor",
-    "film_category",
-    "inventory",
-    "language",
-    "payment",
-    "rental",
-    "staff",
-    "store",
-];
-
 /// Creates a row per tracked table with no watermark, keeping existing rows. Idempotent.
 pub async fn init<C: ConnectionTrait>(db: &C) -> Result<()> {
     let at = now();
-    let rows = TRACKED.iter().map(|t| {
+    let rows = crate::star::source_tables().into_iter().map(|t| {
         sea_orm::IntoActiveModel::into_active_model(sync_state::Model {
             table_name: t.to_string(),
             watermark: None,

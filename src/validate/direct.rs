@@ -20,6 +20,7 @@ use sea_orm::{DbErr, EntityTrait};
 use sea_orm_sync::{ConnectionTrait, DatabaseTransaction, TryGetableMany};
 
 use super::read_ahead::Batches;
+use crate::star::{Fact, Payment, Rental};
 use crate::warehouse::bulk_read;
 use crate::warehouse::entity::{fact_payment, fact_rental, sync_run};
 
@@ -91,16 +92,16 @@ pub fn warehouse_facts(
         };
         let go_on = pages::<fact_rental::Entity, RawRental>(
             &txn,
-            fact_rental::Column::RentalId,
-            |r| i64::from(r.rental_id),
+            Rental::star_id(),
+            |r| i64::from(Rental::id(r)),
             &mut tx_r,
         );
         drop(tx_r);
         if go_on {
             pages::<fact_payment::Entity, RawPayment>(
                 &txn,
-                fact_payment::Column::PaymentId,
-                |p| i64::from(p.payment_id),
+                Payment::star_id(),
+                |p| i64::from(Payment::id(p)),
                 &mut tx_p,
             );
         } else {

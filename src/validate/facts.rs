@@ -17,6 +17,7 @@ use super::{Found, Id, MissingDates, TableResult, Validation, direct, wh_read_er
 use crate::source::{inventory, payment, rental};
 use crate::star::keymap::KeyMap;
 use crate::star::transform::{PaymentKeys, RentalKeys, datetime_key, payment_row, rental_row};
+use crate::star::{Fact, Payment, Rental};
 use crate::sync::extract::read_error;
 use crate::warehouse::entity::{dim_date, fact_payment, fact_rental};
 
@@ -61,7 +62,7 @@ impl Validation {
             .into_tuple::<i32>()
             .all(&wh)
             .await
-            .with_context(|| wh_read_error("dim_date"))?
+            .with_context(|| wh_read_error(crate::db::table::<dim_date::Entity>()))?
             .into_iter()
             .collect();
 
@@ -113,7 +114,7 @@ impl Validation {
     ) -> Result<()> {
         let source = source.rows().map_ok(|r| (i64::from(r.rental_id), r));
         let warehouse = warehouse.rows().map_ok(|r| (i64::from(r.rental_id), r));
-        let mut t = TableResult::new("fact_rental", true, false);
+        let mut t = TableResult::new(Rental::star_table(), true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
         let Validation {
@@ -125,7 +126,7 @@ impl Validation {
             latest,
             ..
         } = self;
-        merge_join("fact_rental", source, warehouse, |id, s, w| {
+        merge_join(Rental::star_table(), source, warehouse, |id, s, w| {
             if let Some(r) = &s {
                 t.source_rows += 1;
                 src_days.add(datetime_key(r.rental_date), 0);
@@ -172,8 +173,8 @@ impl Validation {
         })
         .await?;
         self.tables.push(t);
-        self.foreign_keys.push(("fact_rental", fk));
-        self.dates.push(("fact_rental", missing_dates));
+        self.foreign_keys.push((Rental::star_table(), fk));
+        self.dates.push((Rental::star_table(), missing_dates));
         Ok(())
     }
 
@@ -185,7 +186,7 @@ impl Validation {
     ) -> Result<()> {
         let source = source.rows().map_ok(|p| (i64::from(p.payment_id), p));
         let warehouse = warehouse.rows().map_ok(|p| (i64::from(p.payment_id), p));
-        let mut t = TableResult::new("fact_payment", true, false);
+        let mut t = TableResult::new(Payment::star_table(), true, false);
         let mut fk = Found::default();
         let mut missing_dates = MissingDates::default();
         let Validation {
@@ -197,7 +198,7 @@ impl Validation {
             latest,
             ..
         } = self;
-        merge_join("fact_payment", source, warehouse, |id, s, w| {
+        merge_join(Payment::star_table(), source, warehouse, |id, s, w| {
             // Both sides are built first: the expected row carries the cents of the source.
             let expected = s.as_ref().map(|p| {
                 let store_id = staff_store.get(p.staff_id).unwrap_or(u32::MAX);
@@ -244,8 +245,8 @@ impl Validation {
         })
         .await?;
         self.tables.push(t);
-        self.foreign_keys.push(("fact_payment", fk));
-        self.dates.push(("fact_payment", missing_dates));
+        self.foreign_keys.push((Payment::star_table(), fk));
+        self.dates.push((Payment::star_table(), missing_dates));
         Ok(())
     }
 }

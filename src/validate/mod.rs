@@ -68,10 +68,10 @@ pub use window::{Window, WindowSpec};
 use self::merge::{differing_columns, merge_join};
 use crate::db;
 use crate::source::language;
+use crate::star::Dim;
 use crate::star::bridge::{self, Bridge, FilmActor, FilmCategory};
 use crate::star::keymap::KeyMap;
-use crate::star::{self, Dimension, Refs};
-use crate::sync::dims::Dim;
+use crate::star::{self, Dimension, Fact, Payment, Refs, Rental};
 use crate::sync::extract::{self, Geography, Marks, read_error};
 use crate::warehouse::entity::warehouse_meta;
 use crate::warehouse::schema::SCHEMA_VERSION;
@@ -500,7 +500,7 @@ impl Validation {
         let (wh_rentals, _) = self.rentals.1.within(&window);
         checks.push(Check::value(
             CheckKind::WindowRentals,
-            "fact_rental",
+            Rental::star_table(),
             src_rentals as i64,
             wh_rentals as i64,
         ));
@@ -508,13 +508,13 @@ impl Validation {
         let (wh_payments, wh_cents) = self.payments.1.within(&window);
         checks.push(Check::value(
             CheckKind::WindowPayments,
-            "fact_payment",
+            Payment::star_table(),
             src_payments as i64,
             wh_payments as i64,
         ));
         checks.push(Check::value(
             CheckKind::WindowRevenueCents,
-            "fact_payment",
+            Payment::star_table(),
             src_cents,
             wh_cents,
         ));

@@ -48,12 +48,11 @@ impl Run<'_> {
     /// stamped within the lookback window; records the versions that moved.
     ///
     /// Every candidate is read, even one whose `last_update` `source_version` already holds:
-    /// inside the window an equal stamp proves nothing ([`Run::recheck_from`]). What the rows
+    /// inside the window an equal stamp proves nothing ([`super::Plan::recheck_from`]). What the rows
     /// derive (customers, stores, films, rentals) is compared before it is written, so a
     /// candidate that did not change costs a read, not a write.
     pub(super) async fn changed_lookup<E>(
         &mut self,
-        table: &'static str,
         pk: E::Column,
         last_update: E::Column,
         version: impl Fn(&E::Model) -> (u32, chrono::DateTime<chrono::Utc>),
@@ -61,6 +60,7 @@ impl Run<'_> {
     where
         E: EntityTrait,
     {
+        let table = crate::db::table::<E>();
         let candidates = self.changed_ids::<E>(pk, last_update, table).await?;
         // Bulk-loaded tables share one timestamp, so the lookback can make every row a
         // candidate: then one read of the table's versions beats thousands of IN lists.
@@ -105,7 +105,7 @@ impl Run<'_> {
     }
 
     /// The candidates to read again: those `moved` says changed, and every one stamped at or
-    /// after [`Run::recheck_from`] (or not stamped), where an equal version proves nothing.
+    /// after [`super::Plan::recheck_from`] (or not stamped), where an equal version proves nothing.
     fn worth_reading(
         &self,
         candidates: &[Candidate],
@@ -116,7 +116,7 @@ impl Run<'_> {
             .filter(|(id, lu)| {
                 let lu = lu.map(|t| t.naive_utc());
                 moved(*id, lu)
-                    || match (lu, self.recheck_from) {
+                    || match (lu, self.plan.recheck_from) {
                         (Some(t), Some(from)) => t >= from,
                         _ => true,
                     }
@@ -127,7 +127,7 @@ impl Run<'_> {
 
     /// Ids of the rows of dimension table `E` changed since its watermark or stamped within
     /// the lookback window. Inside the window an equal stamp proves nothing
-    /// ([`Run::recheck_from`]), so every candidate is read again and compared with its
+    /// ([`super::Plan::recheck_from`]), so every candidate is read again and compared with its
     /// warehouse row: one that did not change costs a read, not a write.
     pub(super) async fn own_changes<E, D>(
         &mut self,
@@ -136,7 +136,7 @@ impl Run<'_> {
     ) -> Result<Vec<i64>>
     where
         E: EntityTrait,
-        D: crate::sync::dims::Dim,
+        D: crate::star::Dim,
     {
         let candidates = self.changed_ids::<E>(src.0, src.1, table).await?;
         if self.since(table) != super::Since::All {

@@ -12,9 +12,10 @@ use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter, QuerySelect};
 
 use super::{Run, by_id, rows_where_in};
 use crate::source::{address, city, country, inventory, language};
+use crate::star::Dim;
 use crate::star::bridge::{Bridge, FilmActor, FilmCategory};
 use crate::star::{self, Dimension, Lookup, Refs};
-use crate::sync::dims::{self, Dim};
+use crate::sync::dims;
 use crate::sync::extract::{self, Geography, read_error};
 use crate::sync::load::{Write, write};
 use crate::warehouse::entity::dim_staff;
@@ -100,7 +101,7 @@ impl Run<'_> {
     /// by stamp ([`Run::own_changes`]), and the rows whose folded lookup row changed
     /// (`changed_lookups`: the ids of the addresses or languages that changed). Returns what
     /// was applied and the source rows read.
-    async fn dimension<D: Dimension>(
+    pub(super) async fn dimension<D: Dimension>(
         &mut self,
         changed_lookups: &[u32],
     ) -> Result<(
@@ -189,31 +190,6 @@ impl Run<'_> {
         Ok(refs)
     }
 
-    pub(super) async fn films(&mut self, renamed_languages: &[u32]) -> Result<()> {
-        self.dimension::<star::Film>(renamed_languages).await?;
-        Ok(())
-    }
-
-    pub(super) async fn actors(&mut self) -> Result<()> {
-        self.dimension::<star::Actor>(&[]).await?;
-        Ok(())
-    }
-
-    pub(super) async fn categories(&mut self) -> Result<()> {
-        self.dimension::<star::Category>(&[]).await?;
-        Ok(())
-    }
-
-    pub(super) async fn customers(&mut self, moved_addresses: &[u32]) -> Result<()> {
-        self.dimension::<star::Customer>(moved_addresses).await?;
-        Ok(())
-    }
-
-    pub(super) async fn stores(&mut self, moved_addresses: &[u32]) -> Result<()> {
-        self.dimension::<star::Store>(moved_addresses).await?;
-        Ok(())
-    }
-
     /// Returns the staff members whose store changed: their payments move with them.
     pub(super) async fn staff(&mut self) -> Result<Vec<u32>> {
         let (applied, rows) = self.dimension::<star::Staff>(&[]).await?;
@@ -297,7 +273,6 @@ impl Run<'_> {
     pub(super) async fn inventory(&mut self) -> Result<Vec<u32>> {
         let rows = self
             .changed_lookup::<inventory::Entity>(
-                "inventory",
                 inventory::Column::InventoryId,
                 inventory::Column::LastUpdate,
                 |i| (i.inventory_id, i.last_update),

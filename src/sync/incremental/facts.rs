@@ -12,17 +12,18 @@ use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
-use super::{Run, by_id, rows_where_in};
-use crate::source::{inventory, payment, rental};
-use crate::star::transform::{payment_row, rental_row};
+use super::{Run, rows_where_in};
+use crate::db::table;
+use crate::source::inventory;
+use crate::star::{Fact, Payment, Rental};
 use crate::sync::dims::IN_CHUNK;
-use crate::sync::extract::read_error;
+use crate::sync::extract::{read_error, wh_read_error};
 use crate::sync::load::{Changes, write_changes};
 use crate::sync::versions::{
     ChangedMark, FactDiff, as_i64, from_unix, merge_versions, pump, unix_seconds,
 };
 use crate::warehouse::bulk_read;
-use crate::warehouse::entity::{fact_payment, fact_rental};
+use crate::warehouse::entity::{dim_date, fact_payment, fact_rental};
 
 /// Facts processed per chunk: memory stays bounded however much changed.
 const FACT_CHUNK: usize = 4_000;
@@ -40,21 +41,14 @@ impl Run<'_> {
     /// 3. then the other changed rentals, the rental deletes, and the payments, in turn.
     pub(super) async fn facts(&mut self, moved_copies: &[u32], moved_staff: &[u32]) -> Result<()> {
         let s = Instant::now();
-        let rental_diff = self.diff_job::<rental::Entity, fact_rental::Entity>(
-            "rental",
-            (rental::Column::RentalId, rental::Column::LastUpdate),
-            (
-                fact_rental::Column::RentalId,
-                fact_rental::Column::SourceLastUpdate,
-            ),
-        );
+        let rental_diff = self.diff_job::<Rental>();
         let moves = async {
             let rentals = self.move_rentals(moved_copies).await?;
             let payments = self.move_payments(moved_staff).await?;
             Ok::<_, anyhow::Error>((rentals, payments))
         };
         let ((diff, mark), (moved_rentals, moved_payments)) = tokio::try_join!(rental_diff, moves)?;
-        self.apply_mark("rental", mark);
+        self.apply_mark::<Rental>(mark);
         tracing::debug!(
             "rentals: {} changed, {} gone; {moved_rentals} moved with their copies, \
              {moved_payments} payments with their staff; after {:.3} s",
@@ -68,20 +62,13 @@ impl Run<'_> {
             .split_at(diff.changed.len().min(self.overlap_rows));
         let mut prepared = Vec::new();
         for chunk in head.chunks(FACT_CHUNK) {
-            prepared.push(self.prepare_rentals(chunk).await?);
+            prepared.push(self.prepare::<Rental>(chunk).await?);
         }
         let p = Instant::now();
-        let payment_diff = self.diff_job::<payment::Entity, fact_payment::Entity>(
-            "payment",
-            (payment::Column::PaymentId, payment::Column::LastUpdate),
-            (
-                fact_payment::Column::PaymentId,
-                fact_payment::Column::SourceLastUpdate,
-            ),
-        );
+        let payment_diff = self.diff_job::<Payment>();
         let ((payment_diff, payment_mark), mut done) =
-            tokio::try_join!(payment_diff, self.write_rentals(prepared))?;
-        self.apply_mark("payment", payment_mark);
+            tokio::try_join!(payment_diff, self.write::<Rental>(prepared))?;
+        self.apply_mark::<Payment>(payment_mark);
         tracing::debug!(
             "payments: {} changed, {} gone, after {:.3} s; {} rentals written meanwhile",
             payment_diff.changed.len(),
@@ -90,20 +77,12 @@ impl Run<'_> {
             head.len()
         );
         for chunk in tail.chunks(FACT_CHUNK) {
-            let prepared = vec![self.prepare_rentals(chunk).await?];
-            done += self.write_rentals(prepared).await?;
+            let prepared = vec![self.prepare::<Rental>(chunk).await?];
+            done += self.write::<Rental>(prepared).await?;
         }
-        let mut deleted = 0;
-        for chunk in diff.gone.chunks(IN_CHUNK) {
-            deleted += fact_rental::Entity::delete_many()
-                .filter(fact_rental::Column::RentalId.is_in(chunk.iter().copied()))
-                .exec(self.txn)
-                .await
-                .context("cannot delete from fact_rental")?
-                .rows_affected;
-        }
+        let deleted = self.delete::<Rental>(&diff.gone).await?;
         self.t.add(
-            "fact_rental",
+            Rental::star_table(),
             done.inserted,
             done.updated + moved_rentals,
             deleted,
@@ -173,14 +152,14 @@ impl Run<'_> {
         Ok(moved_rows)
     }
 
-    /// Reads the rentals `ids` from the source (and the copies they name that are not known
-    /// yet), makes their warehouse rows, and reads the warehouse's current rows for them.
-    async fn prepare_rentals(&mut self, ids: &[i64]) -> Result<Prepared<fact_rental::Model>> {
-        let rows =
-            rows_where_in::<rental::Entity, _, _>(self.src, rental::Column::RentalId, ids).await?;
+    /// Reads the rows `ids` of fact `F` from the source (and the copies they name that are
+    /// not known yet), makes their warehouse rows, and reads the warehouse's current rows for
+    /// them.
+    async fn prepare<F: Fact>(&mut self, ids: &[i64]) -> Result<Prepared<F>> {
+        let rows = rows_where_in::<F::Source, _, _>(self.src, F::source_id(), ids).await?;
         let copies: Vec<u32> = rows
             .iter()
-            .map(|r| r.inventory_id)
+            .filter_map(F::copy)
             .filter(|i| self.keys.inventory.get(*i).is_none())
             .collect::<BTreeSet<_>>()
             .into_iter()
@@ -196,46 +175,51 @@ impl Run<'_> {
                 .inventory
                 .insert(i.inventory_id, (i.film_id, i.store_id));
         }
-        let mut fresh = Vec::with_capacity(rows.len());
-        for r in &rows {
-            fresh.push(rental_row(r, self.keys.rental(r)?));
+        let fresh = rows
+            .iter()
+            .map(|r| F::fact(&self.keys, r))
+            .collect::<Result<Vec<_>>>()?;
+        let mut old = HashMap::new();
+        for chunk in ids.chunks(IN_CHUNK) {
+            let rows = F::Star::find()
+                .filter(F::star_id().is_in(chunk.iter().copied()))
+                .all(self.txn)
+                .await
+                .with_context(wh_read_error::<F::Star>)?;
+            old.extend(rows.into_iter().map(|m| (F::id(&m), m)));
         }
-        let old = by_id(
-            rows_where_in::<fact_rental::Entity, _, _>(
-                self.txn,
-                fact_rental::Column::RentalId,
-                ids,
-            )
-            .await?,
-            |r| r.rental_id,
-        )
-        .into_iter()
-        .collect();
         Ok(Prepared { fresh, old })
     }
 
-    /// Writes prepared rentals: the dates they need, then each row that is new or changed.
+    /// Writes prepared rows of fact `F`: the dates they need, then each row that is new or
+    /// changed. Notes the rows that replaced another under the same id ([`Fact::replaced`]).
     /// Touches only the warehouse.
-    async fn write_rentals(
-        &mut self,
-        prepared: Vec<Prepared<fact_rental::Model>>,
-    ) -> Result<Changes> {
+    async fn write<F: Fact>(&mut self, prepared: Vec<Prepared<F>>) -> Result<Changes> {
         let mut done = Changes::default();
         for Prepared { fresh, old } in prepared {
-            let days = fresh
-                .iter()
-                .flat_map(|r| [Some(r.rental_date.date()), r.return_date.map(|d| d.date())])
-                .flatten();
-            self.cover_dates(days).await?;
-            self.reused_rentals.extend(fresh.iter().filter_map(|r| {
-                let was = old.get(&r.rental_id)?;
-                is_another_rental(was, r).then_some(i64::from(r.rental_id))
+            self.cover_dates(fresh.iter().flat_map(F::days).flatten())
+                .await?;
+            self.replaced.extend(fresh.iter().filter_map(|r| {
+                let was = old.get(&F::id(r))?;
+                F::replaced(was, r).then_some(i64::from(F::id(r)))
             }));
-            done +=
-                write_changes::<fact_rental::Entity, _>(self.txn, fresh, |r| old.get(&r.rental_id))
-                    .await?;
+            done += write_changes::<F::Star, _>(self.txn, fresh, |r| old.get(&F::id(r))).await?;
         }
         Ok(done)
+    }
+
+    /// Deletes the rows `ids` of fact `F` from the warehouse.
+    async fn delete<F: Fact>(&self, ids: &[i64]) -> Result<u64> {
+        let mut deleted = 0;
+        for chunk in ids.chunks(IN_CHUNK) {
+            deleted += F::Star::delete_many()
+                .filter(F::star_id().is_in(chunk.iter().copied()))
+                .exec(self.txn)
+                .await
+                .with_context(|| format!("cannot delete from {}", F::star_table()))?
+                .rows_affected;
+        }
+        Ok(deleted)
     }
 
     /// Syncs payments, given their diff: own changes, payments whose rental was deleted (the
@@ -250,7 +234,7 @@ impl Run<'_> {
         s: Instant,
     ) -> Result<()> {
         let mut ids: BTreeSet<i64> = diff.changed.into_iter().collect();
-        let reused = std::mem::take(&mut self.reused_rentals);
+        let reused = std::mem::take(&mut self.replaced);
         for chunk in deleted_rentals
             .chunks(IN_CHUNK)
             .chain(reused.chunks(IN_CHUNK))
@@ -270,58 +254,25 @@ impl Run<'_> {
             ids.len(),
             s.elapsed().as_secs_f64()
         );
-        let (ins, upd) = self
-            .upsert_payments(&ids.into_iter().collect::<Vec<_>>())
-            .await?;
+        let ids: Vec<i64> = ids.into_iter().collect();
+        let mut done = Changes::default();
+        for chunk in ids.chunks(FACT_CHUNK) {
+            let prepared = vec![self.prepare::<Payment>(chunk).await?];
+            done += self.write::<Payment>(prepared).await?;
+        }
         tracing::debug!(
             "payments: upserted after {:.3} s",
             s.elapsed().as_secs_f64()
         );
-        let mut deleted = 0;
-        for chunk in diff.gone.chunks(IN_CHUNK) {
-            deleted += fact_payment::Entity::delete_many()
-                .filter(fact_payment::Column::PaymentId.is_in(chunk.iter().copied()))
-                .exec(self.txn)
-                .await
-                .context("cannot delete from fact_payment")?
-                .rows_affected;
-        }
-        self.t
-            .add("fact_payment", ins, upd + moved_rows, deleted, s);
+        let deleted = self.delete::<Payment>(&diff.gone).await?;
+        self.t.add(
+            Payment::star_table(),
+            done.inserted,
+            done.updated + moved_rows,
+            deleted,
+            s,
+        );
         Ok(())
-    }
-
-    async fn upsert_payments(&mut self, ids: &[i64]) -> Result<(u64, u64)> {
-        let (mut ins, mut upd) = (0, 0);
-        for chunk in ids.chunks(FACT_CHUNK) {
-            let rows =
-                rows_where_in::<payment::Entity, _, _>(self.src, payment::Column::PaymentId, chunk)
-                    .await?;
-            let mut fresh = Vec::with_capacity(rows.len());
-            for p in &rows {
-                fresh.push(payment_row(p, self.keys.payment(p)?));
-            }
-            let old: HashMap<i32, fact_payment::Model> = by_id(
-                rows_where_in::<fact_payment::Entity, _, _>(
-                    self.txn,
-                    fact_payment::Column::PaymentId,
-                    chunk,
-                )
-                .await?,
-                |p| p.payment_id,
-            )
-            .into_iter()
-            .collect();
-            self.cover_dates(fresh.iter().map(|p| p.payment_date.date()))
-                .await?;
-            let done = write_changes::<fact_payment::Entity, _>(self.txn, fresh, |p| {
-                old.get(&p.payment_id)
-            })
-            .await?;
-            ins += done.inserted;
-            upd += done.updated;
-        }
-        Ok((ins, upd))
     }
 
     /// Extends dim_date over `days` before facts pointing at them are written.
@@ -336,7 +287,13 @@ impl Run<'_> {
             let before = self.cover.added;
             self.cover.cover(self.txn, lo, hi).await?;
             if self.cover.added > before {
-                self.t.add("dim_date", self.cover.added - before, 0, 0, s);
+                self.t.add(
+                    table::<dim_date::Entity>(),
+                    self.cover.added - before,
+                    0,
+                    0,
+                    s,
+                );
             }
         }
         Ok(())
@@ -346,7 +303,7 @@ impl Run<'_> {
     /// `last_update` of both sides, merged. Ids only the source has, or whose `last_update`
     /// differs from the one the warehouse row was loaded from, are changed; ids only the
     /// warehouse has are gone. A row whose `last_update` equals the loaded one but falls in
-    /// the lookback window ([`Run::recheck_from`]) may have changed under that same stamp (a
+    /// the lookback window ([`super::Plan::recheck_from`]) may have changed under that same stamp (a
     /// late commit stamped in the same second), so it counts as changed too (re-reading an
     /// unchanged row writes nothing).
     ///
@@ -357,19 +314,14 @@ impl Run<'_> {
     ///
     /// The returned future borrows nothing from the run, so the run's own warehouse writes
     /// can go on while it scans (see [`Run::facts`]); [`Run::apply_mark`] takes its result.
-    fn diff_job<S, W>(
+    fn diff_job<F: Fact>(
         &self,
-        table: &'static str,
-        src: (S::Column, S::Column),
-        wh: (W::Column, W::Column),
-    ) -> impl std::future::Future<Output = Result<(FactDiff, ChangedMark)>> + Send + 'static
-    where
-        S: EntityTrait,
-        W: EntityTrait,
-    {
-        let quiet = self.is_quiet(table);
+    ) -> impl std::future::Future<Output = Result<(FactDiff, ChangedMark)>> + Send + 'static {
+        let quiet = self.is_quiet(F::source_table());
+        let src = (F::source_id(), F::source_version());
+        let wh = (F::star_id(), F::star_version());
         let sb = self.src.get_database_backend();
-        let select = S::find()
+        let select = F::Source::find()
             .select_only()
             .column_as(as_i64(sb, Expr::col(src.0)), "id")
             .column_as(unix_seconds(sb, Expr::col(src.1)), "t")
@@ -385,11 +337,11 @@ impl Run<'_> {
         let loaded = Query::select()
             .expr_as(as_i64(wb, Expr::col(wh.0)), "id")
             .expr_as(unix_seconds(wb, Expr::col(wh.1)), "t")
-            .from(W::default())
+            .from(F::Star::default())
             .to_owned();
         let shared = self.shared_src.clone();
         let (file, id) = (self.wh_file.clone(), wh.0);
-        let recheck_from = self.recheck_from.map(|t| t.and_utc().timestamp());
+        let recheck_from = self.plan.recheck_from.map(|t| t.and_utc().timestamp());
         async move {
             if quiet {
                 return Ok((FactDiff::default(), ChangedMark::default()));
@@ -402,8 +354,8 @@ impl Run<'_> {
                 let rows = select
                     .stream(&*shared)
                     .await
-                    .with_context(read_error::<S>)?;
-                pump(rows, s_tx, read_error::<S>).await
+                    .with_context(read_error::<F::Source>)?;
+                pump(rows, s_tx, read_error::<F::Source>).await
             });
             let source = async {
                 source
@@ -420,7 +372,7 @@ impl Run<'_> {
                     |v| v.0,
                     |batch| w_tx.blocking_send(batch).is_ok(),
                 )
-                .with_context(read_error::<W>)
+                .with_context(wh_read_error::<F::Star>)
             });
             let warehouse = async {
                 warehouse
@@ -434,25 +386,16 @@ impl Run<'_> {
     }
 
     /// Records what a fact diff found for the table's watermark.
-    fn apply_mark(&mut self, table: &'static str, mark: ChangedMark) {
-        let m = self.marks.0.entry(table).or_default();
+    fn apply_mark<F: Fact>(&mut self, mark: ChangedMark) {
+        let m = self.marks.0.entry(F::source_table()).or_default();
         m.rows += mark.rows;
         m.watermark = Ord::max(m.watermark, from_unix(mark.newest).map(|t| t.naive_utc()));
     }
 }
 
-/// Fact rows made from the source, ready to write, with the warehouse's current rows of the
-/// same ids (by id) to write only what changed.
-struct Prepared<M> {
-    fresh: Vec<M>,
-    old: HashMap<i32, M>,
-}
-
-/// Whether a rental's new row is another rental under the same id: a rental deleted (which
-/// nulled its payments' `rental_id` without stamping them) and its id inserted again. A
-/// rental's date, copy and customer never change otherwise.
-fn is_another_rental(was: &fact_rental::Model, now: &fact_rental::Model) -> bool {
-    was.rental_date != now.rental_date
-        || was.inventory_id != now.inventory_id
-        || was.customer_key != now.customer_key
+/// Rows of fact `F` made from the source, ready to write, with the warehouse's current rows
+/// of the same ids (by id) to write only what changed.
+struct Prepared<F: Fact> {
+    fresh: Vec<<F::Star as EntityTrait>::Model>,
+    old: HashMap<i32, <F::Star as EntityTrait>::Model>,
 }

@@ -10,7 +10,7 @@
 //!    missed started at or after it, however long it stayed open: see [`super::horizon`]),
 //!    less the lookback as a margin for stamps not written by the server's clock ([`window`]). Every candidate is read, even one
 //!    whose `last_update` the warehouse already holds: inside the window an equal stamp proves
-//!    nothing ([`Run::recheck_from`]). Re-read rows are compared with their warehouse row, so
+//!    nothing ([`Plan::recheck_from`]). Re-read rows are compared with their warehouse row, so
 //!    the overlap costs reads, not writes.
 //! 2. **Facts** are compared row by row, by version: one ordered pass over `(id,
 //!    last_update)` of the source table and of the fact table, merged ([`super::versions`]),
@@ -50,10 +50,8 @@ use super::{full_load, run, state};
 use crate::db;
 use crate::source::{address, city, country, language};
 use crate::star::Keys;
+use crate::star::{self, Dimension};
 use crate::warehouse::bulk_read;
-use crate::warehouse::entity::{
-    dim_actor, dim_category, dim_customer, dim_film, dim_staff, dim_store,
-};
 
 /// How far before each watermark a run looks again.
 #[derive(Clone, Copy, Debug)]
@@ -139,18 +137,20 @@ async fn sync(
         t.quiet = quiet.clone();
         let mut run = Run {
             cover: Default::default(),
-            quiet,
-            recheck_from,
+            plan: Plan {
+                quiet,
+                since,
+                recheck_from,
+            },
             src: &src,
             shared_src: src.clone(),
             txn: &txn,
             wh_file: bulk_read::file_of(warehouse)?,
-            since,
             marks: Marks::default(),
             t: &mut t,
             keys: Keys::default(),
             overlap_rows: opts.overlap_rows,
-            reused_rentals: Vec::new(),
+            replaced: Vec::new(),
         };
         run.all().await?;
         run.marks
@@ -159,14 +159,12 @@ async fn sync(
     super::commit(src, txn, &t, &marks, &previous, times.as_ref()).await
 }
 
+/// One incremental run: the snapshot it reads, the transaction it writes, what it reads
+/// again ([`Plan`]) and what it found so far.
 struct Run<'a> {
     /// What dim_date covers, checked once per chunk of facts without a query.
     cover: super::pipe::DateCover,
-    /// Source tables no transaction changed since the last run (see [`super::quiet`]).
-    quiet: BTreeSet<String>,
-    /// Rows stamped before this whose stamp the warehouse holds are unchanged (the previous
-    /// horizon less the lookback); from it on, equal stamps prove nothing and rows are compared.
-    recheck_from: Option<NaiveDateTime>,
+    plan: Plan,
     src: &'a DatabaseTransaction,
     /// The same snapshot, for readers on their own task.
     shared_src: std::sync::Arc<DatabaseTransaction>,
@@ -174,15 +172,25 @@ struct Run<'a> {
     /// The warehouse file, which the fact diffs scan on a read-only connection of their own
     /// (see [`Run::diff_job`]).
     wh_file: std::path::PathBuf,
-    since: HashMap<String, Since>,
     marks: Marks,
     t: &'a mut Tracker,
     keys: Keys,
     /// See [`Options::overlap_rows`].
     overlap_rows: usize,
-    /// Rentals whose id now names another rental (see `facts::is_another_rental`): the
+    /// Rentals whose id now names another rental ([`crate::star::Fact::replaced`]): the
     /// payments that pointed at the old one are re-read.
-    reused_rentals: Vec<i64>,
+    replaced: Vec<i64>,
+}
+
+/// What a run reads again, decided before it reads anything from the previous run's state.
+struct Plan {
+    /// Source tables no transaction changed since the last run (see [`super::quiet`]).
+    quiet: BTreeSet<String>,
+    /// Per source table, the rows found by stamp ([`window`]).
+    since: HashMap<String, Since>,
+    /// Rows stamped before this whose stamp the warehouse holds are unchanged (the previous
+    /// horizon less the lookback); from it on, equal stamps prove nothing and rows are compared.
+    recheck_from: Option<NaiveDateTime>,
 }
 
 /// What the previous successful run says about the source transactions its snapshot missed.
@@ -212,7 +220,7 @@ impl From<run::PreviousSnapshot> for Missed {
 }
 
 impl Missed {
-    /// From where an equal stamp proves nothing (see [`Run::recheck_from`]).
+    /// From where an equal stamp proves nothing (see [`Plan::recheck_from`]).
     fn recheck_from(self, lookback: chrono::Duration) -> Option<NaiveDateTime> {
         match self {
             Missed::From(h) => Some(lookback_start(h, lookback)),
@@ -300,11 +308,17 @@ fn by_id<M, K: Ord>(rows: impl IntoIterator<Item = M>, id: impl Fn(&M) -> K) -> 
 
 impl Run<'_> {
     fn is_quiet(&self, table: &str) -> bool {
-        self.quiet.contains(table)
+        self.plan.quiet.contains(table)
     }
 
     fn since(&self, table: &str) -> Since {
-        self.since.get(table).copied().unwrap_or(Since::All)
+        self.plan.since.get(table).copied().unwrap_or(Since::All)
+    }
+
+    /// Reads dimension `D`'s surrogate keys from the warehouse.
+    async fn load_keys<D: Dimension>(&mut self) -> Result<()> {
+        *D::keys(&mut self.keys) = dims::key_map::<D::Star, _>(self.txn).await?;
+        Ok(())
     }
 
     async fn all(&mut self) -> Result<()> {
@@ -312,7 +326,6 @@ impl Run<'_> {
         // The address hierarchy: what changed, directly or through its parent.
         let countries = self
             .changed_lookup::<country::Entity>(
-                "country",
                 country::Column::CountryId,
                 country::Column::LastUpdate,
                 |c| (c.country_id, c.last_update),
@@ -321,7 +334,6 @@ impl Run<'_> {
         let country_ids: Vec<u32> = countries.iter().map(|c| c.country_id).collect();
         let mut cities = by_id(
             self.changed_lookup::<city::Entity>(
-                "city",
                 city::Column::CityId,
                 city::Column::LastUpdate,
                 |c| (c.city_id, c.last_update),
@@ -337,7 +349,6 @@ impl Run<'_> {
         let city_ids: Vec<u32> = cities.keys().copied().collect();
         let mut addresses = by_id(
             self.changed_lookup::<address::Entity>(
-                "address",
                 address::Column::AddressId,
                 address::Column::LastUpdate,
                 |a| (a.address_id, a.last_update),
@@ -354,7 +365,6 @@ impl Run<'_> {
 
         let languages = self
             .changed_lookup::<language::Entity>(
-                "language",
                 language::Column::LanguageId,
                 language::Column::LastUpdate,
                 |l| (l.language_id, l.last_update),
@@ -366,18 +376,18 @@ impl Run<'_> {
             s.elapsed().as_secs_f64()
         );
 
-        self.keys.film = dims::key_map::<dim_film::Entity, _>(self.txn).await?;
-        self.keys.actor = dims::key_map::<dim_actor::Entity, _>(self.txn).await?;
-        self.keys.category = dims::key_map::<dim_category::Entity, _>(self.txn).await?;
-        self.keys.customer = dims::key_map::<dim_customer::Entity, _>(self.txn).await?;
-        self.keys.store = dims::key_map::<dim_store::Entity, _>(self.txn).await?;
-        self.keys.staff = dims::key_map::<dim_staff::Entity, _>(self.txn).await?;
+        self.load_keys::<star::Film>().await?;
+        self.load_keys::<star::Actor>().await?;
+        self.load_keys::<star::Category>().await?;
+        self.load_keys::<star::Customer>().await?;
+        self.load_keys::<star::Store>().await?;
+        self.load_keys::<star::Staff>().await?;
 
-        self.films(&renamed_languages).await?;
-        self.actors().await?;
-        self.categories().await?;
-        self.customers(&moved_addresses).await?;
-        self.stores(&moved_addresses).await?;
+        self.dimension::<star::Film>(&renamed_languages).await?;
+        self.dimension::<star::Actor>(&[]).await?;
+        self.dimension::<star::Category>(&[]).await?;
+        self.dimension::<star::Customer>(&moved_addresses).await?;
+        self.dimension::<star::Store>(&moved_addresses).await?;
         let moved_staff = self.staff().await?;
         self.bridges().await?;
         let moved_copies = self.inventory().await?;
