@@ -2,10 +2,11 @@
 //! their entities name, by reading the database's catalog (no query is tried and its error
 //! text matched: drivers word errors differently).
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Iterable};
 
 use super::prelude::*;
+use crate::error::NotSakila;
 
 /// What `table` lacks, if anything: the whole table, or the columns listed.
 async fn probe<E: EntityTrait, C: ConnectionTrait>(
@@ -48,10 +49,7 @@ pub async fn sakila_tables<C: ConnectionTrait>(db: &C) -> Result<()> {
     probe(db, Staff, &mut missing).await?;
     probe(db, Store, &mut missing).await?;
     if !missing.is_empty() {
-        bail!(
-            "the source database is not Sakila: missing or unreadable tables: {}",
-            missing.join(", ")
-        );
+        return Err(NotSakila { tables: missing }.into());
     }
     Ok(())
 }

@@ -11,6 +11,7 @@ use super::Keys;
 use super::transform::{
     Place, StaffRow, actor_row, category_row, customer_row, film_row, staff_row, store_row,
 };
+use crate::error::MissingMember;
 use crate::source::{actor, category, customer, film, staff, store};
 use crate::star::keymap::KeyMap;
 use crate::sync::extract::Geography;
@@ -35,7 +36,13 @@ impl Refs {
             .get(&language_id)
             .map(String::as_str)
             .ok_or_else(|| {
-                anyhow!("film {film_id} refers to language {language_id}, which does not exist")
+                MissingMember {
+                    row: format!("film {film_id}"),
+                    what: "language",
+                    id: language_id,
+                    missing: "does not exist",
+                }
+                .into()
             })
     }
 

@@ -1,6 +1,8 @@
 //! Surrogate keys: what the facts and bridges resolve their natural ids through.
 
-use anyhow::{Result, anyhow};
+use anyhow::Result;
+
+use crate::error::MissingMember;
 
 use super::keymap::KeyMap;
 use super::transform::{PaymentKeys, RentalKeys};
@@ -22,12 +24,24 @@ pub struct Keys {
     pub staff_store: KeyMap<u32>,
 }
 
-fn missing(what: &str, id: u32, fact: &str, fact_id: i64) -> anyhow::Error {
-    anyhow!("{fact} {fact_id} refers to {what} {id}, which is not in the source or the warehouse")
+fn missing(what: &'static str, id: u32, fact: &str, fact_id: i64) -> anyhow::Error {
+    MissingMember {
+        row: format!("{fact} {fact_id}"),
+        what,
+        id,
+        missing: "is not in the source or the warehouse",
+    }
+    .into()
 }
 
-fn missing_member(bridge: &str, what: &str, id: u32) -> anyhow::Error {
-    anyhow!("{bridge} refers to {what} {id}, which does not exist")
+fn missing_member(bridge: &str, what: &'static str, id: u32) -> anyhow::Error {
+    MissingMember {
+        row: bridge.to_string(),
+        what,
+        id,
+        missing: "does not exist",
+    }
+    .into()
 }
 
 impl Keys {

@@ -54,7 +54,7 @@ pub mod window;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use anyhow::{Context, Result, anyhow, bail};
+use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt};
 use sea_orm::{
@@ -67,6 +67,7 @@ pub use window::{Window, WindowSpec};
 
 use self::merge::{differing_columns, merge_join};
 use crate::db;
+use crate::error::SchemaError;
 use crate::source::language;
 use crate::star::Dim;
 use crate::star::bridge::{self, Bridge, FilmActor, FilmCategory};
@@ -141,19 +142,23 @@ async fn check_schema(wh: &DatabaseTransaction) -> Result<()> {
     let version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
         .one(wh)
         .await
-        .map_err(|e| {
-            anyhow!(
-                "the warehouse has no sakila-sync schema ({e}): run `sakila-sync full-load` first"
-            )
-        })?;
+        .map_err(|e| SchemaError::Missing(e.to_string()))?;
     match version {
-        Some(v) if v.value == SCHEMA_VERSION => Ok(()),
-        Some(v) => bail!(
-            "the warehouse has schema version {}, this sakila-sync reads version {SCHEMA_VERSION}",
-            v.value
-        ),
-        None => bail!("the warehouse has no schema version: run `sakila-sync full-load` first"),
+        Some(v) if v.value == SCHEMA_VERSION => {}
+        Some(v) => {
+            return Err(SchemaError::Version {
+                found: v.value,
+                expected: SCHEMA_VERSION,
+            }
+            .into());
+        }
+        None => return Err(SchemaError::NoVersion.into()),
     }
+    let outdated = crate::warehouse::schema::outdated_star_tables(wh).await?;
+    if !outdated.is_empty() {
+        return Err(SchemaError::Outdated { tables: outdated }.into());
+    }
+    Ok(())
 }
 
 /// A surrogate key no member has: what a fact's expected key is when the warehouse lacks the

@@ -5,7 +5,7 @@ pub mod dates;
 pub mod entity;
 pub mod schema;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDate;
 use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel};
 
@@ -26,11 +26,13 @@ pub async fn prepare<C: ConnectionTrait>(db: &C) -> Result<()> {
             schema::upgrade(db).await?;
             record_version(db).await?;
         }
-        Some(v) => bail!(
-            "the warehouse has schema version {}, this sakila-sync writes version {}: use a new warehouse file",
-            v.value,
-            schema::SCHEMA_VERSION
-        ),
+        Some(v) => {
+            return Err(crate::error::SchemaError::Unknown {
+                found: v.value,
+                writes: schema::SCHEMA_VERSION,
+            }
+            .into());
+        }
         None => record_version(db).await?,
     }
     crate::sync::state::init(db).await?;

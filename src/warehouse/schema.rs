@@ -14,7 +14,11 @@ use sea_orm::{
 
 use super::entity::prelude::*;
 
-/// Bumped whenever a table or column of the contract changes.
+/// Bumped whenever a table or column of the run's own records changes (`sync_state`,
+/// `sync_run`, `warehouse_meta`, `source_version`): what a warehouse remembers and cannot
+/// derive again. The star's tables are derived from the source, so their shape is not
+/// versioned: a star table whose columns differ from its entity's is rebuilt by the next run
+/// ([`outdated_star_tables`]).
 ///
 /// - 1: the star, `sync_state`, `sync_run`, `warehouse_meta`, `source_version`.
 /// - 2: `sync_run.source_horizon` and `sync_run.note` (and `sync_run.source_clock`, which
@@ -75,6 +79,16 @@ async fn create_indexes<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E) -
     Ok(())
 }
 
+async fn create_current_indexes<C: ConnectionTrait, E: EntityTrait>(
+    (db, outdated): (&C, &Vec<&'static str>),
+    entity: E,
+) -> Result<()> {
+    if outdated.contains(&entity.table_name()) {
+        return Ok(());
+    }
+    create_indexes(db, entity).await
+}
+
 async fn drop_table<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E) -> Result<()> {
     let stmt = Table::drop().table(entity).if_exists().to_owned();
     db.execute(&stmt)
@@ -119,7 +133,10 @@ pub async fn create_all<C: ConnectionTrait>(db: &C) -> Result<()> {
     create_table(db, DimDate).await?;
     create_indexes(db, DimDate).await?;
     for_star_tables!(create_table, db);
-    for_star_tables!(create_indexes, db);
+    // A table of another version's shape may lack an indexed column: the next run rebuilds
+    // it, indexes included.
+    let outdated = outdated_star_tables(db).await?;
+    for_star_tables!(create_current_indexes, (db, &outdated));
     create_table(db, SyncState).await?;
     create_table(db, SyncRun).await?;
     create_table(db, WarehouseMeta).await?;
@@ -137,6 +154,31 @@ pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<(
 /// Builds the secondary indexes of the star tables (after a bulk load).
 pub async fn index_star<C: ConnectionTrait>(db: &C) -> Result<()> {
     for_star_tables!(create_indexes, db);
+    Ok(())
+}
+
+/// The star tables whose columns differ from their entity's: written by another version of
+/// sakila-sync (a column added to a dimension, say). `incremental` rebuilds the star when any
+/// is, as a `full-load` would; `validate` refuses to compare them. A table that does not
+/// exist is not listed ([`create_all`] creates it).
+pub async fn outdated_star_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<&'static str>> {
+    let mut outdated = Vec::new();
+    for_star_tables!(note_if_outdated, (db, &mut outdated));
+    Ok(outdated)
+}
+
+async fn note_if_outdated<C: ConnectionTrait, E: EntityTrait>(
+    (db, outdated): (&C, &mut Vec<&'static str>),
+    entity: E,
+) -> Result<()> {
+    let Some(have) = crate::db::table_columns(db, entity.table_name()).await? else {
+        return Ok(());
+    };
+    let want: std::collections::BTreeSet<String> =
+        E::Column::iter().map(|c| c.as_str().to_string()).collect();
+    if have != want {
+        outdated.push(entity.table_name());
+    }
     Ok(())
 }
 

@@ -52,6 +52,7 @@ use crate::source::{address, city, country, language};
 use crate::star::Keys;
 use crate::star::{self, Dimension};
 use crate::warehouse::bulk_read;
+use crate::warehouse::schema;
 
 /// How far before each watermark a run looks again.
 #[derive(Clone, Copy, Debug)]
@@ -107,8 +108,18 @@ async fn sync(
     let previous = state::watermarks(&txn).await?;
     let times = super::quiet::read(&*src).await?;
 
-    let marks = if previous.values().all(Option::is_none) {
-        // Never loaded (right after `init`): everything is new, so load it the fast way.
+    let outdated = schema::outdated_star_tables(&txn).await?;
+    let marks = if previous.values().all(Option::is_none) || !outdated.is_empty() {
+        // Never loaded (right after `init`): everything is new, so load it the fast way. A
+        // star written by another version of sakila-sync (its columns differ from the
+        // entities') is rebuilt the same way: its rows cannot be compared with new ones.
+        if !outdated.is_empty() {
+            tracing::warn!(
+                "the warehouse tables {} were written by another version of sakila-sync: \
+                 rebuilding the star from the source",
+                outdated.join(", ")
+            );
+        }
         full_load::load_all(&src, &txn, &mut t).await?
     } else {
         if let Missed::Unknown { .. } = missed {

@@ -1,0 +1,198 @@
+//! Why a command failed, told apart where the answer changes what to do next.
+//!
+//! Errors travel as `anyhow::Error`, with the context that makes their one line readable.
+//! The failures a caller must recognise are typed ([`NotSakila`], [`SchemaError`],
+//! [`MissingMember`]) and keep the message the CLI prints, and [`kind`] sorts any error
+//! into an [`ErrorKind`]: a database that is away is worth waiting for, a refusal
+//! (a wrong password, a database that is not Sakila, a warehouse of another version) is not
+//! until someone changes something.
+
+use sea_orm::{DbErr, RuntimeErr};
+
+/// What a failure calls for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// A database could not be reached, went away, or was busy: the same command may succeed
+    /// later, unchanged.
+    Unavailable,
+    /// The configuration or a database refuses the command (wrong password, missing
+    /// privilege, unknown database, not Sakila, a warehouse of another version): it fails
+    /// the same way until someone fixes it.
+    Refused,
+    /// Anything else: the source breaking the star's contract, a failed write.
+    Failed,
+}
+
+/// The source database lacks Sakila tables, or has them in another shape.
+#[derive(Debug, thiserror::Error)]
+#[error("the source database is not Sakila: missing or unreadable tables: {}", .tables.join(", "))]
+pub struct NotSakila {
+    /// Each table lacking, or lacking columns (`"staff (no column email)"`).
+    pub tables: Vec<String>,
+}
+
+/// The warehouse is not one this sakila-sync can read as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaError {
+    #[error("the warehouse has no sakila-sync schema ({0}): run `sakila-sync full-load` first")]
+    Missing(String),
+    #[error("the warehouse has no schema version: run `sakila-sync full-load` first")]
+    NoVersion,
+    #[error("the warehouse has schema version {found}, this sakila-sync reads version {expected}")]
+    Version {
+        found: String,
+        expected: &'static str,
+    },
+    #[error(
+        "the warehouse tables {} were written by another version of sakila-sync: run \
+         `sakila-sync incremental` or `sakila-sync full-load` to rebuild them",
+        .tables.join(", ")
+    )]
+    Outdated { tables: Vec<&'static str> },
+    #[error(
+        "the warehouse has schema version {found}, this sakila-sync writes version {writes}: use \
+         a new warehouse file"
+    )]
+    Unknown { found: String, writes: &'static str },
+}
+
+/// A source row refers to a member the source does not have (a broken reference the
+/// source's foreign keys should have refused).
+#[derive(Debug, thiserror::Error)]
+#[error("{row} refers to {what} {id}, which {missing}")]
+pub struct MissingMember {
+    /// The referring row, e.g. `rental 17` or `film_actor`.
+    pub row: String,
+    /// The kind of member, e.g. `film`.
+    pub what: &'static str,
+    pub id: u32,
+    /// How it is missing, e.g. `does not exist`.
+    pub missing: &'static str,
+}
+
+/// Sorts an error by its causes: the first typed error or database error in its chain.
+pub fn kind(e: &anyhow::Error) -> ErrorKind {
+    for cause in e.chain() {
+        if cause.is::<NotSakila>() || cause.is::<SchemaError>() {
+            return ErrorKind::Refused;
+        }
+        if cause.is::<MissingMember>() {
+            return ErrorKind::Failed;
+        }
+        if let Some(db) = cause.downcast_ref::<DbErr>() {
+            return db_kind(db);
+        }
+    }
+    ErrorKind::Failed
+}
+
+fn db_kind(e: &DbErr) -> ErrorKind {
+    let runtime = match e {
+        DbErr::ConnectionAcquire(_) => return ErrorKind::Unavailable,
+        DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,
+        _ => return ErrorKind::Failed,
+    };
+    match runtime {
+        RuntimeErr::SqlxError(e) => sqlx_kind(e),
+        _ => ErrorKind::Failed,
+    }
+}
+
+fn sqlx_kind(e: &sea_orm::sqlx::Error) -> ErrorKind {
+    use sea_orm::sqlx::Error;
+    match e {
+        Error::Io(_)
+        | Error::Tls(_)
+        | Error::Protocol(_)
+        | Error::PoolTimedOut
+        | Error::PoolClosed
+        | Error::WorkerCrashed => ErrorKind::Unavailable,
+        Error::Configuration(_) => ErrorKind::Refused,
+        Error::Database(d) => d.code().map_or(ErrorKind::Failed, |c| code_kind(&c)),
+        _ => ErrorKind::Failed,
+    }
+}
+
+/// A server's error code: MySQL/MariaDB numbers, PostgreSQL SQLSTATEs, SQLite result codes.
+fn code_kind(code: &str) -> ErrorKind {
+    match code {
+        // MySQL: access denied (user, database), command or column denied, unknown database,
+        // unknown table, privilege needed.
+        "1044" | "1045" | "1049" | "1142" | "1143" | "1146" | "1227" | "1698"
+        // PostgreSQL: authentication failed, no such database, privilege, undefined table.
+        | "28000" | "28P01" | "3D000" | "42501" | "42P01" => ErrorKind::Refused,
+        // MySQL: too many connections, lock wait timeout, deadlock, server shutting down,
+        // gone away, lost connection.
+        "1040" | "1053" | "1205" | "1213" | "2006" | "2013"
+        // PostgreSQL: too many connections, shutting down, cannot connect now.
+        | "53300" | "57P01" | "57P02" | "57P03"
+        // SQLite: busy, locked.
+        | "5" | "6" => ErrorKind::Unavailable,
+        _ => ErrorKind::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use anyhow::Context;
+
+    #[test]
+    fn typed_errors_keep_their_one_line_and_are_sorted() {
+        let e = anyhow::Error::new(NotSakila {
+            tables: vec!["film".into(), "staff (no column email)".into()],
+        })
+        .context("cannot check the source");
+        assert_eq!(kind(&e), ErrorKind::Refused);
+        assert_eq!(
+            e.root_cause().to_string(),
+            "the source database is not Sakila: missing or unreadable tables: film, staff (no column email)"
+        );
+        let e = anyhow::Error::new(SchemaError::Outdated {
+            tables: vec!["dim_customer"],
+        });
+        assert_eq!(kind(&e), ErrorKind::Refused);
+        assert!(
+            e.to_string()
+                .contains("dim_customer were written by another version")
+        );
+        let e = anyhow::Error::new(MissingMember {
+            row: "rental 7".into(),
+            what: "film",
+            id: 3,
+            missing: "is not in the source or the warehouse",
+        });
+        assert_eq!(kind(&e), ErrorKind::Failed);
+        assert_eq!(
+            e.to_string(),
+            "rental 7 refers to film 3, which is not in the source or the warehouse"
+        );
+    }
+
+    #[test]
+    fn database_errors_are_sorted_by_their_cause() {
+        let io = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        let away = DbErr::Conn(RuntimeErr::SqlxError(std::sync::Arc::new(
+            sea_orm::sqlx::Error::Io(io),
+        )));
+        let e = anyhow::Error::new(away).context("cannot connect to the source");
+        assert_eq!(kind(&e), ErrorKind::Unavailable);
+        let e: anyhow::Result<()> = Err(DbErr::ConnectionAcquire(
+            sea_orm::error::ConnAcquireErr::Timeout,
+        ))
+        .context("cannot read source table film");
+        assert_eq!(kind(&e.unwrap_err()), ErrorKind::Unavailable);
+        let e = anyhow::Error::new(DbErr::Custom("odd".into()));
+        assert_eq!(kind(&e), ErrorKind::Failed);
+    }
+
+    #[test]
+    fn server_codes_tell_refusals_from_outages() {
+        assert_eq!(code_kind("1045"), ErrorKind::Refused);
+        assert_eq!(code_kind("1049"), ErrorKind::Refused);
+        assert_eq!(code_kind("28P01"), ErrorKind::Refused);
+        assert_eq!(code_kind("2013"), ErrorKind::Unavailable);
+        assert_eq!(code_kind("5"), ErrorKind::Unavailable);
+        assert_eq!(code_kind("1062"), ErrorKind::Failed);
+    }
+}
