@@ -114,6 +114,22 @@ pub fn category_row(category_key: i32, c: &crate::source::category::Model) -> di
     }
 }
 
+/// A name as a person writes it: each word's first letter a capital, the rest small
+/// ("MARY", "SMITH" -> "Mary Smith"; "O'BRIEN" -> "O'Brien"; "JEAN-LUC" -> "Jean-Luc").
+pub fn full_name(first: &str, last: &str) -> String {
+    let mut out = String::with_capacity(first.len() + last.len() + 1);
+    let mut word_start = true;
+    for c in first.trim().chars().chain([' ']).chain(last.trim().chars()) {
+        if word_start {
+            out.extend(c.to_uppercase());
+        } else {
+            out.extend(c.to_lowercase());
+        }
+        word_start = !c.is_alphanumeric();
+    }
+    out.trim().to_string()
+}
+
 pub fn customer_row(customer_key: i32, c: &customer::Model, p: &Place) -> dim_customer::Model {
     dim_customer::Model {
         customer_key,
@@ -121,6 +137,7 @@ pub fn customer_row(customer_key: i32, c: &customer::Model, p: &Place) -> dim_cu
         store_id: c.store_id as i32,
         first_name: c.first_name.clone(),
         last_name: c.last_name.clone(),
+        full_name: full_name(&c.first_name, &c.last_name),
         email: c.email.clone(),
         active: c.active,
         create_date: c.create_date,
@@ -235,6 +252,16 @@ mod tests {
 
     fn dt(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn full_names_are_written_as_people_write_them() {
+        assert_eq!(full_name("MARY", "SMITH"), "Mary Smith");
+        assert_eq!(full_name("PATRICIA", "O'BRIEN"), "Patricia O'Brien");
+        assert_eq!(full_name("JEAN-LUC", "PICARD"), "Jean-Luc Picard");
+        assert_eq!(full_name("ÉLODIE", "ÅSTRÖM"), "Élodie Åström");
+        assert_eq!(full_name("", "SMITH"), "Smith");
+        assert_eq!(full_name("MARY", " "), "Mary");
     }
 
     #[test]

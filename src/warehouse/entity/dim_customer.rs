@@ -11,6 +11,8 @@ pub struct Model {
     pub store_id: i32,
     pub first_name: String,
     pub last_name: String,
+    /// The name as a person writes it, "Mary Smith" (the source keeps names in capitals).
+    pub full_name: String,
     pub email: Option<String>,
     pub active: bool,
     pub create_date: DateTime,
