@@ -237,15 +237,62 @@ async fn warehouse_for_2005() -> (
     (wh_url, dir, wh, raw)
 }
 
-/// Key 1 of dim_customer, dim_store and dim_staff, for fact rows to point at.
+/// Key 1 of dim_customer, dim_store and dim_staff, for fact rows to point at: made by the
+/// pipeline's own transforms from source rows, so a column added to a dimension is filled here
+/// too.
 async fn one_customer_store_and_staff_member(raw: &sea_orm::DatabaseConnection) {
-    common::exec(raw, "INSERT INTO dim_customer VALUES (1, 1, 1, 'A', 'B', NULL, 1, '2005-01-01 00:00:00', 'x', 'd', NULL, 'p', 'c', 'k', NULL, 0)").await;
-    common::exec(raw, "INSERT INTO dim_store VALUES (1, 1, 1, 'x', 'd', NULL, 'c', 'k', '2005-01-01 00:00:00', 0)").await;
-    common::exec(
-        raw,
-        "INSERT INTO dim_staff VALUES (1, 1, 1, 'A', 'B', NULL, 'u', 1, '2005-01-01 00:00:00', 0)",
-    )
-    .await;
+    use sakila_sync::source::{customer, store};
+    use sakila_sync::star::transform::{Place, StaffRow, customer_row, staff_row, store_row};
+    use sea_orm::{EntityTrait, IntoActiveModel};
+    let at = chrono::NaiveDate::from_ymd_opt(2005, 1, 1)
+        .unwrap()
+        .and_hms_opt(0, 0, 0)
+        .unwrap();
+    let place = Place {
+        address: "x".into(),
+        district: "d".into(),
+        postal_code: None,
+        phone: "p".into(),
+        city: "c".into(),
+        country: "k".into(),
+    };
+    let c = customer::Model {
+        customer_id: 1,
+        store_id: 1,
+        first_name: "A".into(),
+        last_name: "B".into(),
+        email: None,
+        address_id: 1,
+        active: true,
+        create_date: at,
+        last_update: None,
+    };
+    let s = store::Model {
+        store_id: 1,
+        manager_staff_id: 1,
+        address_id: 1,
+        last_update: at.and_utc(),
+    };
+    let st = StaffRow {
+        staff_id: 1,
+        first_name: "A".into(),
+        last_name: "B".into(),
+        email: None,
+        store_id: 1,
+        active: true,
+        username: "u".into(),
+        last_update: at.and_utc(),
+    };
+    let customer = customer_row(1, &c, &place).into_active_model();
+    let store = store_row(1, &s, &place).into_active_model();
+    let staff = staff_row(1, &st).into_active_model();
+    use sakila_sync::warehouse::entity::{dim_customer, dim_staff, dim_store};
+    dim_customer::Entity::insert(customer)
+        .exec(raw)
+        .await
+        .unwrap();
+    dim_store::Entity::insert(store).exec(raw).await.unwrap();
+    dim_staff::Entity::insert(staff).exec(raw).await.unwrap();
 }
 
 #[tokio::test]

@@ -1,12 +1,15 @@
 //! What the warehouse *is*, written once: for each dimension its source table, natural key,
 //! the columns it reads and the pure transform from a source row to a member
-//! ([`Dimension`]); the bridges are described the same way in [`bridge`]; [`transform`] holds the pure
-//! transforms of every table, [`Keys`] the surrogate keys facts and bridges resolve through.
+//! ([`Dimension`]); the bridges the same way ([`bridge`]); for each fact its id, the column
+//! that versions it, the surrogate keys it resolves and its transform ([`Fact`]).
+//! [`transform`] holds the pure transforms of every table, [`Keys`] the surrogate keys facts
+//! and bridges resolve through, [`source_tables`] every source table the star is made from.
 //!
-//! The stages are generic over these descriptions: `full-load` copies each dimension through
-//! one routine, `incremental` syncs each through one routine, `validate` compares each through
-//! one routine, so a dimension's contract cannot drift between them. Adding a column to a
-//! dimension touches its entity and its transform in [`transform`], and their tests.
+//! The stages are generic over these descriptions: `full-load` copies each table through
+//! one routine per kind, `incremental` syncs each through one routine per kind, `validate`
+//! compares each through one routine per kind, so a table's contract cannot drift between
+//! them. Adding a column to a dimension touches its entity and its transform in
+//! [`transform`], and their tests (`dim_customer.full_name` was added that way).
 
 pub mod bridge;
 mod dim;
