@@ -12,6 +12,7 @@ use sea_orm::{
 };
 
 use crate::config::redact;
+use crate::error::{ConnectFailed, ErrorKind};
 
 /// How a connection will be used; it decides the driver settings.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub enum Role {
     /// without them). It checks every key once instead, from the indexes, before it commits
     /// (`warehouse::schema::check_star_keys`), so a broken key still fails the run.
     BulkWarehouse,
+    /// The SQLite warehouse, read only (`status`): never created, never written.
+    WarehouseReader,
     /// A source that `simulate` writes into.
     SourceWriter,
     /// An empty source that `generate` creates and fills. Like `SourceWriter`, except that
@@ -39,7 +42,7 @@ impl Role {
     fn describe(self) -> &'static str {
         match self {
             Role::Source | Role::SourceWriter | Role::Generator => "source",
-            Role::Warehouse | Role::BulkWarehouse => "warehouse",
+            Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader => "warehouse",
         }
     }
 }
@@ -49,8 +52,8 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
     let what = role.describe();
     let scheme = url.split("://").next().unwrap_or_default();
     match (role, scheme) {
-        (Role::Warehouse | Role::BulkWarehouse, "sqlite") => {}
-        (Role::Warehouse | Role::BulkWarehouse, _) => bail!(
+        (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader, "sqlite") => {}
+        (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader, _) => bail!(
             "warehouse URL {} is not a sqlite:// URL (the warehouse is a SQLite file)",
             redact(url)
         ),
@@ -64,10 +67,14 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
     if url.starts_with("mysql:")
         && let Err(why) = reach_mysql(&url).await
     {
-        bail!(
-            "cannot connect to the {what} database {}: {why}",
-            redact(&url)
-        );
+        return Err(ConnectFailed {
+            message: format!(
+                "cannot connect to the {what} database {}: {why}",
+                redact(&url)
+            ),
+            kind: ErrorKind::Unavailable,
+        }
+        .into());
     }
     if url.starts_with("sqlite:") {
         check_sqlite_path(&url, role)?;
@@ -80,7 +87,7 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
     if url.starts_with("sqlite:") {
         // One connection: SQLite has one writer, and a run is one transaction anyway.
         opt.max_connections(1).min_connections(1);
-        let read_only = role == Role::Source;
+        let read_only = matches!(role, Role::Source | Role::WarehouseReader);
         let foreign_keys = !matches!(role, Role::Generator | Role::BulkWarehouse);
         opt.map_sqlx_sqlite_opts(move |o| {
             // A deeper row buffer than sqlx's 50 lets the SQLite worker thread run ahead of a
@@ -110,7 +117,10 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
     }
     Database::connect(opt)
         .await
-        .map_err(|e| anyhow::anyhow!("{}", scrub(&e.to_string(), &url)))
+        .map_err(|e| ConnectFailed {
+            message: scrub(&e.to_string(), &url),
+            kind: crate::error::db_kind(&e),
+        })
         .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))
 }
 
@@ -125,7 +135,7 @@ fn check_sqlite_path(url: &str, role: Role) -> Result<()> {
     if file.exists() {
         return Ok(());
     }
-    if role == Role::Source {
+    if matches!(role, Role::Source | Role::WarehouseReader) {
         bail!("the {what} database file {} does not exist", file.display());
     }
     match file.parent() {

@@ -70,11 +70,26 @@ pub struct MissingMember {
     pub missing: &'static str,
 }
 
+/// A database could not be connected to. `kind` was sorted from the driver's error before its
+/// message was scrubbed of any password.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectFailed {
+    pub message: String,
+    pub kind: ErrorKind,
+}
+
 /// Sorts an error by its causes: the first typed error or database error in its chain.
 pub fn kind(e: &anyhow::Error) -> ErrorKind {
     for cause in e.chain() {
         if cause.is::<NotSakila>() || cause.is::<SchemaError>() {
             return ErrorKind::Refused;
+        }
+        if let Some(c) = cause.downcast_ref::<ConnectFailed>() {
+            return c.kind;
+        }
+        if cause.is::<crate::lock::Locked>() {
+            return ErrorKind::Unavailable;
         }
         if cause.is::<MissingMember>() {
             return ErrorKind::Failed;
@@ -86,7 +101,8 @@ pub fn kind(e: &anyhow::Error) -> ErrorKind {
     ErrorKind::Failed
 }
 
-fn db_kind(e: &DbErr) -> ErrorKind {
+/// Sorts a database error by its cause.
+pub fn db_kind(e: &DbErr) -> ErrorKind {
     let runtime = match e {
         DbErr::ConnectionAcquire(_) => return ErrorKind::Unavailable,
         DbErr::Conn(r) | DbErr::Exec(r) | DbErr::Query(r) => r,

@@ -50,9 +50,26 @@ struct Global {
     /// Configuration file [default: ./sakila-sync.toml if it exists]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// init, full-load and incremental: when another sakila-sync is writing the warehouse,
+    /// wait up to DURATION for it (s, m, h or d) instead of stopping at once
+    #[arg(long, global = true, value_name = "DURATION", value_parser = sakila_sync::config::parse_duration)]
+    wait: Option<chrono::Duration>,
     /// Log more (-v: progress of each step, -vv: debug)
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
+    /// Log errors only
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Log lines as text, or as one JSON object per line (time, level, message, fields) for
+    /// log shippers
+    #[arg(long, global = true, value_name = "FORMAT", default_value = "text")]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -76,6 +93,14 @@ enum Command {
     /// Apply random but realistic OLTP activity to a source (rentals, returns, payments, new
     /// customers and films, moves, renames, deletions) and print what was done.
     Simulate(SimulateArgs),
+    /// Run `incremental` every interval until stopped (SIGINT or SIGTERM: a run under way is
+    /// rolled back, and it exits 0). Outages are logged and retried with a backoff; one log
+    /// line per cycle. Holds the warehouse's writer lock while it runs.
+    Watch(WatchArgs),
+    /// Show how far behind the warehouse is (per source table: watermark, lag, the warehouse
+    /// rows it feeds), the last runs, whether a sync is running, and the last validate that
+    /// `watch --validate-every` recorded. Reads only; an unreachable source is reported.
+    Status(StatusArgs),
     /// Compare the warehouse with the source: counts, the rentals, payments and revenue of a
     /// time window, missing, extra and stale rows by natural key, and the warehouse's foreign
     /// keys and dates. Exit 0 when everything agrees, 1 when a difference is found, 2 on error.
@@ -107,6 +132,26 @@ struct IncrementalArgs {
     /// clock behind the server's, a replica's lag) (s, m, h or d)
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = sakila_sync::config::parse_duration)]
     lookback: chrono::Duration,
+}
+
+#[derive(Args)]
+struct WatchArgs {
+    /// From the start of one cycle to the start of the next (s, m, h or d)
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = sakila_sync::config::parse_duration)]
+    interval: chrono::Duration,
+    /// Also validate after every Nth cycle, log the result and record it for `status` (a
+    /// difference is logged as an error, and watching goes on)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    validate_every: Option<u32>,
+    #[command(flatten)]
+    incremental: IncrementalArgs,
+}
+
+#[derive(Args)]
+struct StatusArgs {
+    /// Print one JSON document instead of the tables (fields: see the README)
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -199,7 +244,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.global.verbose);
+    init_logging(&cli.global, matches!(cli.command, Command::Watch(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -257,8 +302,13 @@ fn print_stdout(text: &str) -> Result<()> {
     }
 }
 
-fn init_logging(verbose: u8) {
-    let default = match verbose {
+/// Logs to stderr: warnings by default (and `watch`'s line per cycle), errors only with
+/// `-q`, more with `-v`/`-vv`; as text (coloured on a terminal only) or JSON lines.
+fn init_logging(global: &Global, watch: bool) {
+    use std::io::IsTerminal;
+    let default = match global.verbose {
+        _ if global.quiet => "error",
+        0 if watch => "warn,sakila_sync::watch=info",
         0 => "warn",
         1 => "info",
         // SeaORM's rusqlite driver logs every statement at debug level (the warehouse scans
@@ -268,11 +318,38 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    match global.log_format {
+        LogFormat::Json => logs.json().flatten_event(true).init(),
+        // Text lines are the message only: its fields (watch's counts) say the same again,
+        // and are for the JSON lines.
+        LogFormat::Text => logs
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
+                if field.name() == "message" {
+                    write!(w, "{value:?}")
+                } else {
+                    Ok(())
+                }
+            }))
+            .with_ansi(std::io::stderr().is_terminal())
+            .init(),
+    }
+}
+
+/// Completes at the first SIGINT or SIGTERM.
+fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM: stopping"),
+            _ = int.recv() => tracing::info!("SIGINT: stopping"),
+        }
+    })
 }
 
 /// Closes the warehouse before the process exits. SQLite's last connection to close copies
@@ -285,10 +362,35 @@ async fn close_warehouse(wh: sea_orm::DatabaseConnection) {
     }
 }
 
+/// Takes the warehouse's writer lock for `command`, if the warehouse is a file.
+fn writer_lock(
+    config: &Config,
+    command: &str,
+    wait: Option<chrono::Duration>,
+) -> Result<Option<sakila_sync::lock::WriterLock>> {
+    let Some(file) = sakila_sync::config::sqlite_file(&config.warehouse_url) else {
+        return Ok(None);
+    };
+    let wait = wait.map(|w| w.to_std().unwrap_or_default());
+    sakila_sync::lock::acquire(&file, command, wait).map(Some)
+}
+
 async fn run(cli: Cli) -> Result<ExitCode> {
     let file = FileConfig::load(cli.global.config.as_deref())?;
     let config = Config::resolve(cli.global.source, cli.global.warehouse, file);
-    tracing::info!(source = %redact(&config.source_url), warehouse = %redact(&config.warehouse_url), "configuration");
+    tracing::info!(
+        "source {}, warehouse {}",
+        redact(&config.source_url),
+        redact(&config.warehouse_url)
+    );
+    // One writer at a time (see `sakila_sync::lock`): held until this command returns.
+    let _lock = match &cli.command {
+        Command::Init(_) => writer_lock(&config, "init", cli.global.wait)?,
+        Command::FullLoad => writer_lock(&config, "full-load", cli.global.wait)?,
+        Command::Incremental(_) => writer_lock(&config, "incremental", cli.global.wait)?,
+        Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait)?,
+        _ => None,
+    };
     match cli.command {
         Command::Init(args) => {
             anyhow::ensure!(
@@ -354,6 +456,32 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 .with_context(|| format!("simulate on {}", redact(&url)))?;
             db.close().await.ok();
             println!("{report}");
+        }
+        Command::Watch(args) => {
+            let interval = args.interval.to_std().unwrap_or_default();
+            anyhow::ensure!(
+                interval > std::time::Duration::ZERO,
+                "--interval must be longer than zero"
+            );
+            let opts = sakila_sync::watch::Options {
+                interval,
+                validate_every: args.validate_every,
+                incremental: sync::incremental::Options {
+                    lookback: args.incremental.lookback,
+                    ..Default::default()
+                },
+            };
+            let stop = stop_signal()?;
+            sakila_sync::watch::watch(&config.source_url, &config.warehouse_url, opts, stop).await;
+        }
+        Command::Status(args) => {
+            let status =
+                sakila_sync::status::status(&config.warehouse_url, &config.source_url).await?;
+            if args.json {
+                print_stdout(&status.to_json())?;
+            } else {
+                print_stdout(status.to_string().trim_end())?;
+            }
         }
         Command::Validate(args) => {
             let window = validate::WindowSpec::from_options(

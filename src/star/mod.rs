@@ -26,29 +26,39 @@ pub use keys::Keys;
 
 use crate::db::table;
 use crate::source::{address, city, country, inventory, language};
-use bridge::Bridge;
+use bridge::{Bridge, FilmActor, FilmCategory};
 
-/// Every source table the star is made from: the dimensions', the bridges' and the facts',
-/// and the lookups folded into them (a film's language, a place's address, city and country,
-/// the inventory copies rentals resolve through). What `sync_state` tracks.
-pub fn source_tables() -> [&'static str; 15] {
+/// Every source table the star is made from, with the star tables it feeds: a dimension's,
+/// bridge's or fact's source feeds its own table; a lookup feeds the tables that fold it in
+/// (a film's language, a place's address, city and country, the inventory copies rentals
+/// resolve through). `sync_state` tracks these tables; `status` reports them.
+pub fn feeds() -> [(&'static str, Vec<&'static str>); 15] {
+    let places = || vec![Customer::star_table(), Store::star_table()];
     [
-        Film::source_table(),
-        Actor::source_table(),
-        Category::source_table(),
-        Customer::source_table(),
-        Store::source_table(),
-        Staff::source_table(),
-        bridge::FilmActor::source_table(),
-        bridge::FilmCategory::source_table(),
-        Rental::source_table(),
-        Payment::source_table(),
-        table::<language::Entity>(),
-        table::<country::Entity>(),
-        table::<city::Entity>(),
-        table::<address::Entity>(),
-        table::<inventory::Entity>(),
+        (Film::source_table(), vec![Film::star_table()]),
+        (Actor::source_table(), vec![Actor::star_table()]),
+        (Category::source_table(), vec![Category::star_table()]),
+        (Customer::source_table(), vec![Customer::star_table()]),
+        (Store::source_table(), vec![Store::star_table()]),
+        (Staff::source_table(), vec![Staff::star_table()]),
+        (FilmActor::source_table(), vec![FilmActor::star_table()]),
+        (
+            FilmCategory::source_table(),
+            vec![FilmCategory::star_table()],
+        ),
+        (Rental::source_table(), vec![Rental::star_table()]),
+        (Payment::source_table(), vec![Payment::star_table()]),
+        (table::<language::Entity>(), vec![Film::star_table()]),
+        (table::<country::Entity>(), places()),
+        (table::<city::Entity>(), places()),
+        (table::<address::Entity>(), places()),
+        (table::<inventory::Entity>(), vec![Rental::star_table()]),
     ]
+}
+
+/// Every source table the star is made from ([`feeds`]).
+pub fn source_tables() -> [&'static str; 15] {
+    feeds().map(|(source, _)| source)
 }
 
 #[cfg(test)]

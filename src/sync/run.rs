@@ -17,7 +17,7 @@ use serde::Serialize;
 use crate::warehouse::entity::sync_run::{self, RunStatus};
 
 /// What a run did to one warehouse table.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct TableStats {
     pub inserted: u64,
     pub updated: u64,
@@ -66,11 +66,7 @@ impl fmt::Display for RunReport {
         )?;
         for (name, s) in &self.tables {
             let secs = s.millis as f64 / 1000.0;
-            let rate = if secs > 0.0 {
-                (s.written() as f64 / secs).round()
-            } else {
-                0.0
-            };
+            let rate = rows_per_second(s.written(), s.millis);
             writeln!(
                 f,
                 "{:<22} {:>10} {:>10} {:>10} {:>8.3} {:>12}",
@@ -86,6 +82,15 @@ impl fmt::Display for RunReport {
             self.rows_written()
         )
     }
+}
+
+/// Rows per second, or `-` when the step was too short (under 10 ms) or wrote nothing for a
+/// rate to mean anything.
+fn rows_per_second(rows: u64, millis: u128) -> String {
+    if millis < 10 || rows == 0 {
+        return "-".to_string();
+    }
+    format!("{:.0}", rows as f64 * 1000.0 / millis as f64)
 }
 
 /// Collects statistics while a run goes.
@@ -299,4 +304,17 @@ pub async fn fail<C: ConnectionTrait>(db: &C, run_id: i32, error: &anyhow::Error
     .await
     .context("cannot record the run's failure in sync_run")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::rows_per_second;
+
+    #[test]
+    fn a_rate_is_printed_only_where_it_means_something() {
+        assert_eq!(rows_per_second(1000, 0), "-");
+        assert_eq!(rows_per_second(1000, 9), "-");
+        assert_eq!(rows_per_second(0, 500), "-");
+        assert_eq!(rows_per_second(1000, 500), "2000");
+    }
 }

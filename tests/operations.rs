@@ -1,0 +1,457 @@
+//! Operating the warehouse unattended: one writer at a time.
+
+mod common;
+
+use std::io::BufRead;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+/// A generated Sakila in a SQLite file (no server needed) and a warehouse path beside it.
+fn sqlite_source() -> (String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("sqlite://{}", dir.path().join("source.db").display());
+    let wh = format!("sqlite://{}", dir.path().join("warehouse.db").display());
+    let out = Command::new(common::bin())
+        .args(["generate", "--scale", "1", "--seed", "7", "--into", &src])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (src, wh, dir)
+}
+
+fn sync(src: &str, wh: &str, command: &str) -> std::process::Output {
+    Command::new(common::bin())
+        .args(["--source", src, "--warehouse", wh, command])
+        .output()
+        .unwrap()
+}
+
+/// Starts `command` with the run told to stop at `point` and waits until it has: it holds the
+/// writer lock and an open warehouse transaction from then on.
+fn paused(src: &str, wh: &str, command: &str, point: &str) -> Child {
+    let mut child = Command::new(common::bin())
+        .args(["--source", src, "--warehouse", wh, command])
+        .env("SAKILA_SYNC_PAUSE_AT", point)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let expected = format!("paused at {point}");
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line == expected {
+                tx.send(()).ok();
+            }
+        }
+    });
+    rx.recv_timeout(Duration::from_secs(120))
+        .expect("the run reaches its pause point");
+    child
+}
+
+#[test]
+fn a_second_writer_is_refused_at_once_and_let_in_after_the_first_is_killed() {
+    let (src, wh, _dir) = sqlite_source();
+    let mut first = paused(&src, &wh, "full-load", "run:before-commit");
+
+    for command in ["incremental", "full-load", "init"] {
+        let started = std::time::Instant::now();
+        let line = common::cli_error(&["--source", &src, "--warehouse", &wh, command]);
+        assert!(
+            line.contains("is being written by another sakila-sync")
+                && line.contains(&format!("PID {}, full-load, since ", first.id())),
+            "{line}"
+        );
+        // Refused before SQLite's busy timeout (30 s) could have made it wait.
+        assert!(started.elapsed() < Duration::from_secs(20), "{line}");
+    }
+    // Readers neither wait for the writer nor are refused: validate reads the last commit
+    // (there is none yet, so it reports that, and not the lock).
+    let validate = sync(&src, &wh, "validate");
+    let stderr = String::from_utf8_lossy(&validate.stderr);
+    assert!(!stderr.contains("being written"), "{stderr}");
+
+    first.kill().unwrap(); // SIGKILL: the kernel releases the lock
+    first.wait().unwrap();
+    let out = sync(&src, &wh, "incremental");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = sync(&src, &wh, "validate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn wait_queues_a_writer_behind_the_one_running() {
+    let (src, wh, _dir) = sqlite_source();
+    let out = sync(&src, &wh, "full-load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut first = paused(&src, &wh, "incremental", "run:before-commit");
+    let mut waiting = Command::new(common::bin())
+        .args([
+            "-v",
+            "--source",
+            &src,
+            "--warehouse",
+            &wh,
+            "--wait",
+            "2m",
+            "incremental",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = waiting.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let lines = std::thread::spawn(move || {
+        let mut all = Vec::new();
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("waiting for the warehouse's other writer") {
+                tx.send(()).ok();
+            }
+            all.push(line);
+        }
+        all
+    });
+    let queued = rx.recv_timeout(Duration::from_secs(60));
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let status = waiting.wait().unwrap();
+    let lines = lines.join().unwrap().join("\n");
+    assert!(queued.is_ok(), "it said it was waiting: {lines}");
+    assert!(status.success(), "{lines}");
+}
+
+/// `watch` or another long-running command, its stderr collected line by line.
+struct Running {
+    child: Child,
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Running {
+    fn start(args: &[&str], env: &[(&str, &str)]) -> Running {
+        let mut cmd = Command::new(common::bin());
+        cmd.args(args).stdout(Stdio::null()).stderr(Stdio::piped());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Running { child, lines }
+    }
+
+    fn log(&self) -> String {
+        self.lines.lock().unwrap().join("\n")
+    }
+
+    /// Waits until a stderr line after the first `after` lines contains `text`; returns the
+    /// number of lines seen so far.
+    fn wait_for(&self, text: &str, after: usize, within: Duration) -> usize {
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            {
+                let lines = self.lines.lock().unwrap();
+                if let Some(i) = lines.iter().skip(after).position(|l| l.contains(text)) {
+                    return after + i + 1;
+                }
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no line with {text:?} within {within:?}:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit code.
+    fn terminate(mut self) -> (Option<i32>, String) {
+        let pid = self.child.id().to_string();
+        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        assert!(sent.success());
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.log())
+    }
+}
+
+async fn wh_count(wh: &str, sql: &str) -> i64 {
+    common::query_i64(&common::raw(wh).await, sql).await
+}
+
+fn json(out: &std::process::Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[tokio::test]
+async fn status_shows_successful_killed_and_failed_runs_and_an_unreachable_source() {
+    let (src, wh, _dir) = sqlite_source();
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "status"]);
+    assert!(
+        line.contains("does not exist") && line.contains("init"),
+        "{line}"
+    );
+
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let mut killed = paused(&src, &wh, "incremental", "run:before-commit");
+    let running = sync(&src, &wh, "status");
+    let text = String::from_utf8_lossy(&running.stdout).into_owned();
+    assert!(
+        text.contains(&format!("PID {}, incremental", killed.id())),
+        "the writer is named while it runs:\n{text}"
+    );
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+
+    // A failed run: the source's payment table loses the column the diff reads.
+    let source = common::raw(&src).await;
+    common::exec(
+        &source,
+        "ALTER TABLE payment RENAME COLUMN last_update TO lu",
+    )
+    .await;
+    let failed = sync(&src, &wh, "incremental");
+    assert_eq!(failed.status.code(), Some(2));
+    common::exec(
+        &source,
+        "ALTER TABLE payment RENAME COLUMN lu TO last_update",
+    )
+    .await;
+    drop(source);
+
+    let doc = status_json(&src, &wh);
+    let runs = doc["runs"].as_array().unwrap();
+    let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["failed", "abandoned", "success"], "{doc:#}");
+    let error = runs[0]["error"].as_str().unwrap();
+    assert!(error.contains("payment"), "{error}");
+    assert_eq!(runs[2]["command"], "full-load");
+    assert!(runs[2]["inserted"].as_u64().unwrap() > 30_000, "{doc:#}");
+    assert_eq!(doc["warehouse"]["writer"], serde_json::Value::Null);
+    assert_eq!(doc["warehouse"]["schema_version"], "2");
+    assert_eq!(doc["source"]["reachable"], true);
+    let tables = doc["tables"].as_array().unwrap();
+    assert_eq!(tables.len(), 15);
+    let rental = tables.iter().find(|t| t["table"] == "rental").unwrap();
+    assert_eq!(rental["lag_seconds"], 0, "{rental:#}");
+    assert_eq!(rental["feeds"][0]["table"], "fact_rental");
+    assert_eq!(
+        rental["feeds"][0]["rows"].as_i64().unwrap(),
+        wh_count(&wh, "SELECT COUNT(*) FROM fact_rental").await
+    );
+
+    let text = String::from_utf8_lossy(&sync(&src, &wh, "status").stdout).into_owned();
+    assert!(
+        text.contains("failed: ") && text.contains("abandoned"),
+        "{text}"
+    );
+    assert!(text.contains("fact_rental ("), "{text}");
+
+    // The source away: reported, and status still answers with exit 0.
+    let out = Command::new(common::bin())
+        .args([
+            "--source",
+            "mysql://root@127.0.0.1:1/sakila",
+            "--warehouse",
+            &wh,
+        ])
+        .args(["status", "--json"])
+        .output()
+        .unwrap();
+    let doc = json(&out);
+    assert_eq!(doc["source"]["reachable"], false);
+    assert!(
+        doc["source"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.1:1")
+    );
+    assert_eq!(doc["tables"][0]["lag_seconds"], serde_json::Value::Null);
+}
+
+fn status_json(src: &str, wh: &str) -> serde_json::Value {
+    json(
+        &Command::new(common::bin())
+            .args(["--source", src, "--warehouse", wh, "status", "--json"])
+            .output()
+            .unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn watch_picks_up_a_change_within_its_interval_and_keeps_other_writers_out() {
+    let (src, wh, _dir) = sqlite_source();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let watch = Running::start(
+        &[
+            "--source",
+            &src,
+            "--warehouse",
+            &wh,
+            "watch",
+            "--interval",
+            "1s",
+            "--validate-every",
+            "2",
+        ],
+        &[],
+    );
+    let seen = watch.wait_for("cycle 1:", 0, Duration::from_secs(60));
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "incremental"]);
+    assert!(line.contains(", watch, since"), "{line}");
+
+    let source = common::raw(&src).await;
+    common::exec(
+        &source,
+        "INSERT INTO actor (actor_id, first_name, last_name, last_update) \
+         VALUES (9001, 'NEW', 'ACTOR', CURRENT_TIMESTAMP)",
+    )
+    .await;
+    drop(source);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while wh_count(&wh, "SELECT COUNT(*) FROM dim_actor WHERE actor_id = 9001").await == 0 {
+        assert!(std::time::Instant::now() < deadline, "{}", watch.log());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    watch.wait_for("validate passed", seen, Duration::from_secs(60));
+    let (code, log) = watch.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    assert!(
+        log.contains("1 inserted"),
+        "the cycle line counts the new actor:\n{log}"
+    );
+
+    let doc = status_json(&src, &wh);
+    assert_eq!(doc["last_validate"]["passed"], true, "{doc:#}");
+}
+
+#[tokio::test]
+async fn sigterm_during_a_watch_cycle_exits_0_and_leaves_the_warehouse_as_it_was() {
+    let (src, wh, _dir) = sqlite_source();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let before = common::canonical(&wh).await;
+    let source = common::raw(&src).await;
+    // A SQLite source has no ON UPDATE CURRENT_TIMESTAMP: the writer stamps its change.
+    common::exec(
+        &source,
+        "UPDATE customer SET first_name = 'CHANGED', last_update = CURRENT_TIMESTAMP \
+         WHERE customer_id = 7",
+    )
+    .await;
+    drop(source);
+
+    let watch = Running::start(
+        &[
+            "--source",
+            &src,
+            "--warehouse",
+            &wh,
+            "watch",
+            "--interval",
+            "1s",
+        ],
+        &[("SAKILA_SYNC_PAUSE_AT", "run:before-commit")],
+    );
+    watch.wait_for("paused at run:before-commit", 0, Duration::from_secs(60));
+    let (code, log) = watch.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    common::assert_same_warehouse(&before, &common::canonical(&wh).await);
+
+    assert!(sync(&src, &wh, "incremental").status.success());
+    let out = sync(&src, &wh, "validate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+/// The source's database dropped under a running watch, then restored: the cycles fail and
+/// say why, and the watch carries on once it is back.
+#[tokio::test]
+async fn watch_survives_the_source_going_away_and_comes_back() {
+    let name = common::unique_name("ops_watch");
+    let src = common::empty_database(&name);
+    let _guard = common::DbGuard(name.clone());
+    let generate = |src: &str| {
+        let out = Command::new(common::bin())
+            .args(["generate", "--scale", "1", "--seed", "3", "--into", src])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    generate(&src);
+    let (wh, _dir) = common::temp_warehouse();
+    assert!(sync(&src, &wh, "full-load").status.success());
+
+    let watch = Running::start(
+        &[
+            "--source",
+            &src,
+            "--warehouse",
+            &wh,
+            "watch",
+            "--interval",
+            "1s",
+            "--lookback",
+            "1s",
+        ],
+        &[],
+    );
+    let seen = watch.wait_for("cycle 1:", 0, Duration::from_secs(60));
+    common::mariadb_client(&format!("DROP DATABASE `{name}`"));
+    let seen = watch.wait_for("retrying in", seen, Duration::from_secs(60));
+    common::empty_database(&name);
+    generate(&src);
+    watch.wait_for(" inserted, ", seen, Duration::from_secs(60));
+    let (code, log) = watch.terminate();
+    assert_eq!(code, Some(0), "{log}");
+    let out = sync(&src, &wh, "validate");
+    assert!(
+        out.status.success(),
+        "{}\n{log}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
