@@ -327,13 +327,15 @@ fn init_logging(global: &Global, watch: bool) {
         // Text lines are the message only: its fields (watch's counts) say the same again,
         // and are for the JSON lines.
         LogFormat::Text => logs
-            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(|w, field, value| {
-                if field.name() == "message" {
-                    write!(w, "{value:?}")
-                } else {
-                    Ok(())
-                }
-            }))
+            .fmt_fields(tracing_subscriber::fmt::format::debug_fn(
+                |w, field, value| {
+                    if field.name() == "message" {
+                        write!(w, "{value:?}")
+                    } else {
+                        Ok(())
+                    }
+                },
+            ))
             .with_ansi(std::io::stderr().is_terminal())
             .init(),
     }

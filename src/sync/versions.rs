@@ -53,6 +53,7 @@ pub(super) async fn merge_versions(
     mut source: tokio::sync::mpsc::Receiver<Versions>,
     mut loaded: tokio::sync::mpsc::Receiver<Versions>,
     recheck_from: Option<i64>,
+    bar: indicatif::ProgressBar,
 ) -> Result<(FactDiff, ChangedMark)> {
     let mut diff = FactDiff::default();
     let mut mark = ChangedMark::default();
@@ -64,7 +65,12 @@ pub(super) async fn merge_versions(
     let (mut s_batch, mut w_batch) = (Vec::new().into_iter(), Vec::new().into_iter());
     let mut s_next = next_version(&mut s_batch, &mut source).await;
     let mut w_next = next_version(&mut w_batch, &mut loaded).await;
+    let mut compared = 0u64;
     loop {
+        compared += 1;
+        if compared.is_multiple_of(4096) {
+            bar.set_position(compared);
+        }
         match (s_next, w_next) {
             (None, None) => break,
             (Some((id, t)), w) if w.is_none_or(|(wid, _)| id < wid) => {
@@ -86,6 +92,7 @@ pub(super) async fn merge_versions(
             _ => unreachable!("every pairing of the two heads is matched above"),
         }
     }
+    bar.finish_and_clear();
     Ok((diff, mark))
 }
 
@@ -155,7 +162,9 @@ mod tests {
             .await
             .unwrap();
         drop(w_tx);
-        let (diff, mark) = merge_versions(s_rx, w_rx, Some(50)).await.unwrap();
+        let (diff, mark) = merge_versions(s_rx, w_rx, Some(50), indicatif::ProgressBar::hidden())
+            .await
+            .unwrap();
         // 1: same version, stamped before the lookback window: unchanged. 2: another
         // version. 4 and 9: new. 5: same version but inside the window, so it may have changed
         // unseen. 7: no version to compare. 3, 6 and 8: deleted.

@@ -21,13 +21,21 @@ where
 {
     let mut source = std::pin::pin!(source);
     let mut warehouse = std::pin::pin!(warehouse);
+    let bar = crate::sync::progress::rows(&format!("{table} compared"));
+    let mut each = |k, s, w| {
+        bar.inc(1);
+        each(k, s, w)
+    };
     let mut src_order = Order::new(table, "source");
     let mut wh_order = Order::new(table, "warehouse");
     let mut a = src_order.check(source.try_next().await?)?;
     let mut b = wh_order.check(warehouse.try_next().await?)?;
     loop {
         match (a.take(), b.take()) {
-            (None, None) => return Ok(()),
+            (None, None) => {
+                bar.finish_and_clear();
+                return Ok(());
+            }
             (Some((k, s)), None) => {
                 each(k, Some(s), None)?;
                 a = src_order.check(source.try_next().await?)?;

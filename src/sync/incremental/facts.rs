@@ -346,6 +346,7 @@ impl Run<'_> {
             if quiet {
                 return Ok((FactDiff::default(), ChangedMark::default()));
             }
+            let bar = crate::sync::progress::rows(&format!("{} versions", F::source_table()));
             // Both sides are pumped concurrently in batches and merged as batches arrive: the
             // source decoded on its own task, the warehouse read on a thread, merged here.
             let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
@@ -379,8 +380,11 @@ impl Run<'_> {
                     .await
                     .context("the warehouse reader stopped unexpectedly")?
             };
-            let (_, _, diff) =
-                tokio::try_join!(source, warehouse, merge_versions(s_rx, w_rx, recheck_from))?;
+            let (_, _, diff) = tokio::try_join!(
+                source,
+                warehouse,
+                merge_versions(s_rx, w_rx, recheck_from, bar)
+            )?;
             Ok(diff)
         }
     }
