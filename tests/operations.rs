@@ -200,7 +200,11 @@ impl Running {
     /// Sends SIGTERM and returns the exit code.
     fn terminate(mut self) -> (Option<i32>, String) {
         let pid = self.child.id().to_string();
-        let sent = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+        // The shell's own `kill`: no procps needed.
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -TERM {pid}")])
+            .status()
+            .unwrap();
         assert!(sent.success());
         let status = self.child.wait().unwrap();
         std::thread::sleep(Duration::from_millis(100));
