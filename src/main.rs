@@ -162,10 +162,10 @@ struct GenerateArgs {
     /// Random seed: the same seed and scale always give the same rows
     #[arg(long, value_name = "S", default_value_t = generate::DEFAULT_SEED)]
     seed: u64,
-    /// Database to create the tables in, which must be empty (mysql://... or sqlite://...)
-    /// [default: the source URL]
+    /// Database to create the tables in, which must be empty (mysql://... or sqlite://...).
+    /// Required: generate never writes to the configured source by default
     #[arg(long, value_name = "URL")]
-    into: Option<String>,
+    into: String,
 }
 
 #[derive(Args)]
@@ -181,9 +181,14 @@ struct SimulateArgs {
     /// kind frequent
     #[arg(long, value_enum, default_value_t = generate::Mix::Shop)]
     mix: generate::Mix,
-    /// Database to apply them to [default: the source URL]
+    /// Database to apply them to, made by `generate`. Required: simulate never writes to the
+    /// configured source by default
     #[arg(long, value_name = "URL")]
-    into: Option<String>,
+    into: String,
+    /// Write into a database that `generate` did not make (simulate deletes and rewrites
+    /// rows: never point it at data you keep)
+    #[arg(long)]
+    force: bool,
     /// Connections writing at the same time, each with its own transactions (MySQL and
     /// MariaDB; SQLite has one writer)
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
@@ -253,8 +258,8 @@ fn main() -> ExitCode {
         Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}"), &[]),
     };
     let into = match &cli.command {
-        Command::Generate(a) => a.into.clone(),
-        Command::Simulate(a) => a.into.clone(),
+        Command::Generate(a) => Some(a.into.clone()),
+        Command::Simulate(a) => Some(a.into.clone()),
         _ => None,
     };
     let urls = [
@@ -434,7 +439,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{report}");
         }
         Command::Generate(args) => {
-            let url = args.into.unwrap_or(config.source_url);
+            let url = args.into;
             let db = db::connect(&url, Role::Generator).await?;
             let report = generate::generate(&db, args.scale, args.seed)
                 .await
@@ -444,8 +449,16 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             println!("{report}");
         }
         Command::Simulate(args) => {
-            let url = args.into.unwrap_or(config.source_url);
+            let url = args.into;
             let db = db::connect(&url, Role::SourceWriter).await?;
+            if !args.force && !generate::is_generated(&db).await? {
+                anyhow::bail!(
+                    "{} was not made by `sakila-sync generate`: simulate deletes and rewrites \
+                     rows, so it writes only into generated databases (--force writes into this \
+                     one anyway)",
+                    redact(&url)
+                );
+            }
             let writers = generate::Writers {
                 workers: args.workers,
                 ops_per_transaction: args.ops_per_transaction,

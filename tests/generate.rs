@@ -454,13 +454,14 @@ async fn generate_refuses_a_database_that_is_not_empty() {
         .await,
         1
     );
-    // And a second generate into a generated database is refused the same way.
+    // And a second generate into a generated database (16 Sakila tables and its mark) is
+    // refused the same way.
     let (url, _d) = temp_sqlite("again.db");
     generated(&url, 1, 1).await;
     let gen_db = connect(&url, Role::Generator).await.unwrap();
     let err = generate::generate(&gen_db, 1, 1).await.unwrap_err();
     assert!(
-        format!("{err:#}").contains("not empty (it has 16 tables"),
+        format!("{err:#}").contains("not empty (it has 17 tables"),
         "{err:#}"
     );
     // SQLite enforcing foreign keys cannot take the store <-> staff cycle: the error says how
@@ -491,9 +492,8 @@ async fn cli_generate_and_simulate_print_what_they_did() {
             .any(|l| l.split_whitespace().eq(["inventory", "4581"])),
         "{stdout}"
     );
-    // `--into` defaults to the source URL.
     let out = Command::new(common::bin())
-        .args(["--source", &url, "simulate", "--ops", "60", "--seed", "3"])
+        .args(["simulate", "--into", &url, "--ops", "60", "--seed", "3"])
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -508,9 +508,7 @@ async fn cli_generate_and_simulate_print_what_they_did() {
     );
     assert!(stdout.contains("new rentals"), "{stdout}");
     let out = Command::new(common::bin())
-        .args([
-            "--source", &url, "simulate", "--ops", "20", "--mix", "stress",
-        ])
+        .args(["simulate", "--into", &url, "--ops", "20", "--mix", "stress"])
         .output()
         .unwrap();
     assert!(out.status.success());
@@ -520,7 +518,7 @@ async fn cli_generate_and_simulate_print_what_they_did() {
         String::from_utf8_lossy(&out.stdout)
     );
     let out = Command::new(common::bin())
-        .args(["--source", &url, "simulate", "--ops", "20", "--mix", "busy"])
+        .args(["simulate", "--into", &url, "--ops", "20", "--mix", "busy"])
         .output()
         .unwrap();
     assert_eq!(
@@ -712,4 +710,46 @@ async fn simulate_then_incremental_equals_a_fresh_full_load_from_sqlite() {
 async fn simulate_then_incremental_equals_a_fresh_full_load_from_mariadb() {
     let (url, _g) = temp_mariadb("gen_inc");
     simulate_and_incremental_match_a_full_load(&url).await;
+}
+
+/// `generate` and `simulate` write only where `--into` says, and `simulate` only into a
+/// database `generate` made, unless `--force`.
+#[tokio::test]
+async fn simulate_and_generate_never_write_to_a_database_by_default() {
+    let (url, _dir) = temp_sqlite("kept.db");
+    for args in [["generate", "--scale", "1"], ["simulate", "--ops", "5"]] {
+        let out = Command::new(common::bin())
+            .args(["--source", &url])
+            .args(args)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains("--into"), "{stderr}");
+    }
+    assert!(!std::path::Path::new(url.trim_start_matches("sqlite://")).exists());
+
+    // A Sakila that `generate` did not make (the same rows, but no mark): refused, named.
+    generated(&url, 1, 3).await;
+    let db = common::raw(&url).await;
+    common::exec(&db, "DROP TABLE sakila_sync_generated").await;
+    let before = common::query_i64(&db, "SELECT COUNT(*) FROM rental").await;
+    let line = common::cli_error(&["simulate", "--into", &url, "--ops", "50"]);
+    assert!(
+        line.contains("was not made by `sakila-sync generate`") && line.contains("--force"),
+        "{line}"
+    );
+    assert_eq!(
+        common::query_i64(&db, "SELECT COUNT(*) FROM rental").await,
+        before
+    );
+    let out = Command::new(common::bin())
+        .args(["simulate", "--into", &url, "--ops", "50", "--force"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

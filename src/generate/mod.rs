@@ -7,6 +7,7 @@
 //! tables are generated and written batch by batch, so memory stays bounded at any scale.
 
 pub mod data;
+pub mod marker;
 pub mod rng;
 pub mod schema;
 pub mod simulate;
@@ -167,12 +168,41 @@ pub async fn generate(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<
         "generate failed while writing rows; drop the partly filled database before trying again",
     )?;
     schema::finish(db).await?;
+    mark_generated(db, scale, seed).await?;
     Ok(GenerateReport {
         scale,
         seed,
         tables,
         seconds: started.elapsed().as_secs_f64(),
     })
+}
+
+/// Records that `generate` made this database ([`marker`]).
+async fn mark_generated(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<()> {
+    let what = "cannot record in the target that generate made it";
+    let stmt =
+        sea_orm::Schema::new(db.get_database_backend()).create_table_from_entity(marker::Entity);
+    db.execute(&stmt).await.context(what)?;
+    marker::Entity::insert(
+        marker::Model {
+            id: 1,
+            scale: scale as i32,
+            seed: seed.to_string(),
+            generated_at: chrono::Utc::now().naive_utc(),
+        }
+        .into_active_model(),
+    )
+    .exec(db)
+    .await
+    .context(what)?;
+    Ok(())
+}
+
+/// Whether `generate` made the database `db` is connected to ([`marker`]): the only kind
+/// `simulate` writes into unless told otherwise.
+pub async fn is_generated<C: ConnectionTrait>(db: &C) -> Result<bool> {
+    let table = marker::Entity.table_name();
+    Ok(crate::db::table_columns(db, table).await?.is_some())
 }
 
 /// Writes every row in one transaction, parents before children.
