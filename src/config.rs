@@ -51,6 +51,26 @@ pub struct Config {
 }
 
 impl Config {
+    /// Refuses a warehouse that is the source: writing it would overwrite the source.
+    pub fn check_distinct(&self) -> anyhow::Result<()> {
+        let (Some(source), Some(warehouse)) = (
+            sqlite_file(&self.source_url),
+            sqlite_file(&self.warehouse_url),
+        ) else {
+            return Ok(());
+        };
+        let same = match (source.canonicalize(), warehouse.canonicalize()) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => std::path::absolute(&source).ok() == std::path::absolute(&warehouse).ok(),
+        };
+        anyhow::ensure!(
+            !same,
+            "the warehouse {} is the source database: name another file for the warehouse",
+            warehouse.display()
+        );
+        Ok(())
+    }
+
     /// `flag` values already include the environment (clap reads the env vars); the file and
     /// the defaults fill what is left.
     pub fn resolve(source: Option<String>, warehouse: Option<String>, file: FileConfig) -> Self {

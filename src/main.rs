@@ -369,6 +369,15 @@ async fn close_warehouse(wh: sea_orm::DatabaseConnection) {
     }
 }
 
+/// Connects to the source and checks that it holds the Sakila tables the pipeline reads.
+async fn checked_source(config: &Config) -> Result<sea_orm::DatabaseConnection> {
+    let source = db::connect(&config.source_url, Role::Source).await?;
+    source::check::sakila_tables(&source)
+        .await
+        .with_context(|| format!("source {}", redact(&config.source_url)))?;
+    Ok(source)
+}
+
 /// Takes the warehouse's writer lock for `command`, if the warehouse is a file.
 fn writer_lock(
     config: &Config,
@@ -390,6 +399,20 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         redact(&config.source_url),
         redact(&config.warehouse_url)
     );
+    if !matches!(
+        cli.command,
+        Command::Generate(_) | Command::Simulate(_) | Command::Demo(_)
+    ) {
+        config.check_distinct()?;
+    }
+    // The commands that write the warehouse from the source check the source first, so that
+    // one pointed at the wrong database fails saying so, before it creates anything.
+    let mut checked_source = match &cli.command {
+        Command::Init(_) | Command::FullLoad | Command::Incremental(_) => {
+            Some(checked_source(&config).await?)
+        }
+        _ => None,
+    };
     // One writer at a time (see `sakila_sync::lock`): held until this command returns.
     let _lock = match &cli.command {
         Command::Init(_) => writer_lock(&config, "init", cli.global.wait)?,
@@ -406,10 +429,10 @@ async fn run(cli: Cli) -> Result<ExitCode> {
                 args.dates_from,
                 args.dates_to
             );
-            let source = db::connect(&config.source_url, Role::Source).await?;
-            source::check::sakila_tables(&source)
-                .await
-                .with_context(|| format!("source {}", redact(&config.source_url)))?;
+            let source = checked_source
+                .take()
+                .context("the source is checked first")?;
+            source.close().await.ok();
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let added = warehouse::init(&wh, args.dates_from, args.dates_to).await?;
             close_warehouse(wh).await;
@@ -421,14 +444,18 @@ async fn run(cli: Cli) -> Result<ExitCode> {
             );
         }
         Command::FullLoad => {
-            let source = db::connect(&config.source_url, Role::Source).await?;
+            let source = checked_source
+                .take()
+                .context("the source is checked first")?;
             let wh = db::connect(&config.warehouse_url, Role::BulkWarehouse).await?;
             let report = sync::full_load::full_load(&source, &wh).await?;
             close_warehouse(wh).await;
             println!("{report}");
         }
         Command::Incremental(args) => {
-            let source = db::connect(&config.source_url, Role::Source).await?;
+            let source = checked_source
+                .take()
+                .context("the source is checked first")?;
             let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
             let opts = sync::incremental::Options {
                 lookback: args.lookback,

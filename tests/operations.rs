@@ -245,28 +245,34 @@ async fn status_shows_successful_killed_and_failed_runs_and_an_unreachable_sourc
     killed.kill().unwrap();
     killed.wait().unwrap();
 
-    // A failed run: the source's payment table loses the column the diff reads.
+    // A failed run: the warehouse refuses the new actor's row (a trigger stands in for a
+    // full disk), after the run has started.
     let source = common::raw(&src).await;
     common::exec(
         &source,
-        "ALTER TABLE payment RENAME COLUMN last_update TO lu",
+        "INSERT INTO actor (actor_id, first_name, last_name, last_update) \
+         VALUES (9001, 'NEW', 'ACTOR', CURRENT_TIMESTAMP)",
+    )
+    .await;
+    drop(source);
+    let warehouse = common::raw(&wh).await;
+    common::exec(
+        &warehouse,
+        "CREATE TRIGGER no_room BEFORE INSERT ON dim_actor \
+         BEGIN SELECT RAISE(ABORT, 'no room for actors'); END",
     )
     .await;
     let failed = sync(&src, &wh, "incremental");
     assert_eq!(failed.status.code(), Some(2));
-    common::exec(
-        &source,
-        "ALTER TABLE payment RENAME COLUMN lu TO last_update",
-    )
-    .await;
-    drop(source);
+    common::exec(&warehouse, "DROP TRIGGER no_room").await;
+    drop(warehouse);
 
     let doc = status_json(&src, &wh);
     let runs = doc["runs"].as_array().unwrap();
     let statuses: Vec<&str> = runs.iter().map(|r| r["status"].as_str().unwrap()).collect();
     assert_eq!(statuses, ["failed", "abandoned", "success"], "{doc:#}");
     let error = runs[0]["error"].as_str().unwrap();
-    assert!(error.contains("payment"), "{error}");
+    assert!(error.contains("no room for actors"), "{error}");
     assert_eq!(runs[2]["command"], "full-load");
     assert!(runs[2]["inserted"].as_u64().unwrap() > 30_000, "{doc:#}");
     assert_eq!(doc["warehouse"]["writer"], serde_json::Value::Null);
@@ -458,4 +464,37 @@ async fn watch_survives_the_source_going_away_and_comes_back() {
         "{}\n{log}",
         String::from_utf8_lossy(&out.stdout)
     );
+}
+
+/// A command pointed at a database that is not Sakila says so, as `init` does, and creates no
+/// warehouse (no file, no lock file, no failed run).
+#[test]
+fn a_source_that_is_not_sakila_is_named_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let wh_path = dir.path().join("analytics.db");
+    let wh = format!("sqlite://{}", wh_path.display());
+    let not_sakila = format!("{}/mysql", common::mysql_server_url());
+    for command in ["init", "full-load", "incremental"] {
+        let line = common::cli_error(&["--source", &not_sakila, "--warehouse", &wh, command]);
+        assert!(
+            line.contains("source mysql://") && line.contains("is not Sakila"),
+            "{command}: {line}"
+        );
+    }
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert!(left.is_empty(), "nothing created: {left:?}");
+}
+
+/// The warehouse named as the source's own file is refused before anything is written.
+#[test]
+fn a_warehouse_that_is_the_source_is_refused() {
+    let (src, _wh, dir) = sqlite_source();
+    let before = std::fs::read(dir.path().join("source.db")).unwrap();
+    let same = format!("sqlite://{}/./source.db", dir.path().display());
+    for command in ["init", "full-load", "incremental", "validate", "watch"] {
+        let line = common::cli_error(&["--source", &src, "--warehouse", &same, command]);
+        assert!(line.contains("is the source database"), "{command}: {line}");
+    }
+    assert!(std::fs::read(dir.path().join("source.db")).unwrap() == before);
+    assert!(!dir.path().join("source.db.lock").exists());
 }
