@@ -346,6 +346,44 @@ fn init_logging(global: &Global, watch: bool) {
     }
 }
 
+/// Completes at the first SIGINT or SIGTERM with its name.
+fn first_signal() -> Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot listen for SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        }
+    })
+}
+
+/// After a signal stopped a one-shot command (whose transaction rolled back as it was
+/// dropped): marks its run `interrupted`, says so in one line and returns 130 (SIGINT) or 143
+/// (SIGTERM). A second signal meanwhile exits at once.
+async fn interrupted(config: &Config, signal: &'static str) -> Result<ExitCode> {
+    let code: u8 = if signal == "SIGINT" { 130 } else { 143 };
+    tokio::spawn(async move {
+        if let Ok(again) = first_signal() {
+            again.await;
+            std::process::exit(i32::from(code));
+        }
+    });
+    if sakila_sync::config::sqlite_file(&config.warehouse_url).is_some_and(|f| f.is_file())
+        && let Ok(wh) = db::connect(&config.warehouse_url, Role::Warehouse).await
+    {
+        if let Err(e) = sync::run::mark_interrupted(&wh, signal).await {
+            tracing::warn!("{e:#}");
+        }
+        close_warehouse(wh).await;
+    }
+    eprintln!(
+        "error: interrupted by {signal}: the run was rolled back, the warehouse is as it was"
+    );
+    Ok(ExitCode::from(code))
+}
+
 /// Completes at the first SIGINT or SIGTERM.
 fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
@@ -407,7 +445,7 @@ async fn run(cli: Cli) -> Result<ExitCode> {
     }
     // The commands that write the warehouse from the source check the source first, so that
     // one pointed at the wrong database fails saying so, before it creates anything.
-    let mut checked_source = match &cli.command {
+    let checked_source = match &cli.command {
         Command::Init(_) | Command::FullLoad | Command::Incremental(_) => {
             Some(checked_source(&config).await?)
         }
@@ -421,7 +459,29 @@ async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait)?,
         _ => None,
     };
-    match cli.command {
+    if matches!(
+        cli.command,
+        Command::Init(_) | Command::FullLoad | Command::Incremental(_)
+    ) {
+        // A signal abandons the command (its warehouse transaction rolls back as it is
+        // dropped) while the lock is still held, so the run marked interrupted is this one.
+        let signal = first_signal()?;
+        tokio::select! {
+            done = execute(cli.command, &config, checked_source) => done,
+            name = signal => interrupted(&config, name).await,
+        }
+    } else {
+        execute(cli.command, &config, checked_source).await
+    }
+}
+
+/// Runs one command.
+async fn execute(
+    command: Command,
+    config: &Config,
+    mut checked_source: Option<sea_orm::DatabaseConnection>,
+) -> Result<ExitCode> {
+    match command {
         Command::Init(args) => {
             anyhow::ensure!(
                 args.dates_from <= args.dates_to,

@@ -498,3 +498,56 @@ fn a_warehouse_that_is_the_source_is_refused() {
     assert!(std::fs::read(dir.path().join("source.db")).unwrap() == before);
     assert!(!dir.path().join("source.db.lock").exists());
 }
+
+/// SIGINT or SIGTERM during a one-shot run: rolled back, marked `interrupted`, one line, exit
+/// 130 or 143; the warehouse is as it was, and the next run converges.
+#[tokio::test]
+async fn a_signal_during_a_run_rolls_it_back_and_marks_it_interrupted() {
+    let (src, wh, _dir) = sqlite_source();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let before = common::canonical(&wh).await;
+    let source = common::raw(&src).await;
+    common::exec(
+        &source,
+        "UPDATE actor SET last_name = 'MOVED', last_update = CURRENT_TIMESTAMP \
+         WHERE actor_id = 3",
+    )
+    .await;
+    drop(source);
+
+    for (signal, command, code) in [("TERM", "incremental", 143), ("INT", "full-load", 130)] {
+        let run = Running::start(
+            &["--source", &src, "--warehouse", &wh, command],
+            &[("SAKILA_SYNC_PAUSE_AT", "run:before-commit")],
+        );
+        run.wait_for("paused at run:before-commit", 0, Duration::from_secs(60));
+        let pid = run.child.id();
+        let sent = Command::new("sh")
+            .args(["-c", &format!("kill -{signal} {pid}")])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        let mut run = run;
+        let status = run.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let log = run.log();
+        assert_eq!(status.code(), Some(code), "{log}");
+        let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("error:")).collect();
+        assert_eq!(errors.len(), 1, "{log}");
+        assert!(
+            errors[0].contains(&format!("interrupted by SIG{signal}")),
+            "{log}"
+        );
+        common::assert_same_warehouse(&before, &common::canonical(&wh).await);
+        let doc = status_json(&src, &wh);
+        assert_eq!(doc["runs"][0]["status"], "interrupted", "{doc:#}");
+        assert_eq!(doc["runs"][0]["command"], command, "{doc:#}");
+    }
+    assert!(sync(&src, &wh, "incremental").status.success());
+    let out = sync(&src, &wh, "validate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}

@@ -225,6 +225,30 @@ async fn abandon_earlier<C: ConnectionTrait>(db: &C, run_id: i32) -> Result<()> 
     Ok(())
 }
 
+/// Marks `interrupted` the runs still `running`: called by a process that holds the writer
+/// lock after a signal stopped its run, whose transaction rolled back.
+pub async fn mark_interrupted<C: ConnectionTrait>(db: &C, signal: &str) -> Result<u64> {
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, QueryFilter};
+    let done = sync_run::Entity::update_many()
+        .col_expr(
+            sync_run::Column::Status,
+            Expr::value(RunStatus::Interrupted),
+        )
+        .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
+        .col_expr(
+            sync_run::Column::Error,
+            Expr::value(format!(
+                "interrupted by {signal}; its changes were rolled back"
+            )),
+        )
+        .filter(sync_run::Column::Status.eq(RunStatus::Running))
+        .exec(db)
+        .await
+        .context("cannot record the interrupted run in sync_run")?;
+    Ok(done.rows_affected)
+}
+
 /// Marks the run a success; call inside the run's transaction, just before commit.
 pub async fn finish<C: ConnectionTrait>(db: &C, report: &RunReport) -> Result<()> {
     let rows_by_table = serde_json::to_string(&report.tables).expect("stats serialise");

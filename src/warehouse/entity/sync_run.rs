@@ -49,6 +49,9 @@ pub enum RunStatus {
     /// next run marks it so. Its transaction never committed.
     #[sea_orm(string_value = "abandoned")]
     Abandoned,
+    /// Stopped by SIGINT or SIGTERM; its transaction rolled back.
+    #[sea_orm(string_value = "interrupted")]
+    Interrupted,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
