@@ -149,6 +149,31 @@ fn hide_userinfo(url: &str) -> String {
     }
 }
 
+/// The passwords [`hide_passwords`] hides, in every form they may be printed in.
+static PASSWORDS: std::sync::RwLock<Vec<String>> = std::sync::RwLock::new(Vec::new());
+
+/// Remembers the password of `url` (as written and decoded) so that [`hide_passwords`] hides
+/// it from any text: the CLI registers every URL it was given, wherever it came from.
+pub fn hide_password_of(url: &str) {
+    let mut known = PASSWORDS.write().unwrap_or_else(|e| e.into_inner());
+    for form in password_forms(url) {
+        if !known.contains(&form) {
+            known.push(form);
+        }
+    }
+    // The longest first, so that a password containing another is hidden whole.
+    known.sort_by_key(|p| std::cmp::Reverse(p.len()));
+}
+
+/// `text` with every password remembered by [`hide_password_of`] replaced by `***`: for
+/// error lines, logs and what `sync_run` records.
+pub fn hide_passwords(text: &str) -> String {
+    let known = PASSWORDS.read().unwrap_or_else(|e| e.into_inner());
+    known
+        .iter()
+        .fold(text.to_string(), |t, pw| t.replace(pw.as_str(), "***"))
+}
+
 /// The password of `url` as written and as decoded (for scrubbing driver messages, which may
 /// echo either), without empty or repeated forms.
 pub fn password_forms(url: &str) -> Vec<String> {

@@ -255,31 +255,46 @@ fn main() -> ExitCode {
         .build()
     {
         Ok(rt) => rt,
-        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}"), &[]),
+        Err(e) => return fail(&anyhow::anyhow!("cannot start the async runtime: {e}")),
     };
-    let into = match &cli.command {
-        Command::Generate(a) => Some(a.into.clone()),
-        Command::Simulate(a) => Some(a.into.clone()),
-        _ => None,
+    // Every URL's password, wherever the URL came from (flag, environment, file), is hidden
+    // from every line this process prints or records from here on.
+    let file = match FileConfig::load(cli.global.config.as_deref()) {
+        Ok(file) => file,
+        Err(e) => return fail(&e),
     };
-    let urls = [
+    let config = Config::resolve(
         cli.global.source.clone(),
         cli.global.warehouse.clone(),
+        file,
+    );
+    let into = match &cli.command {
+        Command::Generate(a) => Some(a.into.as_str()),
+        Command::Simulate(a) => Some(a.into.as_str()),
+        _ => None,
+    };
+    for url in [
+        Some(config.source_url.as_str()),
+        Some(config.warehouse_url.as_str()),
         into,
-    ];
-    match runtime.block_on(run(cli)) {
+    ]
+    .into_iter()
+    .flatten()
+    {
+        sakila_sync::config::hide_password_of(url);
+    }
+    match runtime.block_on(run(cli, config)) {
         Ok(code) => code,
-        Err(e) => fail(&e, &urls),
+        Err(e) => fail(&e),
     }
 }
 
-/// Prints an error as one line, with any password scrubbed, and returns exit code 2.
-fn fail(e: &anyhow::Error, urls: &[Option<String>]) -> ExitCode {
-    let mut msg = one_line(e);
-    for url in urls.iter().flatten() {
-        msg = db::scrub(&msg, url);
-    }
-    eprintln!("error: {msg}");
+/// Prints an error as one line, with any password hidden, and returns exit code 2.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    eprintln!(
+        "error: {}",
+        sakila_sync::config::hide_passwords(&one_line(e))
+    );
     ExitCode::from(2)
 }
 
@@ -325,7 +340,7 @@ fn init_logging(global: &Global, watch: bool) {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(|| HidePasswords(std::io::stderr()))
         .with_target(false);
     match global.log_format {
         LogFormat::Json => logs.json().flatten_event(true).init(),
@@ -397,6 +412,23 @@ fn stop_signal() -> Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// stderr, with every password the CLI was given hidden from each log line (the formatter
+/// writes a whole line at once).
+struct HidePasswords(std::io::Stderr);
+
+impl std::io::Write for HidePasswords {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let line = String::from_utf8_lossy(buf);
+        self.0
+            .write_all(sakila_sync::config::hide_passwords(&line).as_bytes())?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()
+    }
+}
+
 /// Closes the warehouse before the process exits. SQLite's last connection to close copies
 /// the WAL back into the file and deletes it; left to the process's exit, that can be cut
 /// short, and the next command pays for it (a no-op incremental right after an x100
@@ -429,9 +461,7 @@ fn writer_lock(
     sakila_sync::lock::acquire(&file, command, wait).map(Some)
 }
 
-async fn run(cli: Cli) -> Result<ExitCode> {
-    let file = FileConfig::load(cli.global.config.as_deref())?;
-    let config = Config::resolve(cli.global.source, cli.global.warehouse, file);
+async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
     tracing::info!(
         "source {}, warehouse {}",
         redact(&config.source_url),

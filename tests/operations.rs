@@ -551,3 +551,108 @@ async fn a_signal_during_a_run_rolls_it_back_and_marks_it_interrupted() {
         String::from_utf8_lossy(&out.stdout)
     );
 }
+
+/// A password with `/ ? # @ :` in it, percent-encoded as users write it, never appears:
+/// not in error lines, `-v` logs or `sync_run.error`, whether the URL came from a flag, the
+/// environment or `sakila-sync.toml`.
+#[tokio::test]
+async fn a_password_full_of_url_delimiters_is_hidden_everywhere() {
+    const PASSWORD: &str = "p/a?s#s@w:rd";
+    const ENCODED: &str = "p%2Fa%3Fs%23s%40w%3Ard";
+    let name = common::unique_name("ops_secret");
+    let url = common::empty_database(&name);
+    let _guard = common::DbGuard(name.clone());
+    let out = Command::new(common::bin())
+        .args(["generate", "--scale", "1", "--seed", "5", "--into", &url])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let user = format!("u{}", &name[name.len() - 8..]);
+    common::mariadb_client(&format!(
+        "DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY '{PASSWORD}'; \
+         GRANT SELECT ON `{name}`.* TO '{user}'@'%';"
+    ));
+    let server = common::mysql_server_url();
+    let host = server.split("@").last().unwrap();
+    let src = format!("mysql://{user}:{ENCODED}@{host}/{name}");
+    let wrong_port = format!("mysql://{user}:{ENCODED}@127.0.0.1:1/{name}");
+    let dir = tempfile::tempdir().unwrap();
+    let wh = format!("sqlite://{}", dir.path().join("w.db").display());
+    let hidden = |what: &str, text: &str| {
+        for secret in [PASSWORD, ENCODED, "p/a", "w:rd", "p%2Fa"] {
+            assert!(!text.contains(secret), "{what} shows {secret:?}:\n{text}");
+        }
+    };
+
+    // The real password works (the URL is decoded for the connection).
+    let out = Command::new(common::bin())
+        .args(["-v", "--source", &src, "--warehouse", &wh, "full-load"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "{stderr}");
+    hidden("-v logs", &stderr);
+    assert!(stderr.contains("***"), "{stderr}");
+
+    // Errors, with the URL from a flag, the environment and the file.
+    let from_flag = Command::new(common::bin())
+        .args(["--source", &wrong_port, "--warehouse", &wh, "incremental"])
+        .output()
+        .unwrap();
+    let from_env = Command::new(common::bin())
+        .args(["--warehouse", &wh, "incremental"])
+        .env("SAKILA_SOURCE_URL", &wrong_port)
+        .output()
+        .unwrap();
+    let toml = dir.path().join("sakila-sync.toml");
+    std::fs::write(
+        &toml,
+        format!("source = \"{wrong_port}\"\nwarehouse = \"{wh}\"\n"),
+    )
+    .unwrap();
+    let from_file = Command::new(common::bin())
+        .args(["--config", toml.to_str().unwrap(), "-v", "incremental"])
+        .output()
+        .unwrap();
+    for (what, out) in [
+        ("flag", from_flag),
+        ("environment", from_env),
+        ("file", from_file),
+    ] {
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(out.status.code(), Some(2), "{what}: {stderr}");
+        assert!(stderr.contains("127.0.0.1:1"), "{what}: {stderr}");
+        hidden(what, &stderr);
+    }
+
+    // A run that fails with the password in its error: the line and sync_run hide it.
+    let warehouse = common::raw(&wh).await;
+    common::exec(
+        &warehouse,
+        &format!(
+            "CREATE TRIGGER leak BEFORE UPDATE ON sync_run WHEN NEW.status = 'success' \
+             BEGIN SELECT RAISE(ABORT, 'the password is {PASSWORD}'); END"
+        ),
+    )
+    .await;
+    let out = Command::new(common::bin())
+        .args(["--source", &src, "--warehouse", &wh, "incremental"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("the password is ***"), "{stderr}");
+    hidden("the error line", &stderr);
+    let recorded = common::query_strings(
+        &warehouse,
+        "SELECT error FROM sync_run WHERE status = 'failed'",
+    )
+    .await;
+    assert_eq!(recorded.len(), 1, "{recorded:?}");
+    hidden("sync_run.error", &recorded[0]);
+    common::mariadb_client(&format!("DROP USER IF EXISTS '{user}'@'%';"));
+}

@@ -321,7 +321,7 @@ pub async fn fail<C: ConnectionTrait>(db: &C, run_id: i32, error: &anyhow::Error
         id: Set(run_id),
         finished_at: Set(Some(now())),
         status: Set(RunStatus::Failed),
-        error: Set(Some(format!("{error:#}"))),
+        error: Set(Some(crate::config::hide_passwords(&format!("{error:#}")))),
         ..Default::default()
     })
     .exec(db)
