@@ -228,6 +228,39 @@ pub fn rows_per_statement<E: sea_orm::EntityTrait>(backend: DbBackend) -> usize 
     (bind_limit(backend) / E::Column::iter().count()).max(1)
 }
 
+/// The tables already in the connected database (its current schema).
+pub async fn table_names<C: sea_orm::ConnectionTrait>(db: &C) -> Result<Vec<String>> {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
+    let name = Alias::new("name");
+    let stmt: SelectStatement = match db.get_database_backend() {
+        DbBackend::MySql => Query::select()
+            .expr_as(Expr::col(Alias::new("TABLE_NAME")), name.clone())
+            .from((Alias::new("information_schema"), Alias::new("TABLES")))
+            .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(Func::cust(Alias::new("DATABASE"))))
+            .order_by(name.clone(), sea_orm::Order::Asc)
+            .to_owned(),
+        _ => Query::select()
+            .column(name.clone())
+            .from(Alias::new("sqlite_master"))
+            .and_where(Expr::col(Alias::new("type")).eq("table"))
+            .and_where(Expr::col(name.clone()).not_like(LikeExpr::new("sqlite\\_%").escape('\\')))
+            .order_by(name.clone(), sea_orm::Order::Asc)
+            .to_owned(),
+    };
+    let rows = db
+        .query_all(&stmt)
+        .await
+        .context("cannot list the tables of the target database")?;
+    rows.iter()
+        .map(|r| r.try_get_by_index::<String>(0).map_err(Into::into))
+        .collect()
+}
+
+/// Whether the database `db` is connected to holds any table.
+pub async fn has_tables<C: sea_orm::ConnectionTrait>(db: &C) -> Result<bool> {
+    Ok(!table_names(db).await?.is_empty())
+}
+
 /// The columns of `table` in the database `db` is connected to (its current schema), read
 /// from the catalog through the query builder; `None` when there is no such table (or the
 /// account may not see it).

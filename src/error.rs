@@ -54,6 +54,11 @@ pub enum SchemaError {
          a new warehouse file"
     )]
     Unknown { found: String, writes: &'static str },
+    #[error(
+        "the warehouse holds tables but no sakila-sync schema version: it is not a sakila-sync \
+         warehouse (or one too old to upgrade); name a new file"
+    )]
+    NotOurs,
 }
 
 /// A source row refers to a member the source does not have (a broken reference the

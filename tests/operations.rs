@@ -656,3 +656,94 @@ async fn a_password_full_of_url_delimiters_is_hidden_everywhere() {
     hidden("sync_run.error", &recorded[0]);
     common::mariadb_client(&format!("DROP USER IF EXISTS '{user}'@'%';"));
 }
+
+/// A warehouse written by an earlier release (schema version 1: `sync_run` without its
+/// horizon and note) is upgraded by `init` in one step and then works; a newer version, or
+/// tables without a version, are refused before any change.
+#[tokio::test]
+async fn a_warehouse_of_an_earlier_version_is_migrated_and_a_newer_one_refused() {
+    let (src, wh, _dir) = sqlite_source();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let old = common::raw(&wh).await;
+    for sql in [
+        "ALTER TABLE sync_run DROP COLUMN source_horizon",
+        "ALTER TABLE sync_run DROP COLUMN note",
+        "UPDATE warehouse_meta SET value = '1' WHERE key = 'schema_version'",
+    ] {
+        common::exec(&old, sql).await;
+    }
+    drop(old);
+    // validate reads only: it asks for the upgrade instead of doing it.
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "validate"]);
+    assert!(line.contains("schema version 1"), "{line}");
+
+    let out = sync(&src, &wh, "init");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let upgraded = common::raw(&wh).await;
+    assert_eq!(
+        common::query_strings(
+            &upgraded,
+            "SELECT value FROM warehouse_meta WHERE key = 'schema_version'"
+        )
+        .await,
+        ["2"]
+    );
+    assert_eq!(
+        common::query_i64(&upgraded, "SELECT COUNT(*) FROM pragma_table_info('sync_run') WHERE name IN ('source_horizon', 'note')").await,
+        2
+    );
+    drop(upgraded);
+    assert!(sync(&src, &wh, "incremental").status.success());
+    let out = sync(&src, &wh, "validate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+
+    // A newer sakila-sync's warehouse: refused, and nothing changes (no table is created).
+    let newer = common::raw(&wh).await;
+    common::exec(
+        &newer,
+        "UPDATE warehouse_meta SET value = '9' WHERE key = 'schema_version'",
+    )
+    .await;
+    common::exec(&newer, "DROP TABLE bridge_film_category").await;
+    for command in ["init", "incremental", "full-load"] {
+        let line = common::cli_error(&["--source", &src, "--warehouse", &wh, command]);
+        assert!(line.contains("schema version 9"), "{command}: {line}");
+    }
+    assert_eq!(
+        common::query_i64(
+            &newer,
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'bridge_film_category'"
+        )
+        .await,
+        0,
+        "no DDL before the version is checked"
+    );
+
+    // Tables, but no sakila-sync version: not ours.
+    let dir = tempfile::tempdir().unwrap();
+    let foreign = format!("sqlite://{}", dir.path().join("other.db").display());
+    let other = common::raw(&format!("{foreign}?mode=rwc")).await;
+    common::exec(
+        &other,
+        "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)",
+    )
+    .await;
+    let line = common::cli_error(&["--source", &src, "--warehouse", &foreign, "init"]);
+    assert!(line.contains("not a sakila-sync warehouse"), "{line}");
+    assert_eq!(
+        common::query_i64(
+            &other,
+            "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+        )
+        .await,
+        1
+    );
+}

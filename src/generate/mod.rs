@@ -17,7 +17,6 @@ use std::fmt;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail, ensure};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, LikeExpr, Query, SelectStatement};
 use sea_orm::{
     ActiveModelTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityName, EntityTrait,
     IntoActiveModel, TransactionTrait,
@@ -74,33 +73,6 @@ where
     Ok(n)
 }
 
-/// The tables already in the connected database (its current schema).
-async fn existing_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<String>> {
-    let name = Alias::new("name");
-    let stmt: SelectStatement = match db.get_database_backend() {
-        DbBackend::MySql => Query::select()
-            .expr_as(Expr::col(Alias::new("TABLE_NAME")), name.clone())
-            .from((Alias::new("information_schema"), Alias::new("TABLES")))
-            .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(Func::cust(Alias::new("DATABASE"))))
-            .order_by(name.clone(), sea_orm::Order::Asc)
-            .to_owned(),
-        _ => Query::select()
-            .column(name.clone())
-            .from(Alias::new("sqlite_master"))
-            .and_where(Expr::col(Alias::new("type")).eq("table"))
-            .and_where(Expr::col(name.clone()).not_like(LikeExpr::new("sqlite\\_%").escape('\\')))
-            .order_by(name.clone(), sea_orm::Order::Asc)
-            .to_owned(),
-    };
-    let rows = db
-        .query_all(&stmt)
-        .await
-        .context("cannot list the tables of the target database")?;
-    rows.iter()
-        .map(|r| r.try_get_by_index::<String>(0).map_err(Into::into))
-        .collect()
-}
-
 /// What `generate` wrote.
 #[derive(Clone, Debug)]
 pub struct GenerateReport {
@@ -151,7 +123,7 @@ pub async fn generate(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<
         scale <= 10_000,
         "--scale {scale} is too large (at most 10000: rental ids must fit in INT)"
     );
-    let existing = existing_tables(db).await?;
+    let existing = crate::db::table_names(db).await?;
     if !existing.is_empty() {
         let shown: Vec<_> = existing.iter().take(5).map(String::as_str).collect();
         bail!(

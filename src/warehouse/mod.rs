@@ -7,36 +7,68 @@ pub mod schema;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDate;
-use sea_orm::{ConnectionTrait, EntityTrait, IntoActiveModel};
+use sea_orm::{
+    ConnectionTrait, EntityName, EntityTrait, IntoActiveModel, TransactionSession, TransactionTrait,
+};
 
 use entity::warehouse_meta;
 
-/// Creates whatever is missing (tables, indexes, sync_state rows) and records the schema
-/// version; upgrades a warehouse of an earlier version ([`schema::upgrade`]) and refuses one
-/// of a version it does not know. Idempotent.
-pub async fn prepare<C: ConnectionTrait>(db: &C) -> Result<()> {
-    schema::create_all(db).await?;
-    let version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
-        .one(db)
+/// Makes the warehouse one this sakila-sync writes, in one transaction: reads its schema
+/// version before any DDL; creates a new warehouse; upgrades one of an earlier version through
+/// each migration ([`schema::migrate`]); refuses one it does not know (a newer sakila-sync's,
+/// or tables without a version); then creates whatever is missing (tables, indexes,
+/// sync_state rows). Idempotent; on any error nothing has changed.
+pub async fn prepare<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<()> {
+    let txn = db
+        .begin()
         .await
-        .context("cannot read warehouse_meta")?;
-    match version {
-        Some(v) if v.value == schema::SCHEMA_VERSION => {}
-        Some(v) if schema::UPGRADABLE.contains(&v.value.as_str()) => {
-            schema::upgrade(db).await?;
-            record_version(db).await?;
+        .context("cannot start a transaction on the warehouse")?;
+    let current = match schema_version(&txn).await? {
+        Some(v) if v == schema::SCHEMA_VERSION => true,
+        Some(v) if schema::UPGRADABLE.contains(&v.as_str()) => {
+            schema::migrate(&txn, &v).await?;
+            tracing::info!(
+                "warehouse upgraded from schema version {v} to {}",
+                schema::SCHEMA_VERSION
+            );
+            false
         }
         Some(v) => {
             return Err(crate::error::SchemaError::Unknown {
-                found: v.value,
+                found: v,
                 writes: schema::SCHEMA_VERSION,
             }
             .into());
         }
-        None => record_version(db).await?,
+        None if crate::db::has_tables(&txn).await? => {
+            return Err(crate::error::SchemaError::NotOurs.into());
+        }
+        None => false,
+    };
+    schema::create_all(&txn).await?;
+    if !current {
+        record_version(&txn).await?;
     }
-    crate::sync::state::init(db).await?;
+    crate::sync::state::init(&txn).await?;
+    txn.commit()
+        .await
+        .context("cannot commit the warehouse's schema")?;
     Ok(())
+}
+
+/// The warehouse's schema version; `None` when it has none (a new file, or not ours).
+async fn schema_version<C: ConnectionTrait>(db: &C) -> Result<Option<String>> {
+    let meta = warehouse_meta::Entity.table_name();
+    if crate::db::table_columns(db, meta).await?.is_none() {
+        return Ok(None);
+    }
+    Ok(
+        warehouse_meta::Entity::find_by_id("schema_version".to_string())
+            .one(db)
+            .await
+            .context("cannot read warehouse_meta")?
+            .map(|v| v.value),
+    )
 }
 
 async fn record_version<C: ConnectionTrait>(db: &C) -> Result<()> {
@@ -59,7 +91,11 @@ async fn record_version<C: ConnectionTrait>(db: &C) -> Result<()> {
 }
 
 /// `init`: the schema, the default date range, sync_state. Returns the dim_date rows added.
-pub async fn init<C: ConnectionTrait>(db: &C, from: NaiveDate, to: NaiveDate) -> Result<u64> {
+pub async fn init<C: ConnectionTrait + TransactionTrait>(
+    db: &C,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> Result<u64> {
     prepare(db).await?;
     dates::ensure_range(db, from, to).await
 }

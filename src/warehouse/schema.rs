@@ -22,17 +22,28 @@ use super::entity::prelude::*;
 ///
 /// - 1: the star, `sync_state`, `sync_run`, `warehouse_meta`, `source_version`.
 /// - 2: `sync_run.source_horizon` and `sync_run.note` (and `sync_run.source_clock`, which
-///   some version-1 warehouses lack). [`upgrade`] brings a version-1 warehouse here.
+///   some version-1 warehouses lack). [`migrate`] brings a version-1 warehouse here.
 pub const SCHEMA_VERSION: &str = "2";
 
-/// The schema versions [`upgrade`] knows how to bring to [`SCHEMA_VERSION`].
+/// The schema versions [`migrate`] knows how to bring to [`SCHEMA_VERSION`].
 pub const UPGRADABLE: &[&str] = &["1"];
 
-/// Upgrades a warehouse of an earlier schema version in place, inside the caller's
-/// transaction: every change since version 1 is a nullable column of `sync_run`, added where
-/// missing.
-pub async fn upgrade<C: ConnectionTrait>(db: &C) -> Result<()> {
-    add_missing_columns(db, SyncRun).await
+/// Brings a warehouse of schema version `from` (one of [`UPGRADABLE`]) to [`SCHEMA_VERSION`],
+/// one migration after another, inside the caller's transaction.
+pub async fn migrate<C: ConnectionTrait>(db: &C, from: &str) -> Result<()> {
+    let mut version = from.to_string();
+    while version != SCHEMA_VERSION {
+        version = match version.as_str() {
+            // 1 -> 2: sync_run.source_horizon and sync_run.note (and sync_run.source_clock,
+            // which some version-1 warehouses lack), all nullable.
+            "1" => {
+                add_missing_columns(db, SyncRun).await?;
+                "2".to_string()
+            }
+            other => bail!("no migration from warehouse schema version {other}"),
+        };
+    }
+    Ok(())
 }
 
 /// Adds the (nullable) columns of `entity` that its table lacks.
