@@ -92,7 +92,8 @@ pub fn acquire(warehouse: &Path, command: &str, wait: Option<Duration>) -> Resul
         .truncate(false)
         .open(&path)
         .with_context(|| format!("cannot open the lock file {}", path.display()))?;
-    let deadline = wait.map(|w| Instant::now() + w);
+    // A wait past what the clock can count is a wait without end.
+    let deadline = wait.map(|w| Instant::now().checked_add(w));
     let mut announced = false;
     loop {
         match file.try_lock() {
@@ -100,7 +101,7 @@ pub fn acquire(warehouse: &Path, command: &str, wait: Option<Duration>) -> Resul
             Err(TryLockError::WouldBlock) => {
                 let holder = holder_line(&mut file);
                 match deadline {
-                    Some(d) if Instant::now() < d => {
+                    Some(d) if d.is_none_or(|d| Instant::now() < d) => {
                         if !announced {
                             tracing::info!("waiting for the warehouse's other writer ({holder})");
                             announced = true;

@@ -778,7 +778,8 @@ async fn return_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool>
     let amount = if paid == 0 {
         // Never paid (a rental from the generated history): the whole bill.
         Some(data::amount(
-            crate::star::transform::cents(f.rental_rate),
+            crate::star::transform::cents(f.rental_rate)
+                .with_context(|| format!("film {}: rental_rate", f.film_id))?,
             f.rental_duration,
             days,
         ))
@@ -812,7 +813,8 @@ async fn correct_payment(txn: &DatabaseTransaction, s: &mut State) -> Result<boo
     else {
         return Ok(false);
     };
-    let cents = crate::star::transform::cents(p.amount);
+    let cents = crate::star::transform::cents(p.amount)
+        .with_context(|| format!("payment {}: amount", p.payment_id))?;
     let delta = if s.rng.chance(0.5) { 100 } else { -100 };
     let new = if (99..=1199).contains(&(cents + delta)) {
         cents + delta

@@ -165,7 +165,7 @@ whole_rows!(
     film_id,
     FilmId,
     film,
-    |key, f, refs| Ok(film_row(key, f, refs.language(f.film_id, f.language_id)?)),
+    |key, f, refs| film_row(key, f, refs.language(f.film_id, f.language_id)?),
     |f| Some(f.last_update),
     folds: Language by LanguageId.language_id
 );

@@ -144,7 +144,7 @@ impl Fact for Payment {
         p.last_update
     }
     fn fact(keys: &Keys, p: &payment::Model) -> Result<fact_payment::Model> {
-        Ok(payment_row(p, keys.payment(p)?))
+        payment_row(p, keys.payment(p)?)
     }
     fn days(f: &fact_payment::Model) -> [Option<NaiveDate>; 2] {
         [Some(f.payment_date.date()), None]

@@ -12,17 +12,30 @@ use crate::warehouse::entity::{
 };
 
 /// Money as integer cents. Exact for MySQL DECIMAL; rounds the binary noise of a float that a
-/// SQLite source may hand back (2.99 -> 299, never 298).
-pub fn cents(amount: Decimal) -> i64 {
-    (amount * Decimal::ONE_HUNDRED)
-        .round()
-        .to_i64()
-        .expect("a DECIMAL(5,2) amount always fits in i64 cents")
+/// SQLite source may hand back (2.99 -> 299, never 298). An amount beyond what `i64` cents
+/// hold (a widened column, a huge `REAL`) is an error, never a wrapped or clamped value.
+pub fn cents(amount: Decimal) -> Result<i64, MoneyOverflow> {
+    amount
+        .checked_mul(Decimal::ONE_HUNDRED)
+        .map(|c| c.round())
+        .and_then(|c| c.to_i64())
+        .ok_or(MoneyOverflow(amount))
 }
 
+/// An amount too large for the warehouse's integer cents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the amount {0} does not fit in the warehouse's integer cents")]
+pub struct MoneyOverflow(pub Decimal);
+
 /// `YYYYMMDD` of a date.
+///
+/// Years 1 to 9999 (every date MySQL stores) give distinct keys; a date past the `i32` range
+/// of keys (beyond year 214748, which only a hand-made SQLite value could hold) gets the
+/// nearest key rather than a wrapped one.
 pub fn date_key(date: NaiveDate) -> i32 {
-    date.year() * 10_000 + date.month() as i32 * 100 + date.day() as i32
+    let key =
+        i64::from(date.year()) * 10_000 + i64::from(date.month()) * 100 + i64::from(date.day());
+    i32::try_from(key).unwrap_or(if key < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// `YYYYMMDD` of a DATETIME, taken as stored (no time-zone shift).
@@ -33,7 +46,8 @@ pub fn datetime_key(dt: NaiveDateTime) -> i32 {
 /// Whole days from `from` to `to`, truncated toward zero like MySQL's
 /// `TIMESTAMPDIFF(DAY, from, to)`.
 pub fn whole_days(from: NaiveDateTime, to: NaiveDateTime) -> i32 {
-    (to - from).num_days() as i32
+    let days = (to - from).num_days();
+    i32::try_from(days).unwrap_or(if days < 0 { i32::MIN } else { i32::MAX })
 }
 
 /// The `dim_date` row of one day.
@@ -74,8 +88,8 @@ pub fn place(a: &address::Model, c: &city::Model, k: &country::Model) -> Place {
     }
 }
 
-pub fn film_row(film_key: i32, f: &film::Model, language: &str) -> dim_film::Model {
-    dim_film::Model {
+pub fn film_row(film_key: i32, f: &film::Model, language: &str) -> anyhow::Result<dim_film::Model> {
+    Ok(dim_film::Model {
         film_key,
         film_id: f.film_id as i32,
         title: f.title.clone(),
@@ -85,12 +99,14 @@ pub fn film_row(film_key: i32, f: &film::Model, language: &str) -> dim_film::Mod
         rating: f.rating.clone(),
         length: f.length.map(|l| l as i32),
         rental_duration: f.rental_duration as i32,
-        rental_rate_cents: cents(f.rental_rate),
-        replacement_cost_cents: cents(f.replacement_cost),
+        rental_rate_cents: cents(f.rental_rate)
+            .map_err(|e| anyhow::anyhow!("film {}: rental_rate: {e}", f.film_id))?,
+        replacement_cost_cents: cents(f.replacement_cost)
+            .map_err(|e| anyhow::anyhow!("film {}: replacement_cost: {e}", f.film_id))?,
         special_features: f.special_features.clone(),
         last_update: f.last_update.naive_utc(),
         is_deleted: false,
-    }
+    })
 }
 
 pub fn actor_row(actor_key: i32, a: &crate::source::actor::Model) -> dim_actor::Model {
@@ -231,8 +247,8 @@ pub struct PaymentKeys {
     pub staff_key: i32,
 }
 
-pub fn payment_row(p: &payment::Model, k: PaymentKeys) -> fact_payment::Model {
-    fact_payment::Model {
+pub fn payment_row(p: &payment::Model, k: PaymentKeys) -> anyhow::Result<fact_payment::Model> {
+    Ok(fact_payment::Model {
         payment_id: p.payment_id as i32,
         payment_date_key: datetime_key(p.payment_date),
         payment_date: p.payment_date,
@@ -240,9 +256,10 @@ pub fn payment_row(p: &payment::Model, k: PaymentKeys) -> fact_payment::Model {
         store_key: k.store_key,
         staff_key: k.staff_key,
         rental_id: p.rental_id,
-        amount_cents: cents(p.amount),
+        amount_cents: cents(p.amount)
+            .map_err(|e| anyhow::anyhow!("payment {}: amount: {e}", p.payment_id))?,
         source_last_update: p.last_update.map(|t| t.naive_utc()),
-    }
+    })
 }
 
 #[cfg(test)]
@@ -266,13 +283,13 @@ mod tests {
 
     #[test]
     fn cents_are_exact() {
-        assert_eq!(cents(Decimal::from_str("2.99").unwrap()), 299);
-        assert_eq!(cents(Decimal::from_str("0.00").unwrap()), 0);
-        assert_eq!(cents(Decimal::from_str("11.99").unwrap()), 1199);
-        assert_eq!(cents(Decimal::from_str("999.99").unwrap()), 99999);
+        assert_eq!(cents(Decimal::from_str("2.99").unwrap()), Ok(299));
+        assert_eq!(cents(Decimal::from_str("0.00").unwrap()), Ok(0));
+        assert_eq!(cents(Decimal::from_str("11.99").unwrap()), Ok(1199));
+        assert_eq!(cents(Decimal::from_str("999.99").unwrap()), Ok(99999));
         // What SQLite's REAL gives back for 2.99 must still be 299 cents.
-        assert_eq!(cents(Decimal::try_from(2.99f64).unwrap()), 299);
-        assert_eq!(cents(Decimal::try_from(0.29f64 * 3.0).unwrap()), 87);
+        assert_eq!(cents(Decimal::try_from(2.99f64).unwrap()), Ok(299));
+        assert_eq!(cents(Decimal::try_from(0.29f64 * 3.0).unwrap()), Ok(87));
     }
 
     #[test]
@@ -379,7 +396,8 @@ mod tests {
                 store_key: 2,
                 staff_key: 2,
             },
-        );
+        )
+        .unwrap();
         assert_eq!(
             (
                 row.amount_cents,
@@ -408,7 +426,7 @@ mod tests {
             special_features: Some("Deleted Scenes,Behind the Scenes".into()),
             last_update: dt("2006-02-15 05:03:42").and_utc(),
         };
-        let row = film_row(5, &f, "English             ");
+        let row = film_row(5, &f, "English             ").unwrap();
         assert_eq!(row.language, "English");
         assert_eq!(
             (
@@ -420,5 +438,31 @@ mod tests {
         );
         assert_eq!(row.release_year, Some(2006));
         assert!(!row.is_deleted);
+    }
+
+    #[test]
+    fn an_amount_beyond_integer_cents_is_an_error_naming_the_row() {
+        let huge = Decimal::from_str("100000000000000000000").unwrap();
+        assert_eq!(cents(huge), Err(MoneyOverflow(huge)));
+        assert_eq!(cents(Decimal::MAX), Err(MoneyOverflow(Decimal::MAX)));
+        let p = payment::Model {
+            payment_id: 16050,
+            customer_id: 1,
+            staff_id: 1,
+            rental_id: None,
+            amount: huge,
+            payment_date: dt("2005-05-25 11:30:37"),
+            last_update: None,
+        };
+        let keys = PaymentKeys {
+            customer_key: 1,
+            store_key: 1,
+            staff_key: 1,
+        };
+        let e = payment_row(&p, keys).unwrap_err().to_string();
+        assert!(
+            e.starts_with("payment 16050: amount: the amount 100000000000000000000"),
+            "{e}"
+        );
     }
 }

@@ -276,8 +276,16 @@ fn window(watermark: Option<NaiveDateTime>, missed: Missed, lookback: chrono::Du
 /// Where the lookback window of a run whose previous snapshot had the horizon `horizon`
 /// begins, with one second of slack (stamps and the horizon are whole seconds). Rows stamped
 /// before it by the server's clock were committed before that snapshot, which saw them.
+/// A lookback reaching back past the earliest time a source can store (MySQL's `DATETIME`
+/// starts at year 1000) means every row: it stops there, whatever its length.
 pub(super) fn lookback_start(horizon: NaiveDateTime, lookback: chrono::Duration) -> NaiveDateTime {
-    horizon - lookback - chrono::Duration::seconds(1)
+    let earliest = chrono::NaiveDate::from_ymd_opt(1000, 1, 1)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .unwrap_or(NaiveDateTime::MIN);
+    horizon
+        .checked_sub_signed(lookback)
+        .and_then(|t| t.checked_sub_signed(chrono::Duration::seconds(1)))
+        .map_or(earliest, |t| t.max(earliest))
 }
 
 /// The condition on `last_update` that selects what [`Since`] says.
@@ -414,6 +422,17 @@ mod tests {
 
     fn t(s: &str) -> NaiveDateTime {
         NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M:%S").unwrap()
+    }
+
+    #[test]
+    fn a_lookback_beyond_the_calendar_reads_everything_instead_of_overflowing() {
+        let horizon = t("2026-11-30 10:00:00");
+        let earliest = t("1000-01-01 00:00:00");
+        for lookback in [Duration::MAX, Duration::days(365 * 5000)] {
+            assert_eq!(super::lookback_start(horizon, lookback), earliest);
+            let since = window(Some(horizon), Missed::From(horizon), lookback);
+            assert_eq!(since, Since::From(earliest));
+        }
     }
 
     #[test]
