@@ -91,7 +91,7 @@ fn versions_rusqlite<E: EntityTrait>(
     version: E::Column,
 ) -> Result<()> {
     let s = Instant::now();
-    let txn = bulk_read::open(file)?;
+    let txn = bulk_read::open(file, false)?;
     let select = Query::select()
         .expr_as(as_i64(DbBackend::Sqlite, Expr::col(id)), "id")
         .expr_as(unix_seconds(DbBackend::Sqlite, Expr::col(version)), "t")

@@ -88,6 +88,9 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         // One connection: SQLite has one writer, and a run is one transaction anyway.
         opt.max_connections(1).min_connections(1);
         let read_only = matches!(role, Role::Source | Role::WarehouseReader);
+        let immutable = role == Role::WarehouseReader
+            && crate::config::sqlite_file(&url)
+                .is_some_and(|f| crate::warehouse::reads_file_alone(&f));
         let foreign_keys = !matches!(role, Role::Generator | Role::BulkWarehouse);
         opt.map_sqlx_sqlite_opts(move |o| {
             // A deeper row buffer than sqlx's 50 lets the SQLite worker thread run ahead of a
@@ -104,7 +107,7 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
                 // index sorts slower and the memory three times larger.
                 .pragma("threads", sorter_threads().to_string());
             if read_only {
-                o.read_only(true)
+                o.read_only(true).immutable(immutable)
             } else {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)

@@ -624,7 +624,7 @@ async fn execute(
             )?;
             validate::require_warehouse_file(&config.warehouse_url)?;
             let source = db::connect(&config.source_url, Role::Source).await?;
-            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let wh = db::connect(&config.warehouse_url, Role::WarehouseReader).await?;
             let report = validate::validate(&source, &wh, window).await?;
             close_warehouse(wh).await;
             if args.json {

@@ -751,3 +751,46 @@ async fn a_warehouse_of_an_earlier_version_is_migrated_and_a_newer_one_refused()
         1
     );
 }
+
+/// `validate` and `status` read the warehouse without creating or changing any file, also when
+/// the file is read-only.
+#[test]
+fn readers_never_create_or_change_a_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let (src, wh, dir) = sqlite_source();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let path = dir.path().join("warehouse.db");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    let listing = || {
+        let mut files: Vec<(String, u64, std::time::SystemTime)> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                let m = e.metadata().unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    m.len(),
+                    m.modified().unwrap(),
+                )
+            })
+            // The warehouse's files (a SQLite source read beside it has files of its own).
+            .filter(|(name, _, _)| name.starts_with("warehouse"))
+            .collect();
+        files.sort();
+        files
+    };
+    let before = (listing(), std::fs::read(&path).unwrap());
+    for command in ["validate", "status"] {
+        let out = sync(&src, &wh, command);
+        assert!(
+            out.status.success(),
+            "{command}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            (listing(), std::fs::read(&path).unwrap()) == before,
+            "{command} changed a file"
+        );
+    }
+}

@@ -123,7 +123,7 @@ pub fn warehouse_facts(
 /// Opens `path` read-only and starts the read transaction; returns it with the state mark
 /// read first inside it (which also fixes its snapshot).
 fn open(path: &std::path::Path) -> Result<(DatabaseTransaction, StateMark)> {
-    let txn = bulk_read::open(path)?;
+    let txn = bulk_read::open(path, true)?;
     let mark = txn
         .query_one(&state_mark_query())
         .context("cannot read warehouse table sync_run")?

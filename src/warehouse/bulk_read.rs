@@ -40,19 +40,30 @@ pub fn file_of(db: &DatabaseConnection) -> Result<PathBuf> {
 }
 
 /// Opens `path` read-only and starts a read transaction: every page read in it sees one
-/// snapshot, fixed by its first read.
-pub fn open(path: &Path) -> Result<DatabaseTransaction> {
+/// snapshot, fixed by its first read. `alone`: read the file as immutable when nothing else
+/// holds the warehouse ([`super::reads_file_alone`]), for readers that must create no file
+/// (`validate`); a run's own scans pass `false`, since the run writes meanwhile.
+pub fn open(path: &Path, alone: bool) -> Result<DatabaseTransaction> {
     let what = || format!("cannot read the warehouse {}", path.display());
     // From the root: SeaORM parses the URL first, and in `sqlite://file:dir/x.db` it reads
     // `file:dir` as a host and a port (the default `sqlite://analytics.db` is relative).
     let path = std::path::absolute(path).with_context(what)?;
-    let db = Database::connect(read_only_url(&path)).with_context(what)?;
+    let db = Database::connect(read_only_url(&path, alone)).with_context(what)?;
     db.begin().with_context(what)
 }
 
-/// The URL that opens `path` read-only: an SQLite `file:` URI, so that any file name works.
-fn read_only_url(path: &Path) -> String {
-    format!("sqlite://file:{}?mode=ro", crate::config::escape_path(path))
+/// The URL that opens `path` read-only: an SQLite `file:` URI, so that any file name works;
+/// immutable when nothing but the file holds the warehouse ([`super::reads_file_alone`]).
+fn read_only_url(path: &Path, alone: bool) -> String {
+    let immutable = if alone && super::reads_file_alone(path) {
+        "&immutable=1"
+    } else {
+        ""
+    };
+    format!(
+        "sqlite://file:{}?mode=ro{immutable}",
+        crate::config::escape_path(path)
+    )
 }
 
 /// Reads the rows of `select` (one table's columns; no order, limit or condition on `id`)
@@ -134,7 +145,7 @@ mod tests {
         let relative = Path::new(dir.path().file_name().unwrap()).join("w.db");
         assert!(relative.is_relative());
         let wh = warehouse_with_sync_run(&format!("sqlite://{}", relative.display())).await;
-        assert!(reads_no_run(&open(&file_of(&wh).unwrap()).unwrap()));
+        assert!(reads_no_run(&open(&file_of(&wh).unwrap(), false).unwrap()));
     }
 
     /// Any file name opens, and only for reading.
@@ -146,7 +157,7 @@ mod tests {
         let wh = warehouse_with_sync_run(&crate::config::sqlite_url(&path)).await;
         assert_eq!(file_of(&wh).unwrap(), path);
 
-        let txn = open(&path).unwrap();
+        let txn = open(&path, false).unwrap();
         assert!(reads_no_run(&txn));
         let insert = Query::insert()
             .into_table(sync_run::Entity)

@@ -13,6 +13,21 @@ use sea_orm::{
 
 use entity::warehouse_meta;
 
+/// Whether a reader of the warehouse file `path` may read the file alone, as immutable:
+/// no writer holds the lock ([`crate::lock::holder`]) and the write-ahead log holds nothing
+/// (the last writer checkpointed it when it closed). Then SQLite needs no shared-memory index
+/// beside it, so `validate` and `status` create no file and work in a read-only folder.
+/// Otherwise they read the log too, through its index, as any WAL reader does.
+///
+/// A writer that starts while such a reader reads is seen: `validate` checks at its end that
+/// the newest run is the one it started with, and asks to run it again if not.
+pub fn reads_file_alone(path: &std::path::Path) -> bool {
+    let mut wal = path.as_os_str().to_owned();
+    wal.push("-wal");
+    let log_empty = std::fs::metadata(std::path::PathBuf::from(wal)).map_or(true, |m| m.len() == 0);
+    log_empty && crate::lock::holder(path).is_none()
+}
+
 /// Makes the warehouse one this sakila-sync writes, in one transaction: reads its schema
 /// version before any DDL; creates a new warehouse; upgrades one of an earlier version through
 /// each migration ([`schema::migrate`]); refuses one it does not know (a newer sakila-sync's,

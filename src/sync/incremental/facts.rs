@@ -364,7 +364,7 @@ impl Run<'_> {
                     .context("the source reader stopped unexpectedly")?
             };
             let warehouse = tokio::task::spawn_blocking(move || {
-                let txn = bulk_read::open(&file)?;
+                let txn = bulk_read::open(&file, false)?;
                 bulk_read::pages(
                     &txn,
                     &loaded,
