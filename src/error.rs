@@ -106,6 +106,32 @@ pub fn kind(e: &anyhow::Error) -> ErrorKind {
     ErrorKind::Failed
 }
 
+/// Whether `e` comes from a full disk: SQLite's `SQLITE_FULL` (13), MySQL's "disk full"
+/// (1021) or "table is full" (1114), PostgreSQL's `disk_full` (53100), or the operating
+/// system's "no space left on device".
+pub fn is_disk_full(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::StorageFull;
+        }
+        let Some(
+            DbErr::Conn(RuntimeErr::SqlxError(s))
+            | DbErr::Exec(RuntimeErr::SqlxError(s))
+            | DbErr::Query(RuntimeErr::SqlxError(s)),
+        ) = cause.downcast_ref::<DbErr>()
+        else {
+            return false;
+        };
+        match &**s {
+            sea_orm::sqlx::Error::Database(d) => {
+                matches!(d.code().as_deref(), Some("13" | "1021" | "1114" | "53100"))
+            }
+            sea_orm::sqlx::Error::Io(io) => io.kind() == std::io::ErrorKind::StorageFull,
+            _ => false,
+        }
+    })
+}
+
 /// Sorts a database error by its cause.
 pub fn db_kind(e: &DbErr) -> ErrorKind {
     let runtime = match e {

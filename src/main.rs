@@ -291,8 +291,13 @@ fn main() -> ExitCode {
 
 /// Prints an error as one line, with any password hidden, and returns exit code 2.
 fn fail(e: &anyhow::Error) -> ExitCode {
+    let disk_full = if sakila_sync::error::is_disk_full(e) {
+        "disk full: "
+    } else {
+        ""
+    };
     eprintln!(
-        "error: {}",
+        "error: {disk_full}{}",
         sakila_sync::config::hide_passwords(&one_line(e))
     );
     ExitCode::from(2)

@@ -794,3 +794,46 @@ fn readers_never_create_or_change_a_file() {
         );
     }
 }
+
+/// The disk filling up under a full-load: the run fails saying so, and the warehouse is as
+/// it was. Needs root, to mount a 3 MB tmpfs for the warehouse; ignored by a plain `cargo
+/// test`, and failing with what it needs when run without root.
+#[tokio::test]
+#[ignore = "needs root: mounts a small tmpfs and fills it"]
+async fn a_full_disk_fails_the_run_and_leaves_the_warehouse_as_it_was() {
+    struct Unmount(std::path::PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let (src, _, dir) = sqlite_source();
+    let small = dir.path().join("small");
+    std::fs::create_dir(&small).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=3m", "tmpfs"])
+        .arg(&small)
+        .status();
+    assert!(
+        mounted.is_ok_and(|s| s.success()),
+        "cannot mount a tmpfs at {}: this test needs root",
+        small.display()
+    );
+    let _unmount = Unmount(small.clone());
+    let wh = format!("sqlite://{}/warehouse.db", small.display());
+    let init = Command::new(common::bin())
+        .args(["--source", &src, "--warehouse", &wh, "init"])
+        .args(["--dates-from", "2005-01-01", "--dates-to", "2006-12-31"])
+        .output()
+        .unwrap();
+    assert!(
+        init.status.success(),
+        "{}",
+        String::from_utf8_lossy(&init.stderr)
+    );
+    let before = common::canonical(&wh).await;
+
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "full-load"]);
+    assert!(line.starts_with("error: disk full: "), "{line}");
+    common::assert_same_warehouse(&before, &common::canonical(&wh).await);
+}
