@@ -283,9 +283,9 @@ async fn one_customer_store_and_staff_member(raw: &sea_orm::DatabaseConnection) 
         username: "u".into(),
         last_update: at.and_utc(),
     };
-    let customer = customer_row(1, &c, &place).into_active_model();
-    let store = store_row(1, &s, &place).into_active_model();
-    let staff = staff_row(1, &st).into_active_model();
+    let customer = customer_row(1, &c, &place).unwrap().into_active_model();
+    let store = store_row(1, &s, &place).unwrap().into_active_model();
+    let staff = staff_row(1, &st).unwrap().into_active_model();
     use sakila_sync::warehouse::entity::{dim_customer, dim_staff, dim_store};
     dim_customer::Entity::insert(customer)
         .exec(raw)

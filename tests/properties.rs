@@ -78,8 +78,14 @@ proptest! {
             last_update: stamp.and_utc(),
         };
         let keys = RentalKeys { film_key: 1, store_key: 1, customer_key: 1, staff_key: 1 };
-        let row = rental_row(&r, keys);
-        prop_assert_eq!(row.rental_id, id);
+        match rental_row(&r, keys) {
+            Ok(row) => prop_assert_eq!(row.rental_id, id),
+            Err(e) => {
+                prop_assert!(ids.0 > i32::MAX as u32);
+                let named = format!("rental {id}: inventory_id {}", ids.0);
+                prop_assert!(e.to_string().starts_with(&named), "{}", e);
+            }
+        }
         let p = payment::Model {
             payment_id: ids.0,
             customer_id: ids.1,
@@ -93,7 +99,7 @@ proptest! {
         match payment_row(&p, keys) {
             Ok(row) => prop_assert_eq!(Some(row.amount_cents), cents(amount).ok()),
             Err(e) => {
-                let named = format!("payment {}", ids.0);
+                let named = format!("payment {}: ", ids.0);
                 prop_assert!(e.to_string().contains(&named), "{}", e);
             }
         }

@@ -176,7 +176,7 @@ whole_rows!(
     actor_id,
     ActorId,
     actor,
-    |key, a, _refs| Ok(actor_row(key, a)),
+    |key, a, _refs| actor_row(key, a),
     |a| Some(a.last_update)
 );
 whole_rows!(
@@ -186,7 +186,7 @@ whole_rows!(
     category_id,
     CategoryId,
     category,
-    |key, c, _refs| Ok(category_row(key, c)),
+    |key, c, _refs| category_row(key, c),
     |c| Some(c.last_update)
 );
 whole_rows!(
@@ -198,7 +198,7 @@ whole_rows!(
     customer,
     |key, c, refs| {
         let place = refs.place(format_args!("customer {}", c.customer_id), c.address_id)?;
-        Ok(customer_row(key, c, &place))
+        customer_row(key, c, &place)
     },
     |c| c.last_update,
     folds: Address by AddressId.address_id
@@ -212,7 +212,7 @@ whole_rows!(
     store,
     |key, s, refs| {
         let place = refs.place(format_args!("store {}", s.store_id), s.address_id)?;
-        Ok(store_row(key, s, &place))
+        store_row(key, s, &place)
     },
     |s| Some(s.last_update),
     folds: Address by AddressId.address_id
@@ -244,7 +244,7 @@ impl Dimension for Staff {
         Some(row.last_update)
     }
     fn member(key: i32, row: &StaffRow, _refs: &Refs) -> Result<dim_staff::Model> {
-        Ok(staff_row(key, row))
+        staff_row(key, row)
     }
     fn keys(keys: &mut Keys) -> &mut KeyMap<i32> {
         &mut keys.staff

@@ -100,7 +100,7 @@ impl Fact for Rental {
         Some(r.last_update)
     }
     fn fact(keys: &Keys, r: &rental::Model) -> Result<fact_rental::Model> {
-        Ok(rental_row(r, keys.rental(r)?))
+        rental_row(r, keys.rental(r)?)
     }
     fn days(f: &fact_rental::Model) -> [Option<NaiveDate>; 2] {
         [Some(f.rental_date.date()), f.return_date.map(|d| d.date())]

@@ -88,10 +88,22 @@ pub fn place(a: &address::Model, c: &city::Model, k: &country::Model) -> Place {
     }
 }
 
+/// A source id as the warehouse's `INTEGER` columns hold it. Sakila's ids are far below
+/// 2^31, but a widened column (`INT UNSIGNED`) could pass it: such an id is an error naming the
+/// row, never a wrapped, negative key.
+pub fn id32(table: &'static str, row: i64, column: &'static str, id: u32) -> anyhow::Result<i32> {
+    i32::try_from(id).map_err(|_| {
+        anyhow::anyhow!(
+            "{table} {row}: {column} {id} is beyond the warehouse's INTEGER range (at most {})",
+            i32::MAX
+        )
+    })
+}
+
 pub fn film_row(film_key: i32, f: &film::Model, language: &str) -> anyhow::Result<dim_film::Model> {
     Ok(dim_film::Model {
         film_key,
-        film_id: f.film_id as i32,
+        film_id: id32("film", f.film_id.into(), "film_id", f.film_id)?,
         title: f.title.clone(),
         release_year: f.release_year.map(|y| y as i32),
         // `language.name` is CHAR(20): MySQL strips the padding, SQLite may not.
@@ -109,25 +121,36 @@ pub fn film_row(film_key: i32, f: &film::Model, language: &str) -> anyhow::Resul
     })
 }
 
-pub fn actor_row(actor_key: i32, a: &crate::source::actor::Model) -> dim_actor::Model {
-    dim_actor::Model {
+pub fn actor_row(
+    actor_key: i32,
+    a: &crate::source::actor::Model,
+) -> anyhow::Result<dim_actor::Model> {
+    Ok(dim_actor::Model {
         actor_key,
-        actor_id: a.actor_id as i32,
+        actor_id: id32("actor", a.actor_id.into(), "actor_id", a.actor_id)?,
         first_name: a.first_name.clone(),
         last_name: a.last_name.clone(),
         last_update: a.last_update.naive_utc(),
         is_deleted: false,
-    }
+    })
 }
 
-pub fn category_row(category_key: i32, c: &crate::source::category::Model) -> dim_category::Model {
-    dim_category::Model {
+pub fn category_row(
+    category_key: i32,
+    c: &crate::source::category::Model,
+) -> anyhow::Result<dim_category::Model> {
+    Ok(dim_category::Model {
         category_key,
-        category_id: c.category_id as i32,
+        category_id: id32(
+            "category",
+            c.category_id.into(),
+            "category_id",
+            c.category_id,
+        )?,
         name: c.name.clone(),
         last_update: c.last_update.naive_utc(),
         is_deleted: false,
-    }
+    })
 }
 
 /// A name as a person writes it: each word's first letter a capital, the rest small
@@ -146,11 +169,16 @@ pub fn full_name(first: &str, last: &str) -> String {
     out.trim().to_string()
 }
 
-pub fn customer_row(customer_key: i32, c: &customer::Model, p: &Place) -> dim_customer::Model {
-    dim_customer::Model {
+pub fn customer_row(
+    customer_key: i32,
+    c: &customer::Model,
+    p: &Place,
+) -> anyhow::Result<dim_customer::Model> {
+    let row = i64::from(c.customer_id);
+    Ok(dim_customer::Model {
         customer_key,
-        customer_id: c.customer_id as i32,
-        store_id: c.store_id as i32,
+        customer_id: id32("customer", row, "customer_id", c.customer_id)?,
+        store_id: id32("customer", row, "store_id", c.store_id)?,
         first_name: c.first_name.clone(),
         last_name: c.last_name.clone(),
         full_name: full_name(&c.first_name, &c.last_name),
@@ -165,14 +193,15 @@ pub fn customer_row(customer_key: i32, c: &customer::Model, p: &Place) -> dim_cu
         country: p.country.clone(),
         last_update: c.last_update.map(|t| t.naive_utc()),
         is_deleted: false,
-    }
+    })
 }
 
-pub fn store_row(store_key: i32, s: &store::Model, p: &Place) -> dim_store::Model {
-    dim_store::Model {
+pub fn store_row(store_key: i32, s: &store::Model, p: &Place) -> anyhow::Result<dim_store::Model> {
+    let row = i64::from(s.store_id);
+    Ok(dim_store::Model {
         store_key,
-        store_id: s.store_id as i32,
-        manager_staff_id: s.manager_staff_id as i32,
+        store_id: id32("store", row, "store_id", s.store_id)?,
+        manager_staff_id: id32("store", row, "manager_staff_id", s.manager_staff_id)?,
         address: p.address.clone(),
         district: p.district.clone(),
         postal_code: p.postal_code.clone(),
@@ -180,7 +209,7 @@ pub fn store_row(store_key: i32, s: &store::Model, p: &Place) -> dim_store::Mode
         country: p.country.clone(),
         last_update: s.last_update.naive_utc(),
         is_deleted: false,
-    }
+    })
 }
 
 /// The staff columns the pipeline reads: never `picture` or `password`. A partial model of
@@ -198,11 +227,12 @@ pub struct StaffRow {
     pub last_update: chrono::DateTime<chrono::Utc>,
 }
 
-pub fn staff_row(staff_key: i32, s: &StaffRow) -> dim_staff::Model {
-    dim_staff::Model {
+pub fn staff_row(staff_key: i32, s: &StaffRow) -> anyhow::Result<dim_staff::Model> {
+    let row = i64::from(s.staff_id);
+    Ok(dim_staff::Model {
         staff_key,
-        staff_id: s.staff_id as i32,
-        store_id: s.store_id as i32,
+        staff_id: id32("staff", row, "staff_id", s.staff_id)?,
+        store_id: id32("staff", row, "store_id", s.store_id)?,
         first_name: s.first_name.clone(),
         last_name: s.last_name.clone(),
         email: s.email.clone(),
@@ -210,7 +240,7 @@ pub fn staff_row(staff_key: i32, s: &StaffRow) -> dim_staff::Model {
         active: s.active,
         last_update: s.last_update.naive_utc(),
         is_deleted: false,
-    }
+    })
 }
 
 /// Surrogate keys a rental resolves to (film and store through its inventory copy).
@@ -222,21 +252,21 @@ pub struct RentalKeys {
     pub staff_key: i32,
 }
 
-pub fn rental_row(r: &rental::Model, k: RentalKeys) -> fact_rental::Model {
-    fact_rental::Model {
+pub fn rental_row(r: &rental::Model, k: RentalKeys) -> anyhow::Result<fact_rental::Model> {
+    Ok(fact_rental::Model {
         rental_id: r.rental_id,
         rental_date_key: datetime_key(r.rental_date),
         return_date_key: r.return_date.map(datetime_key),
         rental_date: r.rental_date,
         return_date: r.return_date,
-        inventory_id: r.inventory_id as i32,
+        inventory_id: id32("rental", r.rental_id.into(), "inventory_id", r.inventory_id)?,
         film_key: k.film_key,
         store_key: k.store_key,
         customer_key: k.customer_key,
         staff_key: k.staff_key,
         rental_duration_days: r.return_date.map(|ret| whole_days(r.rental_date, ret)),
         source_last_update: Some(r.last_update.naive_utc()),
-    }
+    })
 }
 
 /// Surrogate keys a payment resolves to (store through the staff member who took it).
@@ -249,7 +279,7 @@ pub struct PaymentKeys {
 
 pub fn payment_row(p: &payment::Model, k: PaymentKeys) -> anyhow::Result<fact_payment::Model> {
     Ok(fact_payment::Model {
-        payment_id: p.payment_id as i32,
+        payment_id: id32("payment", p.payment_id.into(), "payment_id", p.payment_id)?,
         payment_date_key: datetime_key(p.payment_date),
         payment_date: p.payment_date,
         customer_key: k.customer_key,
@@ -357,7 +387,7 @@ mod tests {
             customer_key: 130,
             staff_key: 1,
         };
-        let row = rental_row(&r, keys);
+        let row = rental_row(&r, keys).unwrap();
         assert_eq!(row.rental_date_key, 20050524);
         assert_eq!(row.return_date_key, Some(20050526));
         assert_eq!(row.rental_duration_days, Some(1));
@@ -371,7 +401,8 @@ mod tests {
                 ..r
             },
             keys,
-        );
+        )
+        .unwrap();
         assert_eq!(
             (open.return_date_key, open.rental_duration_days),
             (None, None)
@@ -438,6 +469,34 @@ mod tests {
         );
         assert_eq!(row.release_year, Some(2006));
         assert!(!row.is_deleted);
+    }
+
+    #[test]
+    fn an_id_beyond_the_warehouse_integers_is_an_error_naming_the_row() {
+        let r = rental::Model {
+            rental_id: 7,
+            rental_date: dt("2005-05-24 22:53:30"),
+            inventory_id: 1 << 31,
+            customer_id: 130,
+            return_date: None,
+            staff_id: 1,
+            last_update: dt("2006-02-15 21:30:53").and_utc(),
+        };
+        let keys = RentalKeys {
+            film_key: 1,
+            store_key: 1,
+            customer_key: 1,
+            staff_key: 1,
+        };
+        let e = rental_row(&r, keys).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "rental 7: inventory_id 2147483648 is beyond the warehouse's INTEGER range (at most 2147483647)"
+        );
+        assert_eq!(
+            id32("film", 1, "film_id", i32::MAX as u32).unwrap(),
+            i32::MAX
+        );
     }
 
     #[test]

@@ -162,7 +162,7 @@ impl Validation {
                         customer_key: customers.key(r.customer_id),
                         staff_key: staff.key(r.staff_id),
                     };
-                    let cols = differing_columns(&rental_row(&r, keys), &f);
+                    let cols = differing_columns(&rental_row(&r, keys)?, &f);
                     if !cols.is_empty() {
                         t.stale.add_with_columns(Id::One(id), &cols);
                     }
