@@ -472,6 +472,14 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         redact(&config.source_url),
         redact(&config.warehouse_url)
     );
+    if let Command::Init(args) = &cli.command {
+        anyhow::ensure!(
+            args.dates_from <= args.dates_to,
+            "--dates-from {} is after --dates-to {}",
+            args.dates_from,
+            args.dates_to
+        );
+    }
     if !matches!(
         cli.command,
         Command::Generate(_) | Command::Simulate(_) | Command::Demo(_)
@@ -498,15 +506,26 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         cli.command,
         Command::Init(_) | Command::FullLoad | Command::Incremental(_)
     ) {
-        // A signal abandons the command (its warehouse transaction rolls back as it is
-        // dropped) while the lock is still held, so the run marked interrupted is this one.
+        // A signal abandons the command while the lock is still held, so the run marked
+        // interrupted is this one. The warehouse is opened here, so that its pool can be
+        // closed after the command is dropped: closing waits until the dropped transaction's
+        // connection has rolled back and let go of SQLite's write lock.
+        let role = if matches!(cli.command, Command::FullLoad) {
+            Role::BulkWarehouse
+        } else {
+            Role::Warehouse
+        };
         let signal = first_signal()?;
+        let wh = db::connect(&config.warehouse_url, role).await?;
         tokio::select! {
-            done = execute(cli.command, &config, checked_source) => done,
-            name = signal => interrupted(&config, name).await,
+            done = execute(cli.command, &config, checked_source, Some(wh.clone())) => done,
+            name = signal => {
+                wh.close().await.ok();
+                interrupted(&config, name).await
+            }
         }
     } else {
-        execute(cli.command, &config, checked_source).await
+        execute(cli.command, &config, checked_source, None).await
     }
 }
 
@@ -515,20 +534,15 @@ async fn execute(
     command: Command,
     config: &Config,
     mut checked_source: Option<sea_orm::DatabaseConnection>,
+    mut writer: Option<sea_orm::DatabaseConnection>,
 ) -> Result<ExitCode> {
     match command {
         Command::Init(args) => {
-            anyhow::ensure!(
-                args.dates_from <= args.dates_to,
-                "--dates-from {} is after --dates-to {}",
-                args.dates_from,
-                args.dates_to
-            );
             let source = checked_source
                 .take()
                 .context("the source is checked first")?;
             source.close().await.ok();
-            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let wh = writer.take().context("the warehouse is opened first")?;
             let added = warehouse::init(&wh, args.dates_from, args.dates_to).await?;
             close_warehouse(wh).await;
             println!(
@@ -542,7 +556,7 @@ async fn execute(
             let source = checked_source
                 .take()
                 .context("the source is checked first")?;
-            let wh = db::connect(&config.warehouse_url, Role::BulkWarehouse).await?;
+            let wh = writer.take().context("the warehouse is opened first")?;
             let report = sync::full_load::full_load(&source, &wh).await?;
             close_warehouse(wh).await;
             println!("{report}");
@@ -551,7 +565,7 @@ async fn execute(
             let source = checked_source
                 .take()
                 .context("the source is checked first")?;
-            let wh = db::connect(&config.warehouse_url, Role::Warehouse).await?;
+            let wh = writer.take().context("the warehouse is opened first")?;
             let opts = sync::incremental::Options {
                 lookback: args.lookback,
                 ..Default::default()

@@ -837,3 +837,33 @@ async fn a_full_disk_fails_the_run_and_leaves_the_warehouse_as_it_was() {
     assert!(line.starts_with("error: disk full: "), "{line}");
     common::assert_same_warehouse(&before, &common::canonical(&wh).await);
 }
+
+/// A value the driver cannot read (MySQL's zero date, which a lax `sql_mode` lets in) fails
+/// the full-load with a line naming the table and the row, and nothing is written.
+#[test]
+fn a_zero_date_in_the_source_is_named_with_its_row() {
+    let name = common::unique_name("ops_zero");
+    let src = common::empty_database(&name);
+    let _guard = common::DbGuard(name.clone());
+    let out = Command::new(common::bin())
+        .args(["generate", "--scale", "1", "--seed", "2", "--into", &src])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    common::mariadb_client(&format!(
+        "SET SESSION sql_mode = ''; \
+         UPDATE `{name}`.rental SET rental_date = '0000-00-00 00:00:00' WHERE rental_id = 4242;"
+    ));
+    let (wh, _dir) = common::temp_warehouse();
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "full-load"]);
+    assert!(
+        line.contains("source table rental, row rental_id 4242: ")
+            && line.contains("0000-00-00")
+            && line.contains("rental_date"),
+        "{line}"
+    );
+}

@@ -39,6 +39,8 @@ pub trait Fact: Send + Sync + 'static {
 
     /// The id of a warehouse row.
     fn id(fact: &<Self::Star as EntityTrait>::Model) -> i32;
+    /// The id of a source row.
+    fn fact_id(row: &<Self::Source as EntityTrait>::Model) -> Option<i64>;
     /// When the source row last changed.
     fn last_update(row: &<Self::Source as EntityTrait>::Model) -> Option<DateTime<Utc>>;
     /// The warehouse row a source row becomes, its surrogate keys resolved through `keys`
@@ -96,6 +98,9 @@ impl Fact for Rental {
     fn id(f: &fact_rental::Model) -> i32 {
         f.rental_id
     }
+    fn fact_id(r: &rental::Model) -> Option<i64> {
+        Some(r.rental_id.into())
+    }
     fn last_update(r: &rental::Model) -> Option<DateTime<Utc>> {
         Some(r.last_update)
     }
@@ -139,6 +144,9 @@ impl Fact for Payment {
     }
     fn id(f: &fact_payment::Model) -> i32 {
         f.payment_id
+    }
+    fn fact_id(p: &payment::Model) -> Option<i64> {
+        Some(p.payment_id.into())
     }
     fn last_update(p: &payment::Model) -> Option<DateTime<Utc>> {
         p.last_update

@@ -77,6 +77,42 @@ pub fn wh_read_error<E: EntityTrait>() -> String {
     format!("cannot read warehouse table {}", E::default().table_name())
 }
 
+/// The error of a stream of table `E` (read in `id` order) that failed to decode a row: names
+/// the row, the first one after `after` (the last id read), by asking the source which that
+/// is. A value the driver cannot decode, such as MySQL's zero date `0000-00-00` (allowed by a
+/// lax `sql_mode`), then reads `source table rental, row rental_id 5: ...`.
+pub async fn unreadable_row<E, C>(
+    db: &C,
+    id: E::Column,
+    after: Option<i64>,
+    error: sea_orm::DbErr,
+) -> anyhow::Error
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    use sea_orm::sea_query::Expr;
+    use sea_orm::{ColumnTrait, IdenStatic, QuerySelect};
+    let table = E::default().table_name();
+    let backend = db.get_database_backend();
+    let mut next = E::find()
+        .select_only()
+        .column_as(super::versions::as_i64(backend, Expr::col(id)), "id")
+        .order_by_asc(id)
+        .limit(1);
+    if let Some(after) = after {
+        next = next.filter(id.gt(after));
+    }
+    let hint = "a value the driver cannot read, such as the zero date 0000-00-00";
+    match next.into_tuple::<i64>().one(db).await {
+        Ok(Some(row)) => anyhow::anyhow!(
+            "source table {table}, row {} {row}: {hint}: {error}",
+            id.as_str()
+        ),
+        _ => anyhow::anyhow!("source table {table}: {hint}: {error}"),
+    }
+}
+
 /// Staff members matching `cond`, without their picture or password.
 pub async fn staff<C: ConnectionTrait>(db: &C, cond: Condition) -> Result<Vec<StaffRow>> {
     staff::Entity::find()

@@ -68,17 +68,30 @@ pub async fn copy<F: Fact>(
     let label = F::star_table();
     let producer = tokio::spawn(async move {
         let mut mark = Mark::default();
+        let mut last_id: Option<i64> = None;
         let mut chunks = select
             .stream(&*src)
             .await
             .with_context(|| format!("cannot read the source rows for {label}"))?
-            .try_chunks(per_statement)
-            .map_err(|e| e.1);
-        while let Some(rows) = chunks
-            .try_next()
-            .await
-            .with_context(|| format!("cannot read the source rows for {label}"))?
-        {
+            .try_chunks(per_statement);
+        loop {
+            let rows = match chunks.try_next().await {
+                Ok(Some(rows)) => rows,
+                Ok(None) => break,
+                Err(e) => {
+                    // Rows read before the failure came with it: the bad one follows them.
+                    last_id = e.0.last().and_then(|r| F::fact_id(r)).or(last_id);
+                    drop(chunks);
+                    return Err(super::extract::unreadable_row::<F::Source, _>(
+                        &*src,
+                        F::source_id(),
+                        last_id,
+                        e.1,
+                    )
+                    .await);
+                }
+            };
+            last_id = rows.last().and_then(|r| F::fact_id(r)).or(last_id);
             let mut days: Option<(NaiveDate, NaiveDate)> = None;
             let mut out = Vec::with_capacity(rows.len());
             for row in &rows {
