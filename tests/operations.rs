@@ -32,30 +32,13 @@ fn sync(src: &str, wh: &str, command: &str) -> std::process::Output {
 
 /// Starts `command` with the run told to stop at `point` and waits until it has: it holds the
 /// writer lock and an open warehouse transaction from then on.
-fn paused(src: &str, wh: &str, command: &str, point: &str) -> Child {
-    let mut child = Command::new(common::bin())
-        .args(["--source", src, "--warehouse", wh, command])
-        .env("SAKILA_SYNC_PAUSE_AT", point)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let expected = format!("paused at {point}");
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line == expected {
-                tx.send(()).ok();
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("the run reaches its pause point");
-    child
+fn paused(src: &str, wh: &str, command: &str, point: &str) -> Running {
+    let run = Running::start(
+        &["--source", src, "--warehouse", wh, command],
+        &[("SAKILA_SYNC_PAUSE_AT", point)],
+    );
+    run.wait_for(&format!("paused at {point}"), 0, Duration::from_secs(120));
+    run
 }
 
 #[test]
@@ -68,7 +51,7 @@ fn a_second_writer_is_refused_at_once_and_let_in_after_the_first_is_killed() {
         let line = common::cli_error(&["--source", &src, "--warehouse", &wh, command]);
         assert!(
             line.contains("is being written by another sakila-sync")
-                && line.contains(&format!("PID {}, full-load, since ", first.id())),
+                && line.contains(&format!("PID {}, full-load, since ", first.child.id())),
             "{line}"
         );
         // Refused before SQLite's busy timeout (30 s) could have made it wait.
@@ -80,8 +63,8 @@ fn a_second_writer_is_refused_at_once_and_let_in_after_the_first_is_killed() {
     let stderr = String::from_utf8_lossy(&validate.stderr);
     assert!(!stderr.contains("being written"), "{stderr}");
 
-    first.kill().unwrap(); // SIGKILL: the kernel releases the lock
-    first.wait().unwrap();
+    first.child.kill().unwrap(); // SIGKILL: the kernel releases the lock
+    first.child.wait().unwrap();
     let out = sync(&src, &wh, "incremental");
     assert!(
         out.status.success(),
@@ -106,8 +89,8 @@ fn wait_queues_a_writer_behind_the_one_running() {
         String::from_utf8_lossy(&out.stderr)
     );
     let mut first = paused(&src, &wh, "incremental", "run:before-commit");
-    let mut waiting = Command::new(common::bin())
-        .args([
+    let mut waiting = Running::start(
+        &[
             "-v",
             "--source",
             &src,
@@ -116,33 +99,18 @@ fn wait_queues_a_writer_behind_the_one_running() {
             "--wait",
             "2m",
             "incremental",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = waiting.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let lines = std::thread::spawn(move || {
-        let mut all = Vec::new();
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("waiting for the warehouse's other writer") {
-                tx.send(()).ok();
-            }
-            all.push(line);
-        }
-        all
-    });
-    let queued = rx.recv_timeout(Duration::from_secs(60));
-    first.kill().unwrap();
-    first.wait().unwrap();
-    let status = waiting.wait().unwrap();
-    let lines = lines.join().unwrap().join("\n");
-    assert!(queued.is_ok(), "it said it was waiting: {lines}");
-    assert!(status.success(), "{lines}");
+        ],
+        &[],
+    );
+    waiting.wait_for(
+        "waiting for the warehouse's other writer",
+        0,
+        Duration::from_secs(60),
+    );
+    first.child.kill().unwrap();
+    first.child.wait().unwrap();
+    let status = waiting.child.wait().unwrap();
+    assert!(status.success(), "{}", waiting.log());
 }
 
 /// `watch` or another long-running command, its stderr collected line by line.
@@ -197,12 +165,12 @@ impl Running {
         }
     }
 
-    /// Sends SIGTERM and returns the exit code.
-    fn terminate(mut self) -> (Option<i32>, String) {
-        let pid = self.child.id().to_string();
-        // The shell's own `kill`: no procps needed.
+    /// Sends `signal` (`TERM`, `INT`) through the shell's own `kill` (no procps needed),
+    /// waits for the process to end, and returns its exit code and everything it logged.
+    fn signal(mut self, signal: &str) -> (Option<i32>, String) {
+        let pid = self.child.id();
         let sent = Command::new("sh")
-            .args(["-c", &format!("kill -TERM {pid}")])
+            .args(["-c", &format!("kill -{signal} {pid}")])
             .status()
             .unwrap();
         assert!(sent.success());
@@ -239,11 +207,11 @@ async fn status_shows_successful_killed_and_failed_runs_and_an_unreachable_sourc
     let running = sync(&src, &wh, "status");
     let text = String::from_utf8_lossy(&running.stdout).into_owned();
     assert!(
-        text.contains(&format!("PID {}, incremental", killed.id())),
+        text.contains(&format!("PID {}, incremental", killed.child.id())),
         "the writer is named while it runs:\n{text}"
     );
-    killed.kill().unwrap();
-    killed.wait().unwrap();
+    killed.child.kill().unwrap();
+    killed.child.wait().unwrap();
 
     // A failed run: the warehouse refuses the new actor's row (a trigger stands in for a
     // full disk), after the run has started.
@@ -362,7 +330,7 @@ async fn watch_picks_up_a_change_within_its_interval_and_keeps_other_writers_out
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     watch.wait_for("validate passed", seen, Duration::from_secs(60));
-    let (code, log) = watch.terminate();
+    let (code, log) = watch.signal("TERM");
     assert_eq!(code, Some(0), "{log}");
     assert!(
         log.contains("1 inserted"),
@@ -401,7 +369,7 @@ async fn sigterm_during_a_watch_cycle_exits_0_and_leaves_the_warehouse_as_it_was
         &[("SAKILA_SYNC_PAUSE_AT", "run:before-commit")],
     );
     watch.wait_for("paused at run:before-commit", 0, Duration::from_secs(60));
-    let (code, log) = watch.terminate();
+    let (code, log) = watch.signal("TERM");
     assert_eq!(code, Some(0), "{log}");
     common::assert_same_warehouse(&before, &common::canonical(&wh).await);
 
@@ -460,7 +428,7 @@ async fn watch_survives_the_source_going_away_and_comes_back() {
     let restored = watch.lines.lock().unwrap().len().max(seen);
     let first = watch.wait_for(" inserted, ", restored, Duration::from_secs(60));
     watch.wait_for(" inserted, ", first, Duration::from_secs(60));
-    let (code, log) = watch.terminate();
+    let (code, log) = watch.signal("TERM");
     assert_eq!(code, Some(0), "{log}");
     let out = sync(&src, &wh, "validate");
     assert!(
@@ -520,22 +488,9 @@ async fn a_signal_during_a_run_rolls_it_back_and_marks_it_interrupted() {
     drop(source);
 
     for (signal, command, code) in [("TERM", "incremental", 143), ("INT", "full-load", 130)] {
-        let run = Running::start(
-            &["--source", &src, "--warehouse", &wh, command],
-            &[("SAKILA_SYNC_PAUSE_AT", "run:before-commit")],
-        );
-        run.wait_for("paused at run:before-commit", 0, Duration::from_secs(60));
-        let pid = run.child.id();
-        let sent = Command::new("sh")
-            .args(["-c", &format!("kill -{signal} {pid}")])
-            .status()
-            .unwrap();
-        assert!(sent.success());
-        let mut run = run;
-        let status = run.child.wait().unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        let log = run.log();
-        assert_eq!(status.code(), Some(code), "{log}");
+        let run = paused(&src, &wh, command, "run:before-commit");
+        let (status, log) = run.signal(signal);
+        assert_eq!(status, Some(code), "{log}");
         let errors: Vec<&str> = log.lines().filter(|l| l.starts_with("error:")).collect();
         assert_eq!(errors.len(), 1, "{log}");
         assert!(
