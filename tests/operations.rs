@@ -809,16 +809,32 @@ fn a_zero_date_in_the_source_is_named_with_its_row() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let (wh, _dir) = common::temp_warehouse();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let before = sync(&src, &wh, "status");
     common::mariadb_client(&format!(
         "SET SESSION sql_mode = ''; \
-         UPDATE `{name}`.rental SET rental_date = '0000-00-00 00:00:00' WHERE rental_id = 4242;"
+         UPDATE `{name}`.rental SET rental_date = '0000-00-00 00:00:00', \
+         last_update = NOW() WHERE rental_id = 4242;"
     ));
-    let (wh, _dir) = common::temp_warehouse();
-    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "full-load"]);
-    assert!(
-        line.contains("source table rental, row rental_id 4242: ")
-            && line.contains("0000-00-00")
-            && line.contains("rental_date"),
-        "{line}"
-    );
+    // Read as a changed rental by incremental, and in the whole table by full-load.
+    for command in ["incremental", "full-load"] {
+        let line = common::cli_error(&["--source", &src, "--warehouse", &wh, command]);
+        assert!(
+            line.contains("source table rental, row rental_id 4242: ")
+                && line.contains("0000-00-00")
+                && line.contains("rental_date"),
+            "{command}: {line}"
+        );
+    }
+    // Nothing was written: the warehouse's runs are the full-load and the two failures.
+    let doc = status_json(&src, &wh);
+    let statuses: Vec<&str> = doc["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["failed", "failed", "success"], "{doc:#}");
+    drop(before);
 }

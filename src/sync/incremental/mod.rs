@@ -36,7 +36,7 @@ mod facts;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{NaiveDateTime, Timelike};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
@@ -309,15 +309,45 @@ where
 {
     let mut out = Vec::new();
     for chunk in ids.chunks(IN_CHUNK) {
-        out.extend(
-            E::find()
-                .filter(col.is_in(chunk.iter().copied()))
-                .all(db)
-                .await
-                .with_context(read_error::<E>)?,
-        );
+        match E::find()
+            .filter(col.is_in(chunk.iter().copied()))
+            .all(db)
+            .await
+        {
+            Ok(rows) => out.extend(rows),
+            Err(e) => return Err(name_the_row::<E, V, C>(db, col, chunk, e).await),
+        }
     }
     Ok(out)
+}
+
+/// The error of reading the rows `ids` of `E`, naming the row that failed when one row is to
+/// blame (a value the driver cannot decode, such as a zero date): each is read alone to
+/// find it. Otherwise (the source went away, say) the error as it came, with the table.
+async fn name_the_row<E, V, C>(
+    db: &C,
+    col: E::Column,
+    ids: &[V],
+    error: sea_orm::DbErr,
+) -> anyhow::Error
+where
+    E: EntityTrait,
+    V: Into<Value> + Copy,
+    C: ConnectionTrait,
+{
+    use sea_orm::IdenStatic;
+    for id in ids {
+        if let Err(e) = E::find().filter(col.eq(*id)).one(db).await {
+            let value: Value = (*id).into();
+            return anyhow::anyhow!(
+                "source table {}, row {} {value}: a value the driver cannot read, such as the \
+                 zero date 0000-00-00: {e}",
+                E::default().table_name(),
+                col.as_str()
+            );
+        }
+    }
+    anyhow::Error::new(error).context(read_error::<E>())
 }
 
 /// Merges rows into a map by id (the same row found through two paths counts once).
