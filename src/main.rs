@@ -36,9 +36,9 @@ struct Global {
         value_name = "URL"
     )]
     source: Option<String>,
-    /// Warehouse SQLite URL [default: sqlite://analytics.db]. init, full-load and
-    /// incremental create the file if missing; validate reads an existing one only; demo
-    /// uses its own, in --dir
+    /// Warehouse SQLite URL [default: sqlite://analytics.db]. init, full-load, incremental
+    /// and watch create the file if missing; validate and status read an existing one only,
+    /// never writing it; demo uses its own, in --dir
     #[arg(
         long,
         global = true,
@@ -50,8 +50,8 @@ struct Global {
     /// Configuration file [default: ./sakila-sync.toml if it exists]
     #[arg(long, global = true, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// init, full-load and incremental: when another sakila-sync is writing the warehouse,
-    /// wait up to DURATION for it (s, m, h or d) instead of stopping at once
+    /// init, full-load, incremental and watch: when another sakila-sync is writing the
+    /// warehouse, wait up to DURATION for it (s, m, h or d) instead of stopping at once
     #[arg(long, global = true, value_name = "DURATION", value_parser = sakila_sync::config::parse_duration)]
     wait: Option<chrono::Duration>,
     /// Log more (-v: progress of each step, -vv: debug)
