@@ -837,4 +837,20 @@ fn a_zero_date_in_the_source_is_named_with_its_row() {
         .collect();
     assert_eq!(statuses, ["failed", "failed", "success"], "{doc:#}");
     drop(before);
+    // validate reads the same row.
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "validate"]);
+    assert!(
+        line.contains("source table rental, row rental_id 4242: "),
+        "{line}"
+    );
+    // In a dimension, which full-load copies first.
+    common::mariadb_client(&format!(
+        "SET SESSION sql_mode = ''; \
+         UPDATE `{name}`.customer SET create_date = '0000-00-00 00:00:00' WHERE customer_id = 77;"
+    ));
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "full-load"]);
+    assert!(
+        line.contains("source table customer, row customer_id 77: "),
+        "{line}"
+    );
 }

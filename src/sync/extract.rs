@@ -77,15 +77,16 @@ pub fn wh_read_error<E: EntityTrait>() -> String {
     format!("cannot read warehouse table {}", E::default().table_name())
 }
 
-/// The error of a stream of table `E` (read in `id` order) that failed to decode a row: names
-/// the row, the first one after `after` (the last id read), by asking the source which that
-/// is. A value the driver cannot decode, such as MySQL's zero date `0000-00-00` (allowed by a
-/// lax `sql_mode`), then reads `source table rental, row rental_id 5: ...`.
+/// The error of a stream of table `E` (read in `id` order) that failed to decode a row. When
+/// one row's value is to blame (a value the driver cannot decode, such as MySQL's zero date
+/// `0000-00-00`, which a lax `sql_mode` lets in), the rows after `after` (the last id read)
+/// are read one at a time until one fails, and that one is named: `source table rental, row
+/// rental_id 5: ...`. Any other error (the source went away) is returned with the table.
 pub async fn unreadable_row<E, C>(
     db: &C,
     id: E::Column,
     after: Option<i64>,
-    error: sea_orm::DbErr,
+    error: impl Into<anyhow::Error>,
 ) -> anyhow::Error
 where
     E: EntityTrait,
@@ -93,24 +94,44 @@ where
 {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, IdenStatic, QuerySelect};
+    /// Rows read one at a time before giving up on naming the bad one.
+    const PROBES: usize = 100_000;
     let table = E::default().table_name();
-    let backend = db.get_database_backend();
-    let mut next = E::find()
-        .select_only()
-        .column_as(super::versions::as_i64(backend, Expr::col(id)), "id")
-        .order_by_asc(id)
-        .limit(1);
-    if let Some(after) = after {
-        next = next.filter(id.gt(after));
+    let error: anyhow::Error = error.into();
+    let one_value = error.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<sea_orm::DbErr>(),
+            Some(sea_orm::DbErr::Type(_) | sea_orm::DbErr::TryIntoErr { .. })
+        )
+    });
+    if !one_value {
+        // Not one row's value: the source went away, say.
+        return error.context(format!("cannot read source table {table}"));
     }
     let hint = "a value the driver cannot read, such as the zero date 0000-00-00";
-    match next.into_tuple::<i64>().one(db).await {
-        Ok(Some(row)) => anyhow::anyhow!(
-            "source table {table}, row {} {row}: {hint}: {error}",
-            id.as_str()
-        ),
-        _ => anyhow::anyhow!("source table {table}: {hint}: {error}"),
+    let backend = db.get_database_backend();
+    let mut cursor = after;
+    for _ in 0..PROBES {
+        let mut next = E::find()
+            .select_only()
+            .column_as(super::versions::as_i64(backend, Expr::col(id)), "id")
+            .order_by_asc(id)
+            .limit(1);
+        if let Some(after) = cursor {
+            next = next.filter(id.gt(after));
+        }
+        let Ok(Some(row)) = next.into_tuple::<i64>().one(db).await else {
+            break;
+        };
+        if let Err(e) = E::find().filter(id.eq(row)).one(db).await {
+            return anyhow::anyhow!(
+                "source table {table}, row {} {row}: {hint}: {e}",
+                id.as_str()
+            );
+        }
+        cursor = Some(row);
     }
+    anyhow::anyhow!("source table {table}: {hint}: {:#}", error.root_cause())
 }
 
 /// Staff members matching `cond`, without their picture or password.

@@ -19,7 +19,7 @@ use sea_orm::{
     ActiveModelTrait, DatabaseConnection, DatabaseTransaction, DbErr, EntityTrait, IntoActiveModel,
 };
 
-use super::extract::{Geography, Marks, all, read_error};
+use super::extract::{Geography, Marks, all, read_error, unreadable_row};
 use super::load::{Write, write};
 use super::pipe::{self, DateCover};
 use super::run::{RunReport, Tracker};
@@ -171,14 +171,23 @@ async fn load_dimension<D: Dimension>(
         .await
         .with_context(read_error::<D::Source>)?;
     let mut next_key = 0;
-    let n = stream_into::<D::Star, _, _, _>(txn, rows, D::star_table(), |row: D::Row| {
+    let mut last_id = None;
+    let copied = stream_into::<D::Star, _, _, _>(txn, rows, D::star_table(), |row: D::Row| {
         marks.observe(D::source_table(), D::last_update(&row));
+        last_id = Some(i64::from(D::id(&row)));
         next_key += 1;
         D::keys(keys).insert(D::id(&row), next_key);
         D::resolves(keys, &row);
         D::member(next_key, &row, refs)
     })
-    .await?;
+    .await;
+    let n = match copied {
+        Ok(n) => n,
+        // A row the driver could not decode is named (the rows before it were transformed).
+        Err(e) => {
+            return Err(unreadable_row::<D::Source, _>(src, D::id_column(), last_id, e).await);
+        }
+    };
     marks.touch(D::source_table());
     t.add(D::star_table(), n, 0, 0, s);
     Ok(())

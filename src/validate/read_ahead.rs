@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 
 use crate::source::{payment, rental};
 use crate::star::{Fact, Payment, Rental};
-use crate::sync::extract::read_error;
+use crate::sync::extract::unreadable_row;
 
 /// Rows per batch handed from a reading task to the merge.
 const BATCH: usize = 1024;
@@ -60,31 +60,43 @@ type Sender<T> = mpsc::Sender<Result<Vec<T>>>;
 
 /// Sends the rows of `rows` into `tx` in batches, and an error (with `context`) if reading
 /// fails. Returns whether to go on reading: no error, and the merge still listens.
-async fn pump<T>(
-    rows: Result<impl Stream<Item = Result<T, DbErr>>, DbErr>,
-    tx: &mut Sender<T>,
-    context: &str,
+async fn pump<F: Fact>(
+    src: &DatabaseTransaction,
+    rows: Result<impl Stream<Item = Result<SourceRow<F>, DbErr>>, DbErr>,
+    tx: &mut Sender<SourceRow<F>>,
 ) -> bool {
+    let mut last_id = None;
     let read = async {
         let rows = std::pin::pin!(rows?);
-        let mut batches = rows.try_chunks(BATCH).map_err(|e| e.1);
-        while let Some(batch) = batches.try_next().await? {
+        let mut batches = rows.try_chunks(BATCH);
+        loop {
+            let batch = match batches.try_next().await {
+                Ok(Some(batch)) => batch,
+                Ok(None) => return Ok(true),
+                Err(e) => {
+                    // Rows read before the failure came with it: the bad one follows them.
+                    last_id = e.0.last().and_then(F::fact_id).or(last_id);
+                    return Err(e.1);
+                }
+            };
+            last_id = batch.last().and_then(F::fact_id).or(last_id);
             if tx.send(Ok(batch)).await.is_err() {
                 return Ok(false); // the merge stopped: its error is the one to report
             }
         }
-        Ok::<_, DbErr>(true)
     };
     match read.await {
         Ok(go_on) => go_on,
         Err(e) => {
-            tx.send(Err(anyhow!(e).context(context.to_string())))
-                .await
-                .ok();
+            let e = unreadable_row::<F::Source, _>(src, F::source_id(), last_id, e).await;
+            tx.send(Err(e)).await.ok();
             false
         }
     }
 }
+
+/// A source row of fact `F`.
+type SourceRow<F> = <<F as Fact>::Source as EntityTrait>::Model;
 
 /// Starts a task that reads two tables inside `txn`, `first` then `second`, each into its own
 /// [`Batches`]. The second is not read when reading the first fails or the merge stops.
@@ -224,7 +236,7 @@ pub fn source_facts(
                 &RENTAL_COLUMNS,
                 rental_model,
             );
-            pump(rows.await, tx, &read_error::<rental::Entity>()).await
+            pump::<Rental>(src, rows.await, tx).await
         })
     }
     fn payments<'a>(
@@ -238,7 +250,7 @@ pub fn source_facts(
                 &PAYMENT_COLUMNS,
                 payment_model,
             );
-            pump(rows.await, tx, &read_error::<payment::Entity>()).await
+            pump::<Payment>(src, rows.await, tx).await
         })
     }
     spawn_reader(src, rentals, payments)
