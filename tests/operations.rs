@@ -854,3 +854,58 @@ fn a_zero_date_in_the_source_is_named_with_its_row() {
         "{line}"
     );
 }
+
+/// `validate` and `status` work on a warehouse in a folder they cannot write: run as the
+/// unprivileged user `nobody` (through `setpriv`) on a read-only folder and file. Needs root
+/// to switch users; ignored by a plain `cargo test`.
+#[test]
+#[ignore = "needs root: runs validate as the user nobody"]
+fn readers_work_in_a_folder_they_cannot_write() {
+    use std::os::unix::fs::PermissionsExt;
+    let name = common::unique_name("ops_ro");
+    let src = common::empty_database(&name);
+    let _guard = common::DbGuard(name.clone());
+    let out = Command::new(common::bin())
+        .args(["generate", "--scale", "1", "--seed", "4", "--into", &src])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("warehouse.db");
+    let wh = format!("sqlite://{}", path.display());
+    assert!(sync(&src, &wh, "full-load").status.success());
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o555)).unwrap();
+    let before: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    for command in ["validate", "status"] {
+        let out = Command::new("setpriv")
+            .args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                common::bin(),
+            ])
+            .args(["--source", &src, "--warehouse", &wh, command])
+            .output()
+            .expect("setpriv runs the binary as nobody (needs root)");
+        assert!(
+            out.status.success(),
+            "{command} as nobody: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let after: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(before, after);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+}
