@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sakila_sync::config::{Config, FileConfig, redact};
 use sakila_sync::db::{self, Role};
+use sakila_sync::warehouse::entity::sync_run::RunStatus;
 use sakila_sync::{generate, source, sync, validate, warehouse};
 
 /// Keeps a SQLite star-schema warehouse in step with the MySQL Sakila database.
@@ -54,6 +55,10 @@ struct Global {
     /// warehouse, wait up to DURATION for it (s, m, h or d) instead of stopping at once
     #[arg(long, global = true, value_name = "DURATION", value_parser = sakila_sync::config::parse_duration)]
     wait: Option<chrono::Duration>,
+    /// Abandon a run (rolled back) when nothing has moved for DURATION: a source that
+    /// stopped answering (a stalled network, a locked table) (s, m, h or d)
+    #[arg(long, global = true, value_name = "DURATION", default_value = "5m", value_parser = sakila_sync::config::parse_duration)]
+    idle_timeout: chrono::Duration,
     /// Log more (-v: progress of each step, -vv: debug)
     #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
     verbose: u8,
@@ -490,7 +495,18 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
     // one pointed at the wrong database fails saying so, before it creates anything.
     let checked_source = match &cli.command {
         Command::Init(_) | Command::FullLoad | Command::Incremental(_) => {
-            Some(checked_source(&config).await?)
+            let idle = cli
+                .global
+                .idle_timeout
+                .to_std()
+                .unwrap_or(std::time::Duration::MAX);
+            let checked = tokio::time::timeout(idle, checked_source(&config)).await;
+            Some(checked.map_err(|_| {
+                anyhow::anyhow!(
+                    "the source did not answer its catalog within {} (--idle-timeout)",
+                    humantime::format_duration(idle)
+                )
+            })??)
         }
         _ => None,
     };
@@ -502,6 +518,11 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait)?,
         _ => None,
     };
+    let idle = cli
+        .global
+        .idle_timeout
+        .to_std()
+        .unwrap_or(std::time::Duration::MAX);
     if matches!(
         cli.command,
         Command::Init(_) | Command::FullLoad | Command::Incremental(_)
@@ -518,15 +539,47 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         let signal = first_signal()?;
         let wh = db::connect(&config.warehouse_url, role).await?;
         tokio::select! {
-            done = execute(cli.command, &config, checked_source, Some(wh.clone())) => done,
+            done = execute(cli.command, &config, checked_source, Some(wh.clone()), idle) => done,
             name = signal => {
                 wh.close().await.ok();
                 interrupted(&config, name).await
             }
+            step = sync::progress::stalled(idle) => {
+                wh.close().await.ok();
+                Err(stalled(&config, &step, idle).await)
+            }
+        }
+    } else if matches!(cli.command, Command::Validate(_)) {
+        tokio::select! {
+            done = execute(cli.command, &config, checked_source, None, idle) => done,
+            step = sync::progress::stalled(idle) => Err(stall_error(&step, idle)),
         }
     } else {
-        execute(cli.command, &config, checked_source, None).await
+        execute(cli.command, &config, checked_source, None, idle).await
     }
+}
+
+/// The line of a run abandoned by the idle watchdog.
+fn stall_error(step: &str, idle: std::time::Duration) -> anyhow::Error {
+    anyhow::anyhow!(
+        "nothing moved for {} while reading {step}: the source (or the warehouse) stopped \
+         answering; the run was rolled back (--idle-timeout sets the limit)",
+        humantime::format_duration(idle)
+    )
+}
+
+/// After the idle watchdog abandoned a one-shot run (its transaction rolled back as it was
+/// dropped, its pool closed): records the run as failed, with the line it returns.
+async fn stalled(config: &Config, step: &str, idle: std::time::Duration) -> anyhow::Error {
+    let e = stall_error(step, idle);
+    if let Ok(wh) = db::connect(&config.warehouse_url, Role::Warehouse).await {
+        let line = format!("{e:#}");
+        if let Err(e) = sync::run::mark_unfinished(&wh, RunStatus::Failed, &line).await {
+            tracing::warn!("{e:#}");
+        }
+        close_warehouse(wh).await;
+    }
+    e
 }
 
 /// Runs one command.
@@ -535,6 +588,7 @@ async fn execute(
     config: &Config,
     mut checked_source: Option<sea_orm::DatabaseConnection>,
     mut writer: Option<sea_orm::DatabaseConnection>,
+    idle: std::time::Duration,
 ) -> Result<ExitCode> {
     match command {
         Command::Init(args) => {
@@ -617,6 +671,7 @@ async fn execute(
             let opts = sakila_sync::watch::Options {
                 interval,
                 validate_every: args.validate_every,
+                idle,
                 incremental: sync::incremental::Options {
                     lookback: args.incremental.lookback,
                     ..Default::default()

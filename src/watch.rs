@@ -29,6 +29,8 @@ pub struct Options {
     pub interval: Duration,
     /// Validate after every Nth successful cycle.
     pub validate_every: Option<u32>,
+    /// Abandon a cycle when nothing has moved for this long (see [`crate::sync::progress`]).
+    pub idle: Duration,
     pub incremental: incremental::Options,
 }
 
@@ -76,6 +78,11 @@ pub async fn watch(
         let outcome = tokio::select! {
             () = &mut stop => break,
             r = cycle(&mut conns, source_url, warehouse_url, opts, summary.cycles + 1) => r,
+            step = crate::sync::progress::stalled(opts.idle) => Err(anyhow::anyhow!(
+                "nothing moved for {} while reading {step}: the source (or the warehouse) \
+                 stopped answering; the cycle was rolled back",
+                humantime::format_duration(opts.idle)
+            )),
         };
         let delay = match outcome {
             Ok(report) => {

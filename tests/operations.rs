@@ -909,3 +909,139 @@ fn readers_work_in_a_folder_they_cannot_write() {
     assert_eq!(before, after);
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
 }
+
+/// A TCP proxy to MariaDB that relays the server's first `budget` bytes (all connections
+/// together), then stops relaying without closing anything: a network that stalls. Storing
+/// `true` in the flag it returns closes the stalled connections (so that the server ends
+/// their sessions and the test can drop its database).
+fn stalling_proxy(budget: usize) -> (u16, std::sync::Arc<std::sync::atomic::AtomicBool>) {
+    use std::io::{Read, Write};
+    use std::net::{TcpListener, TcpStream};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let left = Arc::new(AtomicUsize::new(budget));
+    let release = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let released = release.clone();
+    let server = common::mysql_server_url();
+    let address = server.rsplit('@').next().unwrap().to_string();
+    std::thread::spawn(move || {
+        for client in listener.incoming() {
+            let Ok(mut client) = client else { return };
+            let Ok(mut upstream) = TcpStream::connect(&address) else {
+                return;
+            };
+            let (mut client_in, mut upstream_out) =
+                (client.try_clone().unwrap(), upstream.try_clone().unwrap());
+            std::thread::spawn(move || std::io::copy(&mut client_in, &mut upstream_out));
+            let left = left.clone();
+            let released = released.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let Ok(n) = upstream.read(&mut buf) else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    let granted = left
+                        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+                            Some(l.saturating_sub(n))
+                        })
+                        .unwrap()
+                        .min(n);
+                    if client.write_all(&buf[..granted]).is_err() {
+                        return;
+                    }
+                    if granted < n {
+                        // Stalled: hold both connections open, relay nothing more.
+                        while !released.load(Ordering::SeqCst) {
+                            std::thread::sleep(Duration::from_millis(50));
+                        }
+                        let _ = upstream.shutdown(std::net::Shutdown::Both);
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (port, release)
+}
+
+/// A source that stops answering in the middle of a run does not hold the warehouse: after
+/// `--idle-timeout` of nothing moving, the run is rolled back and recorded as failed, with a
+/// line naming the step, and the warehouse is as it was.
+#[tokio::test]
+async fn a_source_that_stops_answering_mid_run_is_abandoned_after_the_idle_timeout() {
+    let name = common::unique_name("ops_stall");
+    let src = common::empty_database(&name);
+    let _guard = common::DbGuard(name.clone());
+    let out = Command::new(common::bin())
+        .args(["generate", "--scale", "1", "--seed", "6", "--into", &src])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (wh, _dir) = common::temp_warehouse();
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let before = common::canonical(&wh).await;
+
+    // Enough for connecting, the checks and the first tables; not for the rentals.
+    let (port, release) = stalling_proxy(600_000);
+    let stalling = format!("mysql://root@127.0.0.1:{port}/{name}");
+    // Without the watchdog the run would wait for ever: give it a minute, then fail.
+    let mut run = Running::start(
+        &[
+            "--source",
+            &stalling,
+            "--warehouse",
+            &wh,
+            "--idle-timeout",
+            "2s",
+            "full-load",
+        ],
+        &[],
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = run.child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            run.child.kill().ok();
+            panic!("the run still waits on the stalled source:\n{}", run.log());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    let log = run.log();
+    assert_eq!(status.code(), Some(2), "{log}");
+    let line = log
+        .lines()
+        .find(|l| l.starts_with("error:"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        line.contains("nothing moved for 2s while reading ") && line.contains("rolled back"),
+        "{line}"
+    );
+    common::assert_same_warehouse(&before, &common::canonical(&wh).await);
+    let doc = status_json(&src, &wh);
+    assert_eq!(doc["runs"][0]["status"], "failed", "{doc:#}");
+    assert!(
+        doc["runs"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("nothing moved"),
+        "{doc:#}"
+    );
+    // The writer lock went with the process: the next run goes ahead.
+    assert!(sync(&src, &wh, "incremental").status.success());
+    release.store(true, std::sync::atomic::Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(300));
+}

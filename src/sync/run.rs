@@ -228,24 +228,30 @@ async fn abandon_earlier<C: ConnectionTrait>(db: &C, run_id: i32) -> Result<()> 
 /// Marks `interrupted` the runs still `running`: called by a process that holds the writer
 /// lock after a signal stopped its run, whose transaction rolled back.
 pub async fn mark_interrupted<C: ConnectionTrait>(db: &C, signal: &str) -> Result<u64> {
+    let why = format!("interrupted by {signal}; its changes were rolled back");
+    mark_unfinished(db, RunStatus::Interrupted, &why).await
+}
+
+/// Gives the runs still `running` the outcome `status` and the error `why`: called by a
+/// process that holds the writer lock after it abandoned its run (rolled back).
+pub async fn mark_unfinished<C: ConnectionTrait>(
+    db: &C,
+    status: RunStatus,
+    why: &str,
+) -> Result<u64> {
     use sea_orm::sea_query::Expr;
     use sea_orm::{ColumnTrait, QueryFilter};
     let done = sync_run::Entity::update_many()
-        .col_expr(
-            sync_run::Column::Status,
-            Expr::value(RunStatus::Interrupted),
-        )
+        .col_expr(sync_run::Column::Status, Expr::value(status))
         .col_expr(sync_run::Column::FinishedAt, Expr::value(now()))
         .col_expr(
             sync_run::Column::Error,
-            Expr::value(format!(
-                "interrupted by {signal}; its changes were rolled back"
-            )),
+            Expr::value(crate::config::hide_passwords(why)),
         )
         .filter(sync_run::Column::Status.eq(RunStatus::Running))
         .exec(db)
         .await
-        .context("cannot record the interrupted run in sync_run")?;
+        .context("cannot record the abandoned run in sync_run")?;
     Ok(done.rows_affected)
 }
 

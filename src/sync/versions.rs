@@ -53,7 +53,7 @@ pub(super) async fn merge_versions(
     mut source: tokio::sync::mpsc::Receiver<Versions>,
     mut loaded: tokio::sync::mpsc::Receiver<Versions>,
     recheck_from: Option<i64>,
-    bar: indicatif::ProgressBar,
+    bar: crate::sync::progress::Rows,
 ) -> Result<(FactDiff, ChangedMark)> {
     let mut diff = FactDiff::default();
     let mut mark = ChangedMark::default();
@@ -162,9 +162,10 @@ mod tests {
             .await
             .unwrap();
         drop(w_tx);
-        let (diff, mark) = merge_versions(s_rx, w_rx, Some(50), indicatif::ProgressBar::hidden())
-            .await
-            .unwrap();
+        let (diff, mark) =
+            merge_versions(s_rx, w_rx, Some(50), crate::sync::progress::rows("test"))
+                .await
+                .unwrap();
         // 1: same version, stamped before the lookback window: unchanged. 2: another
         // version. 4 and 9: new. 5: same version but inside the window, so it may have changed
         // unseen. 7: no version to compare. 3, 6 and 8: deleted.
