@@ -14,10 +14,62 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-/// Rows moved so far by every step: the watchdog only looks for a change.
-static TICKS: AtomicU64 = AtomicU64::new(0);
-/// The step under way, for the watchdog's message.
-static STEP: Mutex<String> = Mutex::new(String::new());
+/// What the watchdog watches: a count that every moving step bumps, and the step under way.
+pub struct Activity {
+    ticks: AtomicU64,
+    step: Mutex<String>,
+}
+
+/// The process's activity, which the steps report to.
+static ACTIVITY: Activity = Activity::new();
+
+impl Activity {
+    pub const fn new() -> Self {
+        Self {
+            ticks: AtomicU64::new(0),
+            step: Mutex::new(String::new()),
+        }
+    }
+
+    fn tick(&self) {
+        self.ticks.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn begin(&self, label: &str) {
+        self.tick();
+        let mut step = self.step.lock().unwrap_or_else(|e| e.into_inner());
+        step.clear();
+        step.push_str(label);
+    }
+
+    /// Completes when nothing has moved for `limit`, with the step it stopped in.
+    pub async fn stalled(&self, limit: Duration) -> String {
+        let check = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
+        let mut seen = self.ticks.load(Ordering::Relaxed);
+        let mut since = Instant::now();
+        loop {
+            tokio::time::sleep(check).await;
+            let now = self.ticks.load(Ordering::Relaxed);
+            if now != seen {
+                seen = now;
+                since = Instant::now();
+            } else if since.elapsed() >= limit {
+                let step = self.step.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                return if step.is_empty() {
+                    "starting".to_string()
+                } else {
+                    step
+                };
+            }
+        }
+    }
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The rows of one step: a spinner on a terminal, and a tick for the watchdog either way.
 pub struct Rows {
@@ -26,17 +78,17 @@ pub struct Rows {
 
 impl Rows {
     pub fn inc(&self, rows: u64) {
-        TICKS.fetch_add(1, Ordering::Relaxed);
+        ACTIVITY.tick();
         self.bar.inc(rows);
     }
 
     pub fn set_position(&self, rows: u64) {
-        TICKS.fetch_add(1, Ordering::Relaxed);
+        ACTIVITY.tick();
         self.bar.set_position(rows);
     }
 
     pub fn finish_and_clear(&self) {
-        TICKS.fetch_add(1, Ordering::Relaxed);
+        ACTIVITY.tick();
         self.bar.finish_and_clear();
     }
 }
@@ -64,33 +116,13 @@ pub fn rows(label: &str) -> Rows {
 
 /// Notes that the step `label` has begun (also a tick).
 pub fn step(label: &str) {
-    TICKS.fetch_add(1, Ordering::Relaxed);
-    let mut step = STEP.lock().unwrap_or_else(|e| e.into_inner());
-    step.clear();
-    step.push_str(label);
+    ACTIVITY.begin(label);
 }
 
-/// Completes when no step has moved for `limit`, with the step it stopped in. Race a run
-/// against it; a run that keeps moving never sees it complete.
+/// Completes when no step of this process has moved for `limit`, with the step it stopped
+/// in. Race a run against it; a run that keeps moving never sees it complete.
 pub async fn stalled(limit: Duration) -> String {
-    let check = (limit / 4).clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let mut seen = TICKS.load(Ordering::Relaxed);
-    let mut since = Instant::now();
-    loop {
-        tokio::time::sleep(check).await;
-        let now = TICKS.load(Ordering::Relaxed);
-        if now != seen {
-            seen = now;
-            since = Instant::now();
-        } else if since.elapsed() >= limit {
-            let step = STEP.lock().unwrap_or_else(|e| e.into_inner()).clone();
-            return if step.is_empty() {
-                "starting".to_string()
-            } else {
-                step
-            };
-        }
-    }
+    ACTIVITY.stalled(limit).await
 }
 
 #[cfg(test)]
@@ -99,22 +131,26 @@ mod tests {
 
     #[tokio::test]
     async fn the_watchdog_fires_only_when_nothing_moves() {
-        let rows = rows("fact_rental");
+        // An activity of its own: other tests move the process's.
+        let activity = Activity::new();
+        activity.begin("fact_rental");
         let moving = async {
             for _ in 0..20 {
-                rows.inc(1);
+                activity.tick();
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
         tokio::select! {
             () = moving => {}
-            step = stalled(Duration::from_millis(200)) => panic!("fired while moving: {step}"),
+            step = activity.stalled(Duration::from_millis(200)) => panic!("fired while moving: {step}"),
         }
-        step("rental versions");
-        let step =
-            tokio::time::timeout(Duration::from_secs(5), stalled(Duration::from_millis(200)))
-                .await
-                .expect("fires once nothing moves");
+        activity.begin("rental versions");
+        let step = tokio::time::timeout(
+            Duration::from_secs(5),
+            activity.stalled(Duration::from_millis(200)),
+        )
+        .await
+        .expect("fires once nothing moves");
         assert_eq!(step, "rental versions");
     }
 }
