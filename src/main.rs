@@ -491,15 +491,16 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
     ) {
         config.check_distinct()?;
     }
+    // How long a run may go without anything moving (see `sync::progress`).
+    let idle = cli
+        .global
+        .idle_timeout
+        .to_std()
+        .unwrap_or(std::time::Duration::MAX);
     // The commands that write the warehouse from the source check the source first, so that
     // one pointed at the wrong database fails saying so, before it creates anything.
     let checked_source = match &cli.command {
         Command::Init(_) | Command::FullLoad | Command::Incremental(_) => {
-            let idle = cli
-                .global
-                .idle_timeout
-                .to_std()
-                .unwrap_or(std::time::Duration::MAX);
             let checked = tokio::time::timeout(idle, checked_source(&config)).await;
             Some(checked.map_err(|_| {
                 anyhow::anyhow!(
@@ -518,11 +519,6 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait)?,
         _ => None,
     };
-    let idle = cli
-        .global
-        .idle_timeout
-        .to_std()
-        .unwrap_or(std::time::Duration::MAX);
     if matches!(
         cli.command,
         Command::Init(_) | Command::FullLoad | Command::Incremental(_)
