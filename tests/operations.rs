@@ -6,13 +6,18 @@ use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// A generated Sakila in a SQLite file (no server needed) and a warehouse path beside it.
-fn sqlite_source() -> (String, String, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let src = format!("sqlite://{}", dir.path().join("source.db").display());
-    let wh = format!("sqlite://{}", dir.path().join("warehouse.db").display());
+/// Fills the empty database at `url` with a scale-1 generated Sakila.
+fn generate_into(url: &str, seed: u64) {
     let out = Command::new(common::bin())
-        .args(["generate", "--scale", "1", "--seed", "7", "--into", &src])
+        .args([
+            "generate",
+            "--scale",
+            "1",
+            "--seed",
+            &seed.to_string(),
+            "--into",
+            url,
+        ])
         .output()
         .unwrap();
     assert!(
@@ -20,7 +25,25 @@ fn sqlite_source() -> (String, String, tempfile::TempDir) {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// A generated Sakila in a SQLite file (no server needed) and a warehouse path beside it.
+fn sqlite_source() -> (String, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let src = format!("sqlite://{}", dir.path().join("source.db").display());
+    let wh = format!("sqlite://{}", dir.path().join("warehouse.db").display());
+    generate_into(&src, 7);
     (src, wh, dir)
+}
+
+/// A generated Sakila in a private MariaDB database: its name, URL, and the guard that drops
+/// it when the test ends.
+fn mariadb_source(prefix: &str, seed: u64) -> (String, String, common::DbGuard) {
+    let name = common::unique_name(prefix);
+    let url = common::empty_database(&name);
+    let guard = common::DbGuard(name.clone());
+    generate_into(&url, seed);
+    (name, url, guard)
 }
 
 fn sync(src: &str, wh: &str, command: &str) -> std::process::Output {
@@ -386,21 +409,7 @@ async fn sigterm_during_a_watch_cycle_exits_0_and_leaves_the_warehouse_as_it_was
 /// say why, and the watch carries on once it is back.
 #[tokio::test]
 async fn watch_survives_the_source_going_away_and_comes_back() {
-    let name = common::unique_name("ops_watch");
-    let src = common::empty_database(&name);
-    let _guard = common::DbGuard(name.clone());
-    let generate = |src: &str| {
-        let out = Command::new(common::bin())
-            .args(["generate", "--scale", "1", "--seed", "3", "--into", src])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    generate(&src);
+    let (name, src, _guard) = mariadb_source("ops_watch", 3);
     let (wh, _dir) = common::temp_warehouse();
     assert!(sync(&src, &wh, "full-load").status.success());
 
@@ -422,7 +431,7 @@ async fn watch_survives_the_source_going_away_and_comes_back() {
     common::mariadb_client(&format!("DROP DATABASE `{name}`"));
     let seen = watch.wait_for("retrying in", seen, Duration::from_secs(60));
     common::empty_database(&name);
-    generate(&src);
+    generate_into(&src, 3);
     // A cycle may have run while generate was writing (it commits rentals and payments
     // separately): the second cycle from here started after generate had finished.
     let restored = watch.lines.lock().unwrap().len().max(seen);
@@ -518,18 +527,7 @@ async fn a_signal_during_a_run_rolls_it_back_and_marks_it_interrupted() {
 async fn a_password_full_of_url_delimiters_is_hidden_everywhere() {
     const PASSWORD: &str = "p/a?s#s@w:rd";
     const ENCODED: &str = "p%2Fa%3Fs%23s%40w%3Ard";
-    let name = common::unique_name("ops_secret");
-    let url = common::empty_database(&name);
-    let _guard = common::DbGuard(name.clone());
-    let out = Command::new(common::bin())
-        .args(["generate", "--scale", "1", "--seed", "5", "--into", &url])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (name, _, _guard) = mariadb_source("ops_secret", 5);
     let user = format!("u{}", &name[name.len() - 8..]);
     common::mariadb_client(&format!(
         "DROP USER IF EXISTS '{user}'@'%'; CREATE USER '{user}'@'%' IDENTIFIED BY '{PASSWORD}'; \
@@ -797,18 +795,7 @@ async fn a_full_disk_fails_the_run_and_leaves_the_warehouse_as_it_was() {
 /// the full-load with a line naming the table and the row, and nothing is written.
 #[test]
 fn a_zero_date_in_the_source_is_named_with_its_row() {
-    let name = common::unique_name("ops_zero");
-    let src = common::empty_database(&name);
-    let _guard = common::DbGuard(name.clone());
-    let out = Command::new(common::bin())
-        .args(["generate", "--scale", "1", "--seed", "2", "--into", &src])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (name, src, _guard) = mariadb_source("ops_zero", 2);
     let (wh, _dir) = common::temp_warehouse();
     assert!(sync(&src, &wh, "full-load").status.success());
     let before = sync(&src, &wh, "status");
@@ -862,18 +849,7 @@ fn a_zero_date_in_the_source_is_named_with_its_row() {
 #[ignore = "needs root: runs validate as the user nobody"]
 fn readers_work_in_a_folder_they_cannot_write() {
     use std::os::unix::fs::PermissionsExt;
-    let name = common::unique_name("ops_ro");
-    let src = common::empty_database(&name);
-    let _guard = common::DbGuard(name.clone());
-    let out = Command::new(common::bin())
-        .args(["generate", "--scale", "1", "--seed", "4", "--into", &src])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (_, src, _guard) = mariadb_source("ops_ro", 4);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("warehouse.db");
     let wh = format!("sqlite://{}", path.display());
@@ -975,18 +951,7 @@ fn stalling_proxy(budget: usize) -> (u16, std::sync::Arc<std::sync::atomic::Atom
 /// line naming the step, and the warehouse is as it was.
 #[tokio::test]
 async fn a_source_that_stops_answering_mid_run_is_abandoned_after_the_idle_timeout() {
-    let name = common::unique_name("ops_stall");
-    let src = common::empty_database(&name);
-    let _guard = common::DbGuard(name.clone());
-    let out = Command::new(common::bin())
-        .args(["generate", "--scale", "1", "--seed", "6", "--into", &src])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let (name, src, _guard) = mariadb_source("ops_stall", 6);
     let (wh, _dir) = common::temp_warehouse();
     assert!(sync(&src, &wh, "full-load").status.success());
     let before = common::canonical(&wh).await;
