@@ -1010,3 +1010,19 @@ async fn a_source_that_stops_answering_mid_run_is_abandoned_after_the_idle_timeo
     release.store(true, std::sync::atomic::Ordering::SeqCst);
     std::thread::sleep(Duration::from_millis(300));
 }
+
+/// `status` on a file that is not an initialised warehouse: one line, exit 2, file untouched.
+#[tokio::test]
+async fn status_of_a_warehouse_never_initialised_is_one_line() {
+    let (src, _, dir) = sqlite_source();
+    let path = dir.path().join("empty.db");
+    let wh = format!("sqlite://{}", path.display());
+    drop(common::raw(&format!("{wh}?mode=rwc")).await);
+    let before = std::fs::read(&path).unwrap();
+    let line = common::cli_error(&["--source", &src, "--warehouse", &wh, "status"]);
+    assert!(
+        line.contains("was never initialised") && line.contains("init"),
+        "{line}"
+    );
+    assert!(std::fs::read(&path).unwrap() == before);
+}
