@@ -119,10 +119,10 @@ async fn main() -> Result<()> {
     let (Some(src_url), Some(wh_url)) = (args.next(), args.next()) else {
         anyhow::bail!("usage: orm_floor SOURCE_URL WAREHOUSE_URL");
     };
-    let source = db::connect(&src_url, Role::Source).await?;
+    let source = db::SourceDb::connect(&src_url).await?;
     let warehouse = db::connect(&wh_url, Role::Warehouse).await?;
     let file = bulk_read::file_of(&warehouse)?;
-    let src = db::source_snapshot(&source).await?;
+    let src = source.snapshot().await?;
     let wh = warehouse.begin().await?;
 
     use fact_payment::Column as P;

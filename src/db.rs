@@ -211,13 +211,13 @@ pub fn scrub(message: &str, url: &str) -> String {
         .fold(message.to_string(), |m, pw| m.replace(pw.as_str(), "***"))
 }
 
-/// Bind parameters one statement may carry on `backend`: MySQL's protocol counts them in 16
-/// bits, PostgreSQL's too; SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` is 32,766 since 3.32.
 /// The name of table `E`, from its entity: what `sync_state`, the run report and messages call it.
 pub fn table<E: sea_orm::EntityTrait>() -> &'static str {
     E::default().table_name()
 }
 
+/// Bind parameters one statement may carry on `backend`: MySQL's protocol counts them in 16
+/// bits, PostgreSQL's too; SQLite's default `SQLITE_MAX_VARIABLE_NUMBER` is 32,766 since 3.32.
 pub fn bind_limit(backend: DbBackend) -> usize {
     match backend {
         DbBackend::MySql | DbBackend::Postgres => 65_535,
@@ -305,20 +305,68 @@ pub async fn table_columns<C: sea_orm::ConnectionTrait>(
     Ok((!columns.is_empty()).then_some(columns))
 }
 
-/// Starts the source snapshot: every read of a run sees the same committed state.
-/// MySQL: `REPEATABLE READ, READ ONLY`; SQLite: a deferred transaction (a WAL read snapshot).
-pub async fn source_snapshot(db: &DatabaseConnection) -> Result<DatabaseTransaction> {
-    let txn = match db.get_database_backend() {
-        DbBackend::MySql | DbBackend::Postgres => {
-            db.begin_with_config(
-                Some(IsolationLevel::RepeatableRead),
-                Some(AccessMode::ReadOnly),
-            )
-            .await
-        }
-        _ => db.begin().await,
-    };
-    txn.context("cannot start a read snapshot on the source database")
+/// The source database, opened so that nothing can write to it through this program.
+///
+/// The connection is private: the only way to a statement is a transaction that the server
+/// itself holds read-only. On MySQL every transaction is begun `READ ONLY` (SeaORM issues
+/// `SET TRANSACTION READ ONLY` before `START TRANSACTION`), so a write fails with "Cannot
+/// execute statement in a READ ONLY transaction" instead of changing the shop's data; there
+/// is no autocommit statement to slip one through. A SQLite source file is opened read-only
+/// (`SQLITE_OPEN_READONLY`). This is what `SET SESSION TRANSACTION READ ONLY` would give,
+/// reached through the ORM (sqlx's MySQL options cannot set session variables); an account
+/// with only `SELECT` (and `PROCESS`) is the server's own guarantee on top (README).
+pub struct SourceDb {
+    db: DatabaseConnection,
+}
+
+impl SourceDb {
+    /// Opens the source at `url` (MySQL/MariaDB or SQLite) and checks that it answers.
+    pub async fn connect(url: &str) -> Result<SourceDb> {
+        Ok(SourceDb {
+            db: connect(url, Role::Source).await?,
+        })
+    }
+
+    pub fn backend(&self) -> DbBackend {
+        self.db.get_database_backend()
+    }
+
+    /// A read-only transaction for a few reads that need no snapshot (the catalog, the list
+    /// of open transactions, the newest stamps).
+    pub async fn read(&self) -> Result<DatabaseTransaction> {
+        let txn = match self.backend() {
+            DbBackend::Sqlite => self.db.begin().await,
+            _ => {
+                self.db
+                    .begin_with_config(None, Some(AccessMode::ReadOnly))
+                    .await
+            }
+        };
+        txn.context("cannot start a read-only transaction on the source database")
+    }
+
+    /// Starts the source snapshot: every read of a run sees the same committed state.
+    /// MySQL: `REPEATABLE READ, READ ONLY`; SQLite: a deferred transaction (a WAL read
+    /// snapshot) on a read-only file.
+    pub async fn snapshot(&self) -> Result<DatabaseTransaction> {
+        let txn = match self.backend() {
+            DbBackend::Sqlite => self.db.begin().await,
+            _ => {
+                self.db
+                    .begin_with_config(
+                        Some(IsolationLevel::RepeatableRead),
+                        Some(AccessMode::ReadOnly),
+                    )
+                    .await
+            }
+        };
+        txn.context("cannot start a read snapshot on the source database")
+    }
+
+    /// Closes the connections; reads after this fail.
+    pub async fn close(self) -> Result<(), sea_orm::DbErr> {
+        self.db.close().await
+    }
 }
 
 /// Starts the warehouse write transaction, taking SQLite's write lock at once so a concurrent

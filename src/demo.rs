@@ -72,7 +72,7 @@ pub async fn run(opts: &Options) -> Result<bool> {
     .await?;
     step("init", s, "schema, dim_date 2000..2030, sync_state");
 
-    let source = db::connect(&src_url, Role::Source).await?;
+    let source = db::SourceDb::connect(&src_url).await?;
     let s = Instant::now();
     let r = sync::full_load::full_load(&source, &wh).await?;
     step("full-load", s, format!("{} rows written", r.rows_written()));

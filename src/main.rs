@@ -9,7 +9,7 @@ use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
 use sakila_sync::config::{Config, FileConfig, redact};
-use sakila_sync::db::{self, Role};
+use sakila_sync::db::{self, Role, SourceDb};
 use sakila_sync::warehouse::entity::sync_run::RunStatus;
 use sakila_sync::{generate, source, sync, validate, warehouse};
 
@@ -450,11 +450,13 @@ async fn close_warehouse(wh: sea_orm::DatabaseConnection) {
 }
 
 /// Connects to the source and checks that it holds the Sakila tables the pipeline reads.
-async fn checked_source(config: &Config) -> Result<sea_orm::DatabaseConnection> {
-    let source = db::connect(&config.source_url, Role::Source).await?;
-    source::check::sakila_tables(&source)
+async fn checked_source(config: &Config) -> Result<SourceDb> {
+    let source = SourceDb::connect(&config.source_url).await?;
+    let txn = source.read().await?;
+    source::check::sakila_tables(&txn)
         .await
         .with_context(|| format!("source {}", redact(&config.source_url)))?;
+    txn.rollback().await.ok();
     Ok(source)
 }
 
@@ -582,7 +584,7 @@ async fn stalled(config: &Config, step: &str, idle: std::time::Duration) -> anyh
 async fn execute(
     command: Command,
     config: &Config,
-    mut checked_source: Option<sea_orm::DatabaseConnection>,
+    mut checked_source: Option<SourceDb>,
     mut writer: Option<sea_orm::DatabaseConnection>,
     idle: std::time::Duration,
 ) -> Result<ExitCode> {
@@ -693,7 +695,7 @@ async fn execute(
                 args.as_of.as_deref(),
             )?;
             validate::require_warehouse_file(&config.warehouse_url)?;
-            let source = db::connect(&config.source_url, Role::Source).await?;
+            let source = SourceDb::connect(&config.source_url).await?;
             let wh = db::connect(&config.warehouse_url, Role::WarehouseReader).await?;
             let report = validate::validate(&source, &wh, window).await?;
             close_warehouse(wh).await;

@@ -266,7 +266,8 @@ async fn count(wh: &DatabaseConnection, table: &'static str) -> Result<u64> {
 
 /// The newest `last_update` of every source table the star is made from.
 async fn source_newest(url: &str) -> Result<BTreeMap<&'static str, Option<NaiveDateTime>>> {
-    let src = db::connect(url, Role::Source).await?;
+    let source = db::SourceDb::connect(url).await?;
+    let src = source.read().await?;
     let mut newest = BTreeMap::new();
     for table in crate::star::source_tables() {
         let q = Query::select()
@@ -290,7 +291,8 @@ async fn source_newest(url: &str) -> Result<BTreeMap<&'static str, Option<NaiveD
         };
         newest.insert(table, t);
     }
-    src.close().await.ok();
+    src.rollback().await.ok();
+    source.close().await.ok();
     Ok(newest)
 }
 

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use sea_orm::DatabaseConnection;
 
-use crate::db::{self, Role};
+use crate::db::{self, Role, SourceDb};
 use crate::error::{ErrorKind, kind};
 use crate::sync::incremental;
 use crate::sync::run::RunReport;
@@ -49,7 +49,7 @@ pub fn backoff(failures: u32, interval: Duration) -> Duration {
 }
 
 struct Connections {
-    source: DatabaseConnection,
+    source: SourceDb,
     warehouse: DatabaseConnection,
 }
 
@@ -160,7 +160,7 @@ async fn cycle(
     number: u64,
 ) -> Result<RunReport> {
     if conns.is_none() {
-        let source = db::connect(source_url, Role::Source).await?;
+        let source = SourceDb::connect(source_url).await?;
         let warehouse = db::connect(warehouse_url, Role::Warehouse).await?;
         *conns = Some(Connections { source, warehouse });
     }

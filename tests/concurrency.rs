@@ -208,7 +208,7 @@ async fn without_the_process_privilege_runs_fall_back_to_reading_everything() {
             .map_or("127.0.0.1:3306", |(_, host)| host),
         e.db.0
     );
-    let limited = connect(&url, Role::Source).await.unwrap();
+    let limited = sakila_sync::db::SourceDb::connect(&url).await.unwrap();
     let first = incremental(&limited, &e.wh, SHORT).await.unwrap();
     assert!(
         first.horizon.at.is_none()

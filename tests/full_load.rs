@@ -371,7 +371,7 @@ async fn full_load_counts_and_revenue_on_real_sakila() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_counts");
     let (wh_url, _dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     let report = full_load(&src, &wh).await.unwrap();
     assert_eq!(report.table("fact_rental").inserted, 16044);
@@ -466,7 +466,7 @@ async fn full_load_matches_the_source_field_by_field() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_fields");
     let (wh_url, _dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     let my = common::raw(&src_url).await;
@@ -762,7 +762,7 @@ async fn full_load_twice_gives_the_same_warehouse() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_twice");
     let (wh_url, _dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     let first = common::canonical(&wh_url).await;
@@ -790,7 +790,7 @@ async fn a_full_load_that_fails_midway_leaves_the_previous_warehouse_intact() {
     let dump = require_dump!();
     let (src_url, _g) = common::sakila_db(&dump, "fl_atomic");
     let (wh_url, _dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     let before = common::canonical(&wh_url).await;

@@ -276,7 +276,9 @@ async fn load(
     tempfile::TempDir,
 ) {
     let (wh_url, dir) = common::temp_warehouse();
-    let src = connect(source_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(source_url)
+        .await
+        .unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     wh.close().await.unwrap();
@@ -673,7 +675,7 @@ async fn simulate_with_the_same_seed_on_the_same_data_does_the_same() {
 async fn simulate_and_incremental_match_a_full_load(src_url: &str) {
     generated(src_url, 1, 42).await;
     let (wh_url, _dir) = common::temp_warehouse();
-    let src = connect(src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     for round in 0..3 {

@@ -385,7 +385,9 @@ async fn tables_no_transaction_touched_since_the_last_run_are_skipped_and_cascad
     // deleted above, which the other database still has, is found and loaded. (Rows whose
     // content differs under the same last_update are not: after switching sources, a
     // full-load is the way to start over.)
-    let other = connect(&other_url, Role::Source).await.unwrap();
+    let other = sakila_sync::db::SourceDb::connect(&other_url)
+        .await
+        .unwrap();
     common::await_no_old_transactions(&e.my).await;
     let switched = incremental(&other, &e.wh, short).await.unwrap();
     assert!(switched.quiet.is_empty(), "{:?}", switched.quiet);

@@ -1026,3 +1026,52 @@ async fn status_of_a_warehouse_never_initialised_is_one_line() {
     );
     assert!(std::fs::read(&path).unwrap() == before);
 }
+
+/// Everything sakila-sync reads from the source goes through `SourceDb`, which hands out only
+/// transactions the server holds read-only: a write through one is refused by the database
+/// (MySQL: a `READ ONLY` transaction; SQLite: a file opened read-only), and the row is as it was.
+#[tokio::test]
+async fn the_source_refuses_writes_through_the_pipelines_connection() {
+    use sakila_sync::db::SourceDb;
+    use sakila_sync::source::language;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+    let (_name, mysql_url, _guard) = mariadb_source("ro_source", 5);
+    let (sqlite_url, _wh, _dir) = sqlite_source();
+    for url in [mysql_url, sqlite_url] {
+        let source = SourceDb::connect(&url).await.unwrap();
+        let before = {
+            let txn = source.read().await.unwrap();
+            language::Entity::find_by_id(1u32)
+                .one(&txn)
+                .await
+                .unwrap()
+                .unwrap()
+        };
+        for snapshot in [false, true] {
+            let txn = if snapshot {
+                source.snapshot().await.unwrap()
+            } else {
+                source.read().await.unwrap()
+            };
+            let mut row = before.clone().into_active_model();
+            row.name = Set("Klingon".into());
+            let err = row
+                .update(&txn)
+                .await
+                .expect_err("a write through the source");
+            let text = err.to_string().to_lowercase();
+            assert!(
+                text.contains("read only") || text.contains("readonly"),
+                "{url} (snapshot: {snapshot}): {err}"
+            );
+            // Committing what was attempted changes nothing either.
+            txn.commit().await.ok();
+        }
+        let txn = source.read().await.unwrap();
+        let after = language::Entity::find_by_id(1u32).one(&txn).await.unwrap();
+        assert_eq!(after.as_ref(), Some(&before), "{url}");
+        drop(txn);
+        source.close().await.unwrap();
+    }
+}

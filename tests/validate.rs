@@ -18,7 +18,7 @@ use sakila_sync::validate::{CheckKind, Id, ValidationReport, WindowSpec, validat
 struct Loaded {
     src_url: String,
     wh_url: String,
-    src: DatabaseConnection,
+    src: sakila_sync::db::SourceDb,
     wh: DatabaseConnection,
     _db: common::DbGuard,
     _dir: tempfile::TempDir,
@@ -27,7 +27,7 @@ struct Loaded {
 async fn loaded(dump: &Path, prefix: &str) -> Loaded {
     let (src_url, db) = common::sakila_db(dump, prefix);
     let (wh_url, dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     Loaded {
@@ -575,7 +575,7 @@ async fn simulated_activity_is_found_and_incremental_makes_it_agree_again() {
         .unwrap();
     gen_db.close().await.unwrap();
     let (wh_url, _dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     let clean = validate(&src, &wh, WindowSpec::AllTime).await.unwrap();
@@ -642,7 +642,7 @@ async fn a_generated_sqlite_source_validates_clean() {
         .unwrap();
     gen_db.close().await.unwrap();
     let (wh_url, _wh_dir) = common::temp_warehouse();
-    let src = connect(&src_url, Role::Source).await.unwrap();
+    let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
     let r = validate(

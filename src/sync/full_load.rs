@@ -24,7 +24,7 @@ use super::load::{Write, write};
 use super::pipe::{self, DateCover};
 use super::run::{RunReport, Tracker};
 use super::{progress, run};
-use crate::db::{self, table};
+use crate::db::{self, SourceDb, table};
 use crate::source::{address, city, country, inventory, language};
 use crate::star::Keys;
 use crate::star::bridge::{Bridge, FilmActor, FilmCategory};
@@ -34,10 +34,7 @@ use crate::warehouse::entity::source_version;
 use crate::warehouse::schema;
 
 /// Runs a full load and returns what it wrote.
-pub async fn full_load(
-    source: &DatabaseConnection,
-    warehouse: &DatabaseConnection,
-) -> Result<RunReport> {
+pub async fn full_load(source: &SourceDb, warehouse: &DatabaseConnection) -> Result<RunReport> {
     crate::warehouse::prepare(warehouse).await?;
     run::record(warehouse, "full-load", |run_id| {
         load(source, warehouse, run_id)
@@ -45,11 +42,7 @@ pub async fn full_load(
     .await
 }
 
-async fn load(
-    source: &DatabaseConnection,
-    warehouse: &DatabaseConnection,
-    run_id: i32,
-) -> Result<RunReport> {
+async fn load(source: &SourceDb, warehouse: &DatabaseConnection, run_id: i32) -> Result<RunReport> {
     let (src, horizon) = super::horizon::snapshot(source).await?;
     let txn = db::warehouse_txn(warehouse).await?;
     let mut t = Tracker::new(run_id, "full-load");

@@ -31,9 +31,9 @@
 use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Alias, Expr, Func, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseTransaction, DbBackend};
 
-use crate::db;
+use crate::db::SourceDb;
 
 /// What a run learnt about the transactions its snapshot cannot see.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -64,7 +64,7 @@ impl Listing {
 
 /// Reads the horizon, then starts the run's source snapshot: in that order, so that a
 /// transaction the snapshot misses was open at the listing or started after it.
-pub async fn snapshot(source: &DatabaseConnection) -> Result<(DatabaseTransaction, Horizon)> {
+pub async fn snapshot(source: &SourceDb) -> Result<(DatabaseTransaction, Horizon)> {
     let horizon = read(source).await;
     match &horizon.note {
         Some(note) => tracing::info!(
@@ -72,19 +72,27 @@ pub async fn snapshot(source: &DatabaseConnection) -> Result<(DatabaseTransactio
         ),
         None => tracing::debug!("snapshot horizon: {:?}", horizon.at),
     }
-    let txn = db::source_snapshot(source).await?;
+    let txn = source.snapshot().await?;
     Ok((txn, horizon))
 }
 
 /// The horizon of a snapshot taken right after this call.
-async fn read(source: &DatabaseConnection) -> Horizon {
-    if source.get_database_backend() != DbBackend::MySql {
+async fn read(source: &SourceDb) -> Horizon {
+    if source.backend() != DbBackend::MySql {
         return Horizon {
             at: None,
             note: Some("a SQLite source does not list its open transactions".into()),
         };
     }
-    match list(source).await {
+    let listing = match source.read().await {
+        Ok(txn) => {
+            let listing = list(&txn).await;
+            txn.rollback().await.ok();
+            listing
+        }
+        Err(e) => Err(e),
+    };
+    match listing {
         Ok(listing) => {
             if let Some(oldest) = listing.oldest {
                 let age = listing.now - oldest;

@@ -3,7 +3,7 @@
 //!
 //! How it works, in one pass over each table:
 //!
-//! - The source is read in one snapshot ([`db::source_snapshot`]), the warehouse in one read
+//! - The source is read in one snapshot ([`db::SourceDb::snapshot`]), the warehouse in one read
 //!   transaction, so each side is self-consistent.
 //! - Each dimension is streamed from both sides ordered by its natural id and merge-joined
 //!   ([`merge::merge_join`]): a source member the warehouse lacks is *missing*; a warehouse
@@ -66,7 +66,7 @@ pub use report::{Check, CheckKind, Found, Id, MAX_IDS, ValidationReport};
 pub use window::{Window, WindowSpec};
 
 use self::merge::{differing_columns, merge_join};
-use crate::db;
+use crate::db::SourceDb;
 use crate::error::SchemaError;
 use crate::source::language;
 use crate::star::Dim;
@@ -80,13 +80,13 @@ use crate::warehouse::schema::SCHEMA_VERSION;
 /// Compares `source` with `warehouse`; the window narrows only the count and revenue checks.
 /// An `Err` is a failure to compare (unreachable or unreadable database), not a difference.
 pub async fn validate(
-    source: &DatabaseConnection,
+    source: &SourceDb,
     warehouse: &DatabaseConnection,
     window: WindowSpec,
 ) -> Result<ValidationReport> {
     let started = Instant::now();
     // The snapshot moves to the task reading the source's facts and back, hence the Option.
-    let mut src = Some(db::source_snapshot(source).await?);
+    let mut src = Some(source.snapshot().await?);
     let result = compare(&mut src, warehouse, window, started).await;
     // End the snapshot whatever happened: an open MySQL transaction keeps metadata locks
     // (a DROP or ALTER of the source would wait on it) until its connection is reused. (If

@@ -383,7 +383,7 @@ pub fn cli_error(args: &[&str]) -> String {
 pub struct Env {
     pub src_url: String,
     pub wh_url: String,
-    pub src: DatabaseConnection,
+    pub src: sakila_sync::db::SourceDb,
     pub wh: DatabaseConnection,
     /// Raw connection to the source, to play the OLTP application.
     pub my: DatabaseConnection,
@@ -397,7 +397,7 @@ impl Env {
         use sakila_sync::db::{Role, connect};
         let (src_url, db) = sakila_db(&dump_dir(), prefix);
         let (wh_url, dir) = temp_warehouse();
-        let src = connect(&src_url, Role::Source).await.unwrap();
+        let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
         let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
         sakila_sync::sync::full_load::full_load(&src, &wh)
             .await

@@ -47,7 +47,7 @@ use super::dims::{self, IN_CHUNK};
 use super::extract::{Marks, read_error};
 use super::run::{RunReport, Tracker};
 use super::{full_load, run, state};
-use crate::db;
+use crate::db::{self, SourceDb};
 use crate::source::{address, city, country, language};
 use crate::star::Keys;
 use crate::star::{self, Dimension};
@@ -76,7 +76,7 @@ impl Default for Options {
 
 /// Runs an incremental sync and returns what it wrote.
 pub async fn incremental(
-    source: &DatabaseConnection,
+    source: &SourceDb,
     warehouse: &DatabaseConnection,
     opts: Options,
 ) -> Result<RunReport> {
@@ -88,7 +88,7 @@ pub async fn incremental(
 }
 
 async fn sync(
-    source: &DatabaseConnection,
+    source: &SourceDb,
     warehouse: &DatabaseConnection,
     run_id: i32,
     opts: Options,
