@@ -23,8 +23,10 @@ struct Batch {
     days: Option<(NaiveDate, NaiveDate)>,
 }
 
-/// Keeps `dim_date` covering every day a written fact points at, with one range check per
-/// batch and a write only when a batch falls outside the calendar.
+/// Keeps `dim_date` covering every day a written fact points at, with one in-memory range
+/// check per batch and a write only when a batch falls outside the calendar. The calendar is
+/// read once, checked gap-free ([`dates::extend_hull`]); from then on only the days beyond
+/// it are inserted ([`dates::extend_known`]).
 #[derive(Default)]
 pub struct DateCover {
     range: Option<(NaiveDate, NaiveDate)>,
@@ -44,12 +46,12 @@ impl DateCover {
         {
             return Ok(());
         }
-        let (lo, hi) = match self.range {
-            Some((a, b)) => (a.min(lo), b.max(hi)),
-            None => (lo, hi),
+        let (added, range) = match self.range {
+            Some(have) => dates::extend_known(db, have, lo, hi).await?,
+            None => dates::extend_hull(db, lo, hi).await?,
         };
-        self.added += dates::extend_hull(db, lo, hi).await?;
-        self.range = dates::range(db).await?;
+        self.added += added;
+        self.range = Some(range);
         Ok(())
     }
 }

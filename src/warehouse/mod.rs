@@ -112,5 +112,6 @@ pub async fn init<C: ConnectionTrait + TransactionTrait>(
     to: NaiveDate,
 ) -> Result<u64> {
     prepare(db).await?;
-    dates::ensure_range(db, from, to).await
+    // The calendar stays one gap-free range (what loads extend, see `dates::extend_known`).
+    Ok(dates::extend_hull(db, from, to).await?.0)
 }
