@@ -171,6 +171,18 @@ struct GenerateArgs {
     /// Required: generate never writes to the configured source by default
     #[arg(long, value_name = "URL")]
     into: String,
+    /// First day of the rental history (default: the real Sakila's, 2005-05-24 to 2006-02-14).
+    /// The rentals of the scale are spread over the history, busier in summer
+    #[arg(long, value_name = "YYYY-MM-DD", requires = "years")]
+    from: Option<NaiveDate>,
+    /// Length of the rental history in years, from --from
+    #[arg(long, value_name = "N", requires = "from", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    years: Option<u32>,
+    /// Column types: `wide` (INT UNSIGNED ids, room for any scale) or `sakila` (the real
+    /// Sakila's TINYINT/SMALLINT/MEDIUMINT ids, YEAR, ENUM, SET, ON UPDATE CURRENT_TIMESTAMP;
+    /// MySQL/MariaDB only; an id the scale would overflow is widened, and said so)
+    #[arg(long, value_enum, default_value_t = generate::Types::Wide)]
+    types: generate::Types,
 }
 
 #[derive(Args)]
@@ -629,7 +641,21 @@ async fn execute(
         Command::Generate(args) => {
             let url = args.into;
             let db = db::connect(&url, Role::Generator).await?;
-            let report = generate::generate(&db, args.scale, args.seed)
+            let history = match (args.from, args.years) {
+                (Some(from), Some(years)) => {
+                    generate::History::years(from, years).with_context(|| {
+                        format!("--from {from} --years {years} ends past the calendar")
+                    })?
+                }
+                _ => generate::History::sakila(),
+            };
+            let spec = generate::Spec {
+                scale: args.scale,
+                seed: args.seed,
+                history,
+                types: args.types,
+            };
+            let report = generate::generate_with(&db, &spec)
                 .await
                 .with_context(|| format!("generate into {}", redact(&url)))?;
             // Closing checkpoints a SQLite target, leaving one self-contained file.

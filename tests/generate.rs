@@ -672,8 +672,10 @@ async fn simulate_with_the_same_seed_on_the_same_data_does_the_same() {
 
 /// Rounds of simulated activity, each followed by an incremental run: after every run the
 /// warehouse equals a fresh full-load of the same source.
-async fn simulate_and_incremental_match_a_full_load(src_url: &str) {
-    generated(src_url, 1, 42).await;
+async fn simulate_and_incremental_match_a_full_load(src_url: &str, spec: generate::Spec) {
+    let db = connect(src_url, Role::Generator).await.unwrap();
+    generate::generate_with(&db, &spec).await.unwrap();
+    db.close().await.unwrap();
     let (wh_url, _dir) = common::temp_warehouse();
     let src = sakila_sync::db::SourceDb::connect(src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
@@ -700,18 +702,151 @@ async fn simulate_and_incremental_match_a_full_load(src_url: &str) {
         );
         common::assert_same_warehouse(&a, &b);
     }
+    let report = sakila_sync::validate::validate(
+        &src,
+        &connect(&wh_url, Role::WarehouseReader).await.unwrap(),
+        sakila_sync::validate::WindowSpec::AllTime,
+    )
+    .await
+    .unwrap();
+    assert!(report.passed(), "{report}");
 }
 
 #[tokio::test]
 async fn simulate_then_incremental_equals_a_fresh_full_load_from_sqlite() {
     let (url, _dir) = temp_sqlite("src.db");
-    simulate_and_incremental_match_a_full_load(&url).await;
+    simulate_and_incremental_match_a_full_load(&url, generate::Spec::new(1, 42)).await;
 }
 
 #[tokio::test]
 async fn simulate_then_incremental_equals_a_fresh_full_load_from_mariadb() {
     let (url, _g) = temp_mariadb("gen_inc");
-    simulate_and_incremental_match_a_full_load(&url).await;
+    simulate_and_incremental_match_a_full_load(&url, generate::Spec::new(1, 42)).await;
+}
+
+/// The real Sakila's column types (narrow ids, YEAR, ENUM, SET, ON UPDATE CURRENT_TIMESTAMP)
+/// and a 45-year history, 1990 to 2034, on both sides of the warehouse's default calendar
+/// (2000..2030): the full-load, three rounds of simulate + incremental and validate agree.
+#[tokio::test]
+async fn real_types_and_a_long_history_sync_through_simulate_and_validate() {
+    let (url, _g) = temp_mariadb("gen_real");
+    let from = chrono::NaiveDate::from_ymd_opt(1990, 1, 1).unwrap();
+    let spec = generate::Spec {
+        history: generate::History::years(from, 45).unwrap(),
+        types: generate::Types::Sakila,
+        ..generate::Spec::new(1, 9)
+    };
+    simulate_and_incremental_match_a_full_load(&url, spec).await;
+    let db = common::raw(&url).await;
+    let types = common::query_strings(
+        &db,
+        "SELECT CONCAT(table_name, '.', column_name, ' ', column_type, ' ', extra) FROM \
+         information_schema.columns WHERE table_schema = DATABASE() AND (column_name IN \
+         ('payment_id', 'special_features', 'rating', 'release_year') OR (table_name = 'rental' \
+         AND column_name = 'last_update')) ORDER BY 1",
+    )
+    .await;
+    let types: Vec<String> = types.iter().map(|t| t.trim().to_lowercase()).collect();
+    assert_eq!(
+        types[0], "film.rating enum('g','pg','pg-13','r','nc-17')",
+        "{types:?}"
+    );
+    assert_eq!(types[1], "film.release_year year(4)", "{types:?}");
+    assert!(
+        types[2].starts_with("film.special_features set('trailers'"),
+        "{types:?}"
+    );
+    assert_eq!(
+        types[3], "payment.payment_id smallint(5) unsigned auto_increment",
+        "{types:?}"
+    );
+    assert!(
+        types[4].ends_with("on update current_timestamp()"),
+        "{types:?}"
+    );
+    let span = common::query_strings(
+        &db,
+        "SELECT CONCAT(YEAR(MIN(rental_date)), '-', YEAR(MAX(rental_date))) FROM rental",
+    )
+    .await;
+    assert_eq!(span, ["1990-2034"]);
+}
+
+/// A history MySQL's TIMESTAMP cannot stamp, and Sakila's types on SQLite, are refused
+/// before anything is created; a scale Sakila's ids cannot hold is widened and said so.
+#[tokio::test]
+async fn what_the_target_cannot_hold_is_refused_or_widened_and_said() {
+    let (url, _g) = temp_mariadb("gen_refuse");
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "generate",
+            "--scale",
+            "1",
+            "--from",
+            "2030-01-01",
+            "--years",
+            "10",
+            "--into",
+            &url,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("does not fit MySQL's TIMESTAMP"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let db = common::raw(&url).await;
+    let tables = common::query_i64(
+        &db,
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()",
+    )
+    .await;
+    assert_eq!(tables, 0, "nothing was created");
+
+    let (sqlite, _dir) = temp_sqlite("s.db");
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "generate", "--scale", "1", "--types", "sakila", "--into", &sqlite,
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("--types sakila needs a MySQL/MariaDB target"),
+        "{err}"
+    );
+
+    let out = std::process::Command::new(common::bin())
+        .args([
+            "generate", "--scale", "3", "--types", "sakila", "--into", &url,
+        ])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains(
+            "note: payment_id is MEDIUMINT UNSIGNED instead of Sakila's SMALLINT UNSIGNED"
+        ),
+        "{said}"
+    );
+    assert_eq!(
+        said.matches("note:").count(),
+        1,
+        "only payment_id needs more room: {said}"
+    );
+    let t = common::query_strings(
+        &db,
+        "SELECT column_type FROM information_schema.columns WHERE table_schema = DATABASE() \
+         AND table_name = 'payment' AND column_name = 'payment_id'",
+    )
+    .await;
+    assert_eq!(t, ["mediumint(8) unsigned"]);
 }
 
 /// `generate` and `simulate` write only where `--into` says, and `simulate` only into a

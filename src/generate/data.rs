@@ -85,44 +85,85 @@ impl Sizes {
     }
 }
 
-fn at(y: i32, m: u32, d: u32, h: u32, mi: u32, s: u32) -> NaiveDateTime {
-    NaiveDate::from_ymd_opt(y, m, d)
-        .and_then(|d| d.and_hms_opt(h, mi, s))
-        .expect("a valid constant date")
-}
-
 pub fn utc(t: NaiveDateTime) -> DateTime<Utc> {
     DateTime::from_naive_utc_and_offset(t, Utc)
 }
 
-/// First and last day with rentals.
-pub fn first_day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2005, 5, 24).expect("valid")
-}
-pub fn last_day() -> NaiveDate {
-    NaiveDate::from_ymd_opt(2006, 2, 14).expect("valid")
-}
-/// The moment the generated history stops: nothing is returned after it.
-pub fn history_end() -> NaiveDateTime {
-    at(2006, 2, 15, 0, 0, 0)
-}
-
-// `last_update` of rows that were loaded once and not touched since: the catalogue and the
-// shops were keyed in the morning after the history ends, as in a freshly restored Sakila.
-fn catalogue_update() -> DateTime<Utc> {
-    utc(at(2006, 2, 15, 4, 34, 33))
-}
-fn places_update() -> DateTime<Utc> {
-    utc(at(2006, 2, 15, 4, 45, 30))
-}
-fn shop_update() -> DateTime<Utc> {
-    utc(at(2006, 2, 15, 4, 57, 12))
-}
-fn stock_update() -> DateTime<Utc> {
-    utc(at(2006, 2, 15, 5, 9, 17))
+/// When the generated shop traded: rentals on the days `first..=last`. The catalogue, the
+/// places, the shops and the stock were keyed the morning after (their `last_update`), as in a
+/// freshly restored Sakila, and customers signed up in the 99 days before the first rental.
+///
+/// The real Sakila's history ([`History::sakila`], the default) is nine months of 2005-06,
+/// inside the warehouse's default calendar. [`History::years`] gives any other span, so tests
+/// and benchmarks can cover dates before 2000 and after 2030.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct History {
+    pub first: NaiveDate,
+    pub last: NaiveDate,
 }
 
-pub fn countries(seed: u64) -> Vec<country::Model> {
+impl Default for History {
+    fn default() -> Self {
+        History::sakila()
+    }
+}
+
+impl History {
+    /// 2005-05-24 ..= 2006-02-14, the real Sakila's.
+    pub const SAKILA: History = History {
+        first: NaiveDate::from_ymd_opt(2005, 5, 24).expect("a date"),
+        last: NaiveDate::from_ymd_opt(2006, 2, 14).expect("a date"),
+    };
+
+    pub fn sakila() -> History {
+        History::SAKILA
+    }
+
+    /// `years` whole years from `first` (the last day is the day before `first` plus `years`
+    /// years); `None` when that is not a date or `years` is 0.
+    pub fn years(first: NaiveDate, years: u32) -> Option<History> {
+        let next = first.checked_add_months(chrono::Months::new(years.checked_mul(12)?))?;
+        (years > 0).then_some(History {
+            first,
+            last: next.pred_opt()?,
+        })
+    }
+
+    /// The moment the history stops: nothing is returned after it.
+    pub fn end(&self) -> NaiveDateTime {
+        (self.last + Duration::days(1))
+            .and_hms_opt(0, 0, 0)
+            .expect("midnight")
+    }
+
+    /// The earliest and latest times the generated rows hold: the first sign-up and the
+    /// last morning-after stamp (an inactive customer's, before 7:00).
+    pub fn span(&self) -> (NaiveDateTime, NaiveDateTime) {
+        (self.signups_from(), self.end() + Duration::hours(7))
+    }
+
+    fn signups_from(&self) -> NaiveDateTime {
+        self.first.and_hms_opt(0, 0, 0).expect("midnight") - Duration::days(99)
+    }
+
+    fn morning_after(&self, h: i64, m: i64, s: i64) -> DateTime<Utc> {
+        utc(self.end() + Duration::seconds(h * 3600 + m * 60 + s))
+    }
+    fn catalogue_update(&self) -> DateTime<Utc> {
+        self.morning_after(4, 34, 33)
+    }
+    fn places_update(&self) -> DateTime<Utc> {
+        self.morning_after(4, 45, 30)
+    }
+    fn shop_update(&self) -> DateTime<Utc> {
+        self.morning_after(4, 57, 12)
+    }
+    fn stock_update(&self) -> DateTime<Utc> {
+        self.morning_after(5, 9, 17)
+    }
+}
+
+pub fn countries(seed: u64, h: &History) -> Vec<country::Model> {
     let mut names = words::COUNTRIES.to_vec();
     // Sorted like the real table, so ids follow the alphabet; the seed only varies the times.
     names.sort_unstable();
@@ -133,12 +174,12 @@ pub fn countries(seed: u64) -> Vec<country::Model> {
         .map(|(i, name)| country::Model {
             country_id: i as u32 + 1,
             country: name.to_string(),
-            last_update: catalogue_update() + Duration::seconds(rng.range(0, 59)),
+            last_update: h.catalogue_update() + Duration::seconds(rng.range(0, 59)),
         })
         .collect()
 }
 
-pub fn cities(seed: u64) -> Vec<city::Model> {
+pub fn cities(seed: u64, h: &History) -> Vec<city::Model> {
     let mut rng = Rng::stream(seed, "city");
     let mut names: Vec<String> = words::CITY_PREFIXES
         .iter()
@@ -154,31 +195,31 @@ pub fn cities(seed: u64) -> Vec<city::Model> {
             city_id: i as u32 + 1,
             city: name,
             country_id: rng.range(1, COUNTRIES as i64) as u32,
-            last_update: catalogue_update() + Duration::seconds(rng.range(60, 119)),
+            last_update: h.catalogue_update() + Duration::seconds(rng.range(60, 119)),
         })
         .collect()
 }
 
-pub fn languages() -> Vec<language::Model> {
+pub fn languages(h: &History) -> Vec<language::Model> {
     words::LANGUAGES
         .iter()
         .enumerate()
         .map(|(i, name)| language::Model {
             language_id: i as u32 + 1,
             name: name.to_string(),
-            last_update: catalogue_update() + Duration::seconds(120),
+            last_update: h.catalogue_update() + Duration::seconds(120),
         })
         .collect()
 }
 
-pub fn categories() -> Vec<category::Model> {
+pub fn categories(h: &History) -> Vec<category::Model> {
     words::CATEGORIES
         .iter()
         .enumerate()
         .map(|(i, name)| category::Model {
             category_id: i as u32 + 1,
             name: name.to_string(),
-            last_update: catalogue_update() + Duration::seconds(121),
+            last_update: h.catalogue_update() + Duration::seconds(121),
         })
         .collect()
 }
@@ -190,7 +231,7 @@ fn person(rng: &mut Rng) -> (String, String) {
     )
 }
 
-pub fn actors(seed: u64) -> Vec<actor::Model> {
+pub fn actors(seed: u64, h: &History) -> Vec<actor::Model> {
     let mut rng = Rng::stream(seed, "actor");
     (1..=ACTORS)
         .map(|actor_id| {
@@ -199,7 +240,7 @@ pub fn actors(seed: u64) -> Vec<actor::Model> {
                 actor_id,
                 first_name,
                 last_name,
-                last_update: catalogue_update() + Duration::seconds(rng.range(130, 190)),
+                last_update: h.catalogue_update() + Duration::seconds(rng.range(130, 190)),
             }
         })
         .collect()
@@ -246,7 +287,7 @@ pub fn film(rng: &mut Rng, film_id: u32, title: String, last_update: DateTime<Ut
     }
 }
 
-pub fn films(seed: u64) -> Vec<film::Model> {
+pub fn films(seed: u64, h: &History) -> Vec<film::Model> {
     let mut rng = Rng::stream(seed, "film");
     let mut titles: Vec<String> = words::TITLE_FIRST
         .iter()
@@ -264,7 +305,7 @@ pub fn films(seed: u64) -> Vec<film::Model> {
                 &mut rng,
                 i as u32 + 1,
                 title,
-                catalogue_update() + Duration::seconds(300),
+                h.catalogue_update() + Duration::seconds(300),
             )
         })
         .collect()
@@ -280,7 +321,7 @@ pub fn film_text_of(f: &film::Model) -> film_text::Model {
 }
 
 /// 1 to 10 distinct actors per film (5.5 on average), in primary-key order per film.
-pub fn film_actors(seed: u64) -> Vec<film_actor::Model> {
+pub fn film_actors(seed: u64, h: &History) -> Vec<film_actor::Model> {
     let mut rng = Rng::stream(seed, "film_actor");
     let mut rows = Vec::new();
     for film_id in 1..=FILMS {
@@ -290,7 +331,7 @@ pub fn film_actors(seed: u64) -> Vec<film_actor::Model> {
         rows.extend(cast.into_iter().map(|actor_id| film_actor::Model {
             actor_id,
             film_id,
-            last_update: catalogue_update() + Duration::seconds(400),
+            last_update: h.catalogue_update() + Duration::seconds(400),
         }));
     }
     rows
@@ -308,13 +349,13 @@ pub fn cast(rng: &mut Rng, actors: u32, n: u32) -> Vec<u32> {
     chosen
 }
 
-pub fn film_categories(seed: u64) -> Vec<film_category::Model> {
+pub fn film_categories(seed: u64, h: &History) -> Vec<film_category::Model> {
     let mut rng = Rng::stream(seed, "film_category");
     (1..=FILMS)
         .map(|film_id| film_category::Model {
             film_id,
             category_id: rng.range(1, CATEGORIES as i64) as u32,
-            last_update: catalogue_update() + Duration::seconds(500),
+            last_update: h.catalogue_update() + Duration::seconds(500),
         })
         .collect()
 }
@@ -342,25 +383,26 @@ pub fn address(rng: &mut Rng, address_id: u32, last_update: DateTime<Utc>) -> ad
     }
 }
 
-pub fn addresses(seed: u64, sizes: Sizes) -> impl Iterator<Item = address::Model> {
+pub fn addresses(seed: u64, sizes: Sizes, h: &History) -> impl Iterator<Item = address::Model> {
+    let stamp = h.places_update();
     let mut rng = Rng::stream(seed, "address");
-    (1..=sizes.addresses).map(move |id| address(&mut rng, id, places_update()))
+    (1..=sizes.addresses).map(move |id| address(&mut rng, id, stamp))
 }
 
 /// Store `s` is managed by staff member `s` and sits at address `s`.
-pub fn stores(sizes: Sizes) -> Vec<store::Model> {
+pub fn stores(sizes: Sizes, h: &History) -> Vec<store::Model> {
     (1..=sizes.stores)
         .map(|store_id| store::Model {
             store_id,
             manager_staff_id: store_id,
             address_id: store_id,
-            last_update: shop_update(),
+            last_update: h.shop_update(),
         })
         .collect()
 }
 
 /// Staff member `s` works at store `s`.
-pub fn staff(seed: u64, sizes: Sizes) -> Vec<staff::Model> {
+pub fn staff(seed: u64, sizes: Sizes, h: &History) -> Vec<staff::Model> {
     let mut rng = Rng::stream(seed, "staff");
     (1..=sizes.staff)
         .map(|staff_id| {
@@ -384,7 +426,7 @@ pub fn staff(seed: u64, sizes: Sizes) -> Vec<staff::Model> {
                     rng.next_u64(),
                     rng.next_u64() as u32
                 )),
-                last_update: shop_update() + Duration::seconds(staff_id as i64),
+                last_update: h.shop_update() + Duration::seconds(staff_id as i64),
             }
         })
         .collect()
@@ -422,17 +464,18 @@ pub fn customer(
 
 /// Customers signed up between 2005-02-14 and the first rental; a few are inactive (their
 /// `last_update` is when they were deactivated, after the history).
-pub fn customers(seed: u64, sizes: Sizes) -> impl Iterator<Item = customer::Model> {
+pub fn customers(seed: u64, sizes: Sizes, h: &History) -> impl Iterator<Item = customer::Model> {
+    let deactivated = h.shop_update();
     let mut rng = Rng::stream(seed, "customer");
-    let from = at(2005, 2, 14, 0, 0, 0);
-    let span = (first_day().and_hms_opt(0, 0, 0).expect("valid") - from).num_seconds();
+    let from = h.signups_from();
+    let span = (h.first.and_hms_opt(0, 0, 0).expect("valid") - from).num_seconds();
     (1..=sizes.customers).map(move |id| {
         let create = from + Duration::seconds(rng.range(0, span - 1));
         let store = rng.range(1, sizes.stores as i64) as u32;
         let mut c = customer(&mut rng, id, store, sizes.customer_address(id), create);
         if rng.chance(INACTIVE_SHARE) {
             c.active = false;
-            c.last_update = Some(shop_update() + Duration::seconds(rng.range(0, 3600)));
+            c.last_update = Some(deactivated + Duration::seconds(rng.range(0, 3600)));
         }
         c
     })
@@ -470,15 +513,19 @@ pub fn inventory_layout(seed: u64, sizes: Sizes) -> Vec<(u32, u32)> {
     layout
 }
 
-pub fn inventory(layout: &[(u32, u32)]) -> impl Iterator<Item = inventory::Model> + '_ {
+pub fn inventory<'a>(
+    layout: &'a [(u32, u32)],
+    h: &History,
+) -> impl Iterator<Item = inventory::Model> + 'a {
+    let stamp = h.stock_update();
     layout
         .iter()
         .enumerate()
-        .map(|(i, &(film_id, store_id))| inventory::Model {
+        .map(move |(i, &(film_id, store_id))| inventory::Model {
             inventory_id: i as u32 + 1,
             film_id,
             store_id,
-            last_update: stock_update(),
+            last_update: stamp,
         })
 }
 
@@ -510,11 +557,8 @@ fn day_weight(day: NaiveDate) -> f64 {
 }
 
 /// Rentals per day of the history, adding up to `total` exactly.
-pub fn rentals_per_day(rng: &mut Rng, total: u32) -> Vec<(NaiveDate, u32)> {
-    let days: Vec<NaiveDate> = first_day()
-        .iter_days()
-        .take_while(|d| *d <= last_day())
-        .collect();
+pub fn rentals_per_day(rng: &mut Rng, total: u32, h: &History) -> Vec<(NaiveDate, u32)> {
+    let days: Vec<NaiveDate> = h.first.iter_days().take_while(|d| *d <= h.last).collect();
     let weights: Vec<f64> = days
         .iter()
         .map(|d| day_weight(*d) * (0.8 + 0.4 * rng.unit()))
@@ -566,6 +610,8 @@ pub struct Facts {
     next_payment: u32,
     /// Rentals skipped because no copy was free after a few tries.
     pub skipped: u32,
+    /// [`History::end`]: nothing is returned after it.
+    end: NaiveDateTime,
 }
 
 impl Facts {
@@ -575,9 +621,10 @@ impl Facts {
         layout: Vec<(u32, u32)>,
         films: &[film::Model],
         staff: &[staff::Model],
+        h: &History,
     ) -> Self {
         let mut rng = Rng::stream(seed, "rental");
-        let days = rentals_per_day(&mut rng, sizes.rentals_target);
+        let days = rentals_per_day(&mut rng, sizes.rentals_target, h);
         let mut loose = vec![0u32; days.len()];
         for _ in 0..sizes.loose_payments {
             loose[rng.below(days.len() as u64) as usize] += 1;
@@ -607,6 +654,7 @@ impl Facts {
             next_rental: 1,
             next_payment: 1,
             skipped: 0,
+            end: h.end(),
         }
     }
 
@@ -623,7 +671,7 @@ impl Facts {
 
     fn day(&mut self, day: NaiveDate, n: u32) -> Day {
         let midnight = day.and_hms_opt(0, 0, 0).expect("valid");
-        let end = history_end();
+        let end = self.end;
         let mut times: Vec<i64> = (0..n).map(|_| self.rng.range(0, 86_399)).collect();
         times.sort_unstable();
         let mut out = Day::default();
@@ -702,16 +750,18 @@ mod tests {
     use super::*;
     use std::collections::{HashMap, HashSet};
 
+    const H: History = History::SAKILA;
+
     #[test]
     fn fixed_tables_have_the_sakila_cardinalities() {
-        assert_eq!(countries(1).len(), 109);
-        assert_eq!(cities(1).len(), 600);
-        assert_eq!(languages().len(), 6);
-        assert_eq!(categories().len(), 16);
-        assert_eq!(actors(1).len(), 200);
-        assert_eq!(films(1).len(), 1000);
-        assert_eq!(film_categories(1).len(), 1000);
-        let fa = film_actors(1);
+        assert_eq!(countries(1, &H).len(), 109);
+        assert_eq!(cities(1, &H).len(), 600);
+        assert_eq!(languages(&H).len(), 6);
+        assert_eq!(categories(&H).len(), 16);
+        assert_eq!(actors(1, &H).len(), 200);
+        assert_eq!(films(1, &H).len(), 1000);
+        assert_eq!(film_categories(1, &H).len(), 1000);
+        let fa = film_actors(1, &H);
         assert!((5000..6000).contains(&fa.len()), "{}", fa.len());
         let pairs: HashSet<_> = fa.iter().map(|r| (r.actor_id, r.film_id)).collect();
         assert_eq!(pairs.len(), fa.len(), "film_actor pairs are unique");
@@ -723,10 +773,10 @@ mod tests {
     fn scaled_tables_multiply() {
         for scale in [1, 2, 3] {
             let s = Sizes::at(scale);
-            assert_eq!(addresses(9, s).count() as u32, 603 * scale);
-            assert_eq!(customers(9, s).count() as u32, 599 * scale);
-            assert_eq!(stores(s).len() as u32, 2 * scale);
-            assert_eq!(staff(9, s).len() as u32, 2 * scale);
+            assert_eq!(addresses(9, s, &H).count() as u32, 603 * scale);
+            assert_eq!(customers(9, s, &H).count() as u32, 599 * scale);
+            assert_eq!(stores(s, &H).len() as u32, 2 * scale);
+            assert_eq!(staff(9, s, &H).len() as u32, 2 * scale);
             let layout = inventory_layout(9, s);
             assert_eq!(layout.len() as u32, 4581 * scale);
             assert!(
@@ -739,7 +789,7 @@ mod tests {
 
     #[test]
     fn titles_are_unique_and_alphabetical() {
-        let f = films(3);
+        let f = films(3, &H);
         assert!(f.windows(2).all(|w| w[0].title < w[1].title));
         for film in &f {
             assert!(words::RATINGS.contains(&film.rating.as_deref().unwrap()));
@@ -757,10 +807,10 @@ mod tests {
 
     #[test]
     fn generators_are_deterministic() {
-        assert_eq!(films(5), films(5));
-        assert_ne!(films(5), films(6));
+        assert_eq!(films(5, &H), films(5, &H));
+        assert_ne!(films(5, &H), films(6, &H));
         let s = Sizes::at(1);
-        assert!(customers(5, s).eq(customers(5, s)));
+        assert!(customers(5, s, &H).eq(customers(5, s, &H)));
         assert_eq!(inventory_layout(5, s), inventory_layout(5, s));
     }
 
@@ -774,12 +824,34 @@ mod tests {
     }
 
     #[test]
+    fn histories_of_whole_years_end_the_day_before_the_anniversary() {
+        let d = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).unwrap();
+        let h = History::years(d(1995, 1, 1), 30).unwrap();
+        assert_eq!((h.first, h.last), (d(1995, 1, 1), d(2024, 12, 31)));
+        assert_eq!(h.end(), d(2025, 1, 1).and_hms_opt(0, 0, 0).unwrap());
+        let leap = History::years(d(2004, 2, 29), 1).unwrap();
+        assert_eq!(leap.last, d(2005, 2, 27));
+        assert_eq!(History::years(d(1995, 1, 1), 0), None);
+        assert_eq!(History::years(d(1995, 1, 1), u32::MAX), None);
+        // The span covers the first sign-up (99 days before) and the morning-after stamps.
+        let (lo, hi) = H.span();
+        assert_eq!(lo, d(2005, 2, 14).and_hms_opt(0, 0, 0).unwrap());
+        assert!(hi > H.end() + Duration::hours(5));
+        // A long history spreads the same rentals over every year of it.
+        let mut rng = Rng::new(1);
+        let days = rentals_per_day(&mut rng, 16_044, &h);
+        assert_eq!(days.len(), 10_958);
+        assert_eq!(days.iter().map(|d| d.1).sum::<u32>(), 16_044);
+    }
+
+    #[test]
     fn per_day_counts_add_up() {
         let mut rng = Rng::new(4);
-        let days = rentals_per_day(&mut rng, 16_044);
+        let h = History::sakila();
+        let days = rentals_per_day(&mut rng, 16_044, &h);
         assert_eq!(days.iter().map(|d| d.1).sum::<u32>(), 16_044);
-        assert_eq!(days.first().unwrap().0, first_day());
-        assert_eq!(days.last().unwrap().0, last_day());
+        assert_eq!(days.first().unwrap().0, h.first);
+        assert_eq!(days.last().unwrap().0, h.last);
         let july = days
             .iter()
             .find(|d| d.0 == NaiveDate::from_ymd_opt(2005, 7, 13).unwrap())
@@ -795,11 +867,12 @@ mod tests {
 
     fn facts(seed: u64, scale: u32) -> (Vec<rental::Model>, Vec<payment::Model>, Sizes) {
         let s = Sizes::at(scale);
-        let films = films(seed);
-        let staff = staff(seed, s);
+        let h = History::sakila();
+        let films = films(seed, &h);
+        let staff = staff(seed, s, &h);
         let mut rentals = Vec::new();
         let mut payments = Vec::new();
-        for day in Facts::new(seed, s, inventory_layout(seed, s), &films, &staff) {
+        for day in Facts::new(seed, s, inventory_layout(seed, s), &films, &staff, &h) {
             rentals.extend(day.rentals);
             payments.extend(day.payments);
         }
@@ -823,8 +896,9 @@ mod tests {
                 .windows(2)
                 .all(|w| w[0].rental_date <= w[1].rental_date)
         );
-        assert!(rentals.first().unwrap().rental_date.date() == first_day());
-        assert!(rentals.last().unwrap().rental_date.date() == last_day());
+        let h = History::sakila();
+        assert!(rentals.first().unwrap().rental_date.date() == h.first);
+        assert!(rentals.last().unwrap().rental_date.date() == h.last);
         let open = rentals.iter().filter(|r| r.return_date.is_none()).count();
         let share = open as f64 / n as f64;
         assert!((0.008..0.03).contains(&share), "open share {share}");
@@ -832,7 +906,7 @@ mod tests {
             if let Some(back) = r.return_date {
                 let days = (back - r.rental_date).num_days();
                 assert!((0..=10).contains(&days));
-                assert!(back < history_end());
+                assert!(back < h.end());
                 assert_eq!(r.last_update, utc(back));
             }
             assert!(r.customer_id >= 1 && r.customer_id <= s.customers);

@@ -25,10 +25,73 @@ use sea_orm::{
 pub use simulate::{Mix, SimulateReport, Writers, simulate, simulate_with};
 
 use crate::source::{payment, prelude::*, rental};
+pub use data::History;
 use data::Sizes;
+pub use schema::Types;
 
 /// The seed used when none is given.
 pub const DEFAULT_SEED: u64 = 42;
+
+/// What `generate` makes: the same spec always gives the same rows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spec {
+    pub scale: u32,
+    pub seed: u64,
+    /// When the shop traded (default: the real Sakila's nine months of 2005-06).
+    pub history: History,
+    pub types: Types,
+}
+
+impl Spec {
+    /// `scale` and `seed` with the real Sakila's history and wide column types.
+    pub fn new(scale: u32, seed: u64) -> Spec {
+        Spec {
+            scale,
+            seed,
+            history: History::sakila(),
+            types: Types::Wide,
+        }
+    }
+}
+
+/// MySQL's `TIMESTAMP` (the type of every `last_update`) holds 1970-01-01 00:00:01 to
+/// 2038-01-19 03:14:07 UTC.
+fn timestamp_range() -> (chrono::NaiveDateTime, chrono::NaiveDateTime) {
+    let t = |s: i64| {
+        chrono::DateTime::from_timestamp(s, 0)
+            .expect("in range")
+            .naive_utc()
+    };
+    (t(1), t(i64::from(i32::MAX)))
+}
+
+/// Refuses what the target cannot hold, before anything is written.
+fn check_spec(spec: &Spec, backend: DbBackend) -> Result<()> {
+    ensure!(spec.scale >= 1, "--scale must be at least 1");
+    ensure!(
+        spec.scale <= 10_000,
+        "--scale {} is too large (at most 10000: rental ids must fit in INT)",
+        spec.scale
+    );
+    if backend != DbBackend::MySql {
+        ensure!(
+            spec.types == Types::Wide,
+            "--types sakila needs a MySQL/MariaDB target: SQLite has no integer widths, ENUM or SET"
+        );
+        return Ok(());
+    }
+    let (lo, hi) = timestamp_range();
+    let (first, last) = spec.history.span();
+    ensure!(
+        lo <= first && last <= hi,
+        "a history of {} to {} does not fit MySQL's TIMESTAMP (last_update holds 1970-01-01 to \
+         2038-01-19, and generated rows are stamped from 99 days before the first rental to the \
+         morning after the last): choose --from and --years inside that",
+        spec.history.first,
+        spec.history.last
+    );
+    Ok(())
+}
 
 /// Writes `rows` with one multi-row `INSERT` per full batch.
 async fn insert<E, C>(db: &C, rows: Vec<E::Model>) -> Result<u64>
@@ -78,6 +141,9 @@ where
 pub struct GenerateReport {
     pub scale: u32,
     pub seed: u64,
+    pub history: History,
+    /// The id columns given a wider type than Sakila's, each with why (`--types sakila`).
+    pub widened: Vec<String>,
     /// (table, rows), parents first.
     pub tables: Vec<(&'static str, u64)>,
     pub seconds: f64,
@@ -96,9 +162,12 @@ impl fmt::Display for GenerateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "generated Sakila at scale {} (seed {}) in {:.1} s:",
-            self.scale, self.seed, self.seconds
+            "generated Sakila at scale {} (seed {}, rentals {} to {}) in {:.1} s:",
+            self.scale, self.seed, self.history.first, self.history.last, self.seconds
         )?;
+        for note in &self.widened {
+            writeln!(f, "  note: {note}")?;
+        }
         for (table, n) in &self.tables {
             writeln!(f, "  {table:<14} {n:>10}")?;
         }
@@ -118,11 +187,13 @@ impl fmt::Display for GenerateReport {
 /// enforced while loading: see [`schema`]). A database that already holds any table is
 /// refused, so generated data is never mixed with other data.
 pub async fn generate(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<GenerateReport> {
-    ensure!(scale >= 1, "--scale must be at least 1");
-    ensure!(
-        scale <= 10_000,
-        "--scale {scale} is too large (at most 10000: rental ids must fit in INT)"
-    );
+    generate_with(db, &Spec::new(scale, seed)).await
+}
+
+/// [`generate`] with a history and column types of its own.
+pub async fn generate_with(db: &DatabaseConnection, spec: &Spec) -> Result<GenerateReport> {
+    let (scale, seed) = (spec.scale, spec.seed);
+    check_spec(spec, db.get_database_backend())?;
     let existing = crate::db::table_names(db).await?;
     if !existing.is_empty() {
         let shown: Vec<_> = existing.iter().take(5).map(String::as_str).collect();
@@ -135,8 +206,23 @@ pub async fn generate(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<
         );
     }
     let started = Instant::now();
-    schema::create_tables(db).await?;
-    let tables = fill(db, scale, seed).await.context(
+    let shape = schema::Shape::new(spec.types, &Sizes::at(scale));
+    let widened = shape
+        .widened()
+        .iter()
+        .map(|c| {
+            format!(
+                "{} is {} instead of Sakila's {} (scale {scale} writes ids up to {}, and \
+                 simulate needs room to add rows)",
+                c.columns.join("/"),
+                c.chosen.name(),
+                c.sakila.name(),
+                c.largest
+            )
+        })
+        .collect();
+    schema::create_tables(db, &shape).await?;
+    let tables = fill(db, spec).await.context(
         "generate failed while writing rows; drop the partly filled database before trying again",
     )?;
     schema::finish(db).await?;
@@ -144,6 +230,8 @@ pub async fn generate(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<
     Ok(GenerateReport {
         scale,
         seed,
+        history: spec.history,
+        widened,
         tables,
         seconds: started.elapsed().as_secs_f64(),
     })
@@ -178,8 +266,9 @@ pub async fn is_generated<C: ConnectionTrait>(db: &C) -> Result<bool> {
 }
 
 /// Writes every row in one transaction, parents before children.
-async fn fill(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<Vec<(&'static str, u64)>> {
-    let sizes = Sizes::at(scale);
+async fn fill(db: &DatabaseConnection, spec: &Spec) -> Result<Vec<(&'static str, u64)>> {
+    let (seed, h) = (spec.seed, &spec.history);
+    let sizes = Sizes::at(spec.scale);
     let txn = db
         .begin()
         .await
@@ -188,29 +277,29 @@ async fn fill(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<Vec<(&'s
     let s = Instant::now();
     out.push((
         Country.table_name(),
-        insert::<Country, _>(&txn, data::countries(seed)).await?,
+        insert::<Country, _>(&txn, data::countries(seed, h)).await?,
     ));
     out.push((
         City.table_name(),
-        insert::<City, _>(&txn, data::cities(seed)).await?,
+        insert::<City, _>(&txn, data::cities(seed, h)).await?,
     ));
     out.push((
         Address.table_name(),
-        insert_stream::<Address, _, _>(&txn, data::addresses(seed, sizes)).await?,
+        insert_stream::<Address, _, _>(&txn, data::addresses(seed, sizes, h)).await?,
     ));
     out.push((
         Language.table_name(),
-        insert::<Language, _>(&txn, data::languages()).await?,
+        insert::<Language, _>(&txn, data::languages(h)).await?,
     ));
     out.push((
         Category.table_name(),
-        insert::<Category, _>(&txn, data::categories()).await?,
+        insert::<Category, _>(&txn, data::categories(h)).await?,
     ));
     out.push((
         Actor.table_name(),
-        insert::<Actor, _>(&txn, data::actors(seed)).await?,
+        insert::<Actor, _>(&txn, data::actors(seed, h)).await?,
     ));
-    let films = data::films(seed);
+    let films = data::films(seed, h);
     let texts = films.iter().map(data::film_text_of).collect();
     out.push((
         Film.table_name(),
@@ -222,14 +311,14 @@ async fn fill(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<Vec<(&'s
     ));
     out.push((
         FilmActor.table_name(),
-        insert::<FilmActor, _>(&txn, data::film_actors(seed)).await?,
+        insert::<FilmActor, _>(&txn, data::film_actors(seed, h)).await?,
     ));
     out.push((
         FilmCategory.table_name(),
-        insert::<FilmCategory, _>(&txn, data::film_categories(seed)).await?,
+        insert::<FilmCategory, _>(&txn, data::film_categories(seed, h)).await?,
     ));
     // On MySQL `store` has no manager key yet; on SQLite keys are not enforced while loading.
-    let stores = insert::<Store, _>(&txn, data::stores(sizes)).await;
+    let stores = insert::<Store, _>(&txn, data::stores(sizes, h)).await;
     let stores = if db.get_database_backend() == DbBackend::Sqlite {
         stores.context(
             "a SQLite target must be opened with Role::Generator, which leaves foreign keys \
@@ -239,23 +328,23 @@ async fn fill(db: &DatabaseConnection, scale: u32, seed: u64) -> Result<Vec<(&'s
         stores?
     };
     out.push((Store.table_name(), stores));
-    let staff = data::staff(seed, sizes);
+    let staff = data::staff(seed, sizes, h);
     out.push((
         Staff.table_name(),
         insert::<Staff, _>(&txn, staff.clone()).await?,
     ));
     out.push((
         Customer.table_name(),
-        insert_stream::<Customer, _, _>(&txn, data::customers(seed, sizes)).await?,
+        insert_stream::<Customer, _, _>(&txn, data::customers(seed, sizes, h)).await?,
     ));
     let layout = data::inventory_layout(seed, sizes);
     out.push((
         Inventory.table_name(),
-        insert_stream::<Inventory, _, _>(&txn, data::inventory(&layout)).await?,
+        insert_stream::<Inventory, _, _>(&txn, data::inventory(&layout, h)).await?,
     ));
     tracing::info!("dimensions written in {:.1} s", s.elapsed().as_secs_f64());
 
-    let facts = data::Facts::new(seed, sizes, layout, &films, &staff);
+    let facts = data::Facts::new(seed, sizes, layout, &films, &staff, h);
     let s = Instant::now();
     let (n_rentals, n_payments) = if db.get_database_backend() == DbBackend::MySql {
         // Two connections, one per table, so the server inserts rentals and payments on two
