@@ -58,7 +58,9 @@ fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
         .env("BENCH_DB_PREFIX", &prefix)
         .output()
         .expect("bench/run starts");
-    common::mariadb_client(&format!("DROP DATABASE IF EXISTS `{db}`;"));
+    common::mariadb_client(&format!(
+        "DROP DATABASE IF EXISTS `{db}`; DROP DATABASE IF EXISTS `{db}_real`;"
+    ));
     let stdout = String::from_utf8_lossy(&run.stdout);
     assert!(
         run.status.success(),
@@ -81,20 +83,39 @@ fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
         .find(|l| l.starts_with("| scale |"))
         .expect("a table header");
     let columns = cells(header);
-    assert_eq!(columns.len(), 10, "{header}");
-    let rows: Vec<Vec<&str>> = text
+    assert_eq!(columns.len(), 11, "{header}");
+    for shape in ["generated", "real-shaped"] {
+        let rows: Vec<Vec<&str>> = text
+            .lines()
+            .filter(|l| l.starts_with(&format!("| x1 | {shape} |")))
+            .map(cells)
+            .collect();
+        check_steps(&text, &columns, &rows);
+    }
+    // The date cliff: full-load per fact row, dates inside and outside the default calendar.
+    let cliff = text
         .lines()
-        .filter(|l| l.starts_with("| x1 |"))
+        .find(|l| l.starts_with("| x1 |") && cells(l).len() == 4)
         .map(cells)
-        .collect();
+        .unwrap_or_else(|| panic!("a date-cliff row:\n{text}"));
+    let number = |s: &str| s.parse::<f64>().is_ok_and(|v| v > 0.0);
+    assert!(cliff[1..].iter().all(|c| number(c)), "{cliff:?}");
+    assert!(
+        stdout.contains("appended to ") && stdout.contains("init + full-load"),
+        "prints the table and where it went:\n{stdout}"
+    );
+}
+
+/// One source's rows: every step, in order, each with its figures.
+fn check_steps(text: &str, columns: &[&str], rows: &[Vec<&str>]) {
     // The churn step names its operation count: 1% of the rentals.
     let steps: Vec<String> = rows
         .iter()
         .map(|r| {
-            let ops = r[2].strip_prefix("incremental after simulate --ops ");
+            let ops = r[3].strip_prefix("incremental after simulate --ops ");
             match ops.map(str::parse::<u64>) {
                 Some(Ok(n)) if n > 0 => "incremental after simulate --ops N".into(),
-                _ => r[2].to_string(),
+                _ => r[3].to_string(),
             }
         })
         .collect();
@@ -112,28 +133,25 @@ fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
         "{text}"
     );
     let number = |s: &str| s.parse::<f64>().is_ok_and(|v| v >= 0.0);
-    let facts = rows[0][1];
+    let facts = rows[0][2];
     assert!(
         facts.parse::<u64>().is_ok_and(|n| n > 20_000),
         "scale 1 has about 32,000 fact rows: {facts}"
     );
-    for row in &rows {
+    for row in rows {
         assert_eq!(row.len(), columns.len(), "{row:?}");
-        assert_eq!(row[1], facts, "one source for every step: {row:?}");
-        assert!(number(row[3]), "wall seconds: {row:?}");
-        assert!(number(row[5]), "peak RSS: {row:?}");
-        let cpu = row[6].split_whitespace().next().unwrap_or_default();
+        assert_eq!(row[2], facts, "one source for every step: {row:?}");
+        assert!(number(row[4]), "wall seconds: {row:?}");
+        assert!(number(row[5]), "microseconds per fact row: {row:?}");
+        assert!(number(row[6]), "peak RSS: {row:?}");
+        let cpu = row[7].split_whitespace().next().unwrap_or_default();
         assert!(number(cpu), "CPU seconds: {row:?}");
     }
-    assert_eq!(rows[0][9], "1.00", "the floor is the unit");
-    let ratio = rows[2][9];
+    assert_eq!(rows[0][10], "1.00", "the floor is the unit");
+    let ratio = rows[2][10];
     assert!(
         ratio.ends_with("of floor + indexes)")
             && number(ratio.split_whitespace().next().unwrap_or_default()),
         "full-load against the floor: {ratio}"
-    );
-    assert!(
-        stdout.contains("appended to ") && stdout.contains("init + full-load"),
-        "prints the table and where it went:\n{stdout}"
     );
 }
