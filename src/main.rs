@@ -244,6 +244,11 @@ struct ValidateArgs {
     /// Print one JSON document with every check, its values and ids, instead of the table
     #[arg(long)]
     json: bool,
+    /// Read and compare every fact row on both sides, instead of comparing checksums of
+    /// blocks of ids and reading only the rows of blocks that differ (a SQLite source is
+    /// always compared row by row)
+    #[arg(long)]
+    exhaustive: bool,
 }
 
 #[derive(Args)]
@@ -723,7 +728,12 @@ async fn execute(
             validate::require_warehouse_file(&config.warehouse_url)?;
             let source = SourceDb::connect(&config.source_url).await?;
             let wh = db::connect(&config.warehouse_url, Role::WarehouseReader).await?;
-            let report = validate::validate(&source, &wh, window).await?;
+            let facts = if args.exhaustive {
+                validate::Facts::Exhaustive
+            } else {
+                validate::Facts::Checksums
+            };
+            let report = validate::validate_with(&source, &wh, window, facts).await?;
             close_warehouse(wh).await;
             if args.json {
                 print_stdout(&report.to_json())?;

@@ -1,24 +1,35 @@
-//! Comparing the fact tables: both sides read off the comparing task in bounded batches
-//! ([`super::read_ahead`] for the source, [`super::direct`] for the warehouse) and
-//! merge-joined by natural id; each row is compared with what the loader would write for its
-//! source row, and its keys, dates and per-day totals are checked on the way.
+//! Comparing the fact tables, two ways:
+//!
+//! - by fingerprints ([`super::checksum`], the default on a MySQL source): the warehouse's
+//!   rows are read once for the checks each row gets and for their blocks' sums; only the rows
+//!   of blocks whose sums differ from the source's are read from both sides and compared;
+//! - row by row (`--exhaustive`, and any SQLite source): both sides read off the comparing
+//!   task in bounded batches ([`super::read_ahead`] for the source, [`super::direct`] for the
+//!   warehouse) and merge-joined by natural id.
+//!
+//! Either way a compared row is checked against what the loader would write for its source
+//! row, and every warehouse row's keys, dates and per-day totals are checked; the report is
+//! the same.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use chrono::NaiveDateTime;
 use futures::TryStreamExt;
-use sea_orm::{DatabaseTransaction, EntityTrait, QuerySelect};
+use sea_orm::sea_query::Expr;
+use sea_orm::{DatabaseTransaction, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
+use super::checksum::{self, Fingerprint, Naturals, SUB, Sum, TOP, WarehouseSums};
 use super::merge::{differing_columns, merge_join};
 use super::read_ahead::{self, Batches};
-use super::{Found, Id, MissingDates, TableResult, Validation, direct, wh_read_error};
+use super::{DayTotals, Found, Id, MissingDates, TableResult, Validation, direct, wh_read_error};
 use crate::source::{inventory, payment, rental};
 use crate::star::keymap::KeyMap;
 use crate::star::transform::{PaymentKeys, RentalKeys, datetime_key, payment_row, rental_row};
 use crate::star::{Fact, Payment, Rental};
-use crate::sync::extract::read_error;
+use crate::sync::extract::{read_error, unreadable_row};
 use crate::warehouse::entity::{dim_date, fact_payment, fact_rental};
 
 impl Validation {
@@ -33,38 +44,9 @@ impl Validation {
         file: PathBuf,
     ) -> Result<DatabaseTransaction> {
         let snapshot = src.take().context("the source snapshot is gone")?;
-        // What rentals resolve film and store through, as the loader does.
-        let mut copies: KeyMap<(u32, u32)> = KeyMap::default();
-        let mut rows = inventory::Entity::find()
-            .select_only()
-            .columns([
-                inventory::Column::InventoryId,
-                inventory::Column::FilmId,
-                inventory::Column::StoreId,
-            ])
-            .into_tuple::<(u32, u32, u32)>()
-            .stream(&snapshot)
-            .await
-            .with_context(read_error::<inventory::Entity>)?;
-        while let Some((id, film_id, store_id)) = rows
-            .try_next()
-            .await
-            .with_context(read_error::<inventory::Entity>)?
-        {
-            copies.insert(id, (film_id, store_id));
-        }
-        drop(rows);
+        let looked = lookups(&snapshot, &wh).await;
         *src = Some(snapshot);
-
-        let dates: HashSet<i32> = dim_date::Entity::find()
-            .select_only()
-            .column(dim_date::Column::DateKey)
-            .into_tuple::<i32>()
-            .all(&wh)
-            .await
-            .with_context(|| wh_read_error(crate::db::table::<dim_date::Entity>()))?
-            .into_iter()
-            .collect();
+        let (copies, dates) = looked?;
 
         let (src_reader, src_rentals, src_payments) =
             read_ahead::source_facts(src.take().context("the source snapshot is gone")?);
@@ -92,17 +74,275 @@ impl Validation {
         }
         .await;
         *src = Some(src_reader.finish().await?);
-        let read = tokio::task::spawn_blocking(move || wh_reader.finish())
-            .await
-            .context("the warehouse reading thread failed")??;
-        if read != mark {
-            bail!(
-                "the warehouse changed while it was being validated (a sync run committed \
-                 meanwhile); run validate again"
-            );
-        }
+        same_state(wh_reader, mark).await?;
         compared?;
         Ok(wh)
+    }
+
+    /// Compares the facts by fingerprints ([`checksum`]): the source's server sums blocks of
+    /// ids on a task holding the snapshot while the warehouse's facts are read (on a thread,
+    /// [`direct`]) for the checks every row gets and for the same sums; then only the rows of
+    /// the blocks that differ are read from both sides and compared. Returns `wh`.
+    pub(super) async fn facts_by_checksum(
+        &mut self,
+        src: &mut Option<DatabaseTransaction>,
+        wh: DatabaseTransaction,
+        file: PathBuf,
+    ) -> Result<DatabaseTransaction> {
+        let snapshot = src.take().context("the source snapshot is gone")?;
+        let looked = lookups(&snapshot, &wh).await;
+        let step = Instant::now();
+        let sums = tokio::spawn(async move {
+            let rentals = checksum::source_sums::<Rental>(&snapshot, TOP, None).await;
+            let payments = match &rentals {
+                Ok(_) => checksum::source_sums::<Payment>(&snapshot, TOP, None).await,
+                Err(_) => Ok(BTreeMap::new()),
+            };
+            (snapshot, rentals, payments)
+        });
+        let mark = direct::state_mark(&wh).await;
+        let (wh_reader, mut wh_rentals, mut wh_payments) = direct::warehouse_facts(file);
+        let summed = async {
+            let (_, dates) = looked.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
+            let r = self.sum_rentals(&mut wh_rentals, dates).await?;
+            let p = self.sum_payments(&mut wh_payments, dates).await?;
+            Ok::<_, anyhow::Error>((r, p))
+        }
+        .await;
+        drop((wh_rentals, wh_payments));
+        let (snapshot, src_rentals, src_payments) =
+            sums.await.context("the source's checksum task failed")?;
+        *src = Some(snapshot);
+        same_state(wh_reader, mark?).await?;
+        let (copies, _) = looked?;
+        let (wh_rentals, wh_payments) = summed?;
+        let (src_rentals, src_payments) = (src_rentals?, src_payments?);
+        tracing::info!(
+            "fact fingerprints summed on both sides in {:.3} s",
+            step.elapsed().as_secs_f64()
+        );
+        let snapshot = src.as_ref().context("the source snapshot is gone")?;
+        let step = Instant::now();
+        self.rentals_by_blocks(snapshot, &wh, &src_rentals, &wh_rentals, &copies)
+            .await?;
+        self.payments_by_blocks(snapshot, &wh, &src_payments, &wh_payments)
+            .await?;
+        tracing::info!(
+            "differing fact blocks compared in {:.3} s",
+            step.elapsed().as_secs_f64()
+        );
+        Ok(wh)
+    }
+
+    /// Every warehouse rental: the checks each row gets, and its block's fingerprint.
+    async fn sum_rentals(
+        &mut self,
+        warehouse: &mut Batches<fact_rental::Model>,
+        dates: &HashSet<i32>,
+    ) -> Result<WarehouseSums> {
+        let mut sums = WarehouseSums::default();
+        let mut t = TableResult::new(Rental::star_table(), true, false);
+        let mut checks = RowChecks::default();
+        let mut buf = Vec::with_capacity(128);
+        let Validation {
+            films,
+            stores,
+            customers,
+            staff,
+            rentals: (_, wh_days),
+            ..
+        } = self;
+        let n = Naturals {
+            films,
+            stores,
+            customers,
+            staff,
+        };
+        let rows = warehouse.rows();
+        let mut rows = std::pin::pin!(rows);
+        let mut order = Order::default();
+        while let Some(f) = rows.try_next().await? {
+            let id = i64::from(f.rental_id);
+            order.check(Rental::star_table(), id)?;
+            t.warehouse_rows += 1;
+            checks.rental(&n, dates, wh_days, &f);
+            let crc = checksum::crc::<Rental>(&f, &n, &mut buf);
+            sums.add(id, crc, Rental::consistent(&f), Rental::when(&f));
+        }
+        self.tables.push(t);
+        checks.record(self, Rental::star_table());
+        Ok(sums)
+    }
+
+    /// Every warehouse payment: the checks each row gets, and its block's fingerprint.
+    async fn sum_payments(
+        &mut self,
+        warehouse: &mut Batches<fact_payment::Model>,
+        dates: &HashSet<i32>,
+    ) -> Result<WarehouseSums> {
+        let mut sums = WarehouseSums::default();
+        let mut t = TableResult::new(Payment::star_table(), true, false);
+        let mut checks = RowChecks::default();
+        let mut buf = Vec::with_capacity(128);
+        let Validation {
+            films,
+            stores,
+            customers,
+            staff,
+            payments: (_, wh_days),
+            ..
+        } = self;
+        let n = Naturals {
+            films,
+            stores,
+            customers,
+            staff,
+        };
+        let rows = warehouse.rows();
+        let mut rows = std::pin::pin!(rows);
+        let mut order = Order::default();
+        while let Some(f) = rows.try_next().await? {
+            let id = i64::from(f.payment_id);
+            order.check(Payment::star_table(), id)?;
+            t.warehouse_rows += 1;
+            checks.payment(&n, dates, wh_days, &f);
+            let crc = checksum::crc::<Payment>(&f, &n, &mut buf);
+            sums.add(id, crc, Payment::consistent(&f), Payment::when(&f));
+        }
+        self.tables.push(t);
+        checks.record(self, Payment::star_table());
+        Ok(sums)
+    }
+
+    /// The rentals of the blocks whose fingerprints differ, read from both sides and
+    /// compared; the source's count, per-day totals and latest date from the rest.
+    async fn rentals_by_blocks(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: &DatabaseTransaction,
+        source: &BTreeMap<i64, Sum>,
+        warehouse: &WarehouseSums,
+        copies: &KeyMap<(u32, u32)>,
+    ) -> Result<()> {
+        let blocks = checksum::differing(source, warehouse, |b| {
+            checksum::source_sums::<Rental>(src, SUB, Some(checksum::ids_of(b, TOP)))
+        })
+        .await?;
+        tracing::info!(
+            "fact_rental: {} of {} blocks of {SUB} ids differ; their rows are compared",
+            blocks.len(),
+            warehouse.sub.len()
+        );
+        let mut latest = matched_latest(warehouse, &blocks);
+        let Validation {
+            films,
+            stores,
+            customers,
+            staff,
+            tables,
+            rentals: (src_days, wh_days),
+            latest: latest_of_all,
+            ..
+        } = self;
+        *src_days = wh_days.clone();
+        let n = Naturals {
+            films,
+            stores,
+            customers,
+            staff,
+        };
+        let t = tables
+            .iter_mut()
+            .find(|t| t.table == Rental::star_table())
+            .context("fact_rental was summed")?;
+        t.source_rows = checksum::rows(source) as u64;
+        for b in blocks {
+            let (lo, hi) = checksum::ids_of(b, SUB);
+            let s = fetch_source::<Rental>(src, lo, hi).await?;
+            let w = fetch_warehouse::<Rental>(wh, lo, hi).await?;
+            merge_sorted(s, w, |id, s, w| {
+                let expected = s
+                    .as_ref()
+                    .map(|r| {
+                        src_days.add(datetime_key(r.rental_date), 0);
+                        latest = latest.max(Some(r.rental_date));
+                        expected_rental(&n, copies, r)
+                    })
+                    .transpose()?;
+                if let Some(f) = &w {
+                    src_days.remove(f.rental_date_key, 0);
+                }
+                compare(t, id, expected, w);
+                Ok(())
+            })?;
+        }
+        *latest_of_all = (*latest_of_all).max(latest);
+        Ok(())
+    }
+
+    /// [`Validation::rentals_by_blocks`] for payments.
+    async fn payments_by_blocks(
+        &mut self,
+        src: &DatabaseTransaction,
+        wh: &DatabaseTransaction,
+        source: &BTreeMap<i64, Sum>,
+        warehouse: &WarehouseSums,
+    ) -> Result<()> {
+        let blocks = checksum::differing(source, warehouse, |b| {
+            checksum::source_sums::<Payment>(src, SUB, Some(checksum::ids_of(b, TOP)))
+        })
+        .await?;
+        tracing::info!(
+            "fact_payment: {} of {} blocks of {SUB} ids differ; their rows are compared",
+            blocks.len(),
+            warehouse.sub.len()
+        );
+        let mut latest = matched_latest(warehouse, &blocks);
+        let Validation {
+            films,
+            stores,
+            customers,
+            staff,
+            staff_store,
+            tables,
+            payments: (src_days, wh_days),
+            latest: latest_of_all,
+            ..
+        } = self;
+        *src_days = wh_days.clone();
+        let n = Naturals {
+            films,
+            stores,
+            customers,
+            staff,
+        };
+        let t = tables
+            .iter_mut()
+            .find(|t| t.table == Payment::star_table())
+            .context("fact_payment was summed")?;
+        t.source_rows = checksum::rows(source) as u64;
+        for b in blocks {
+            let (lo, hi) = checksum::ids_of(b, SUB);
+            let s = fetch_source::<Payment>(src, lo, hi).await?;
+            let w = fetch_warehouse::<Payment>(wh, lo, hi).await?;
+            merge_sorted(s, w, |id, s, w| {
+                let expected = s
+                    .as_ref()
+                    .map(|p| expected_payment(&n, staff_store, p))
+                    .transpose()?;
+                if let (Some(p), Some(e)) = (&s, &expected) {
+                    src_days.add(e.payment_date_key, e.amount_cents);
+                    latest = latest.max(Some(p.payment_date));
+                }
+                if let Some(f) = &w {
+                    src_days.remove(f.payment_date_key, f.amount_cents);
+                }
+                compare(t, id, expected, w);
+                Ok(())
+            })?;
+        }
+        *latest_of_all = (*latest_of_all).max(latest);
+        Ok(())
     }
 
     async fn rentals(
@@ -115,8 +355,7 @@ impl Validation {
         let source = source.rows().map_ok(|r| (i64::from(r.rental_id), r));
         let warehouse = warehouse.rows().map_ok(|r| (i64::from(r.rental_id), r));
         let mut t = TableResult::new(Rental::star_table(), true, false);
-        let mut fk = Found::default();
-        let mut missing_dates = MissingDates::default();
+        let mut checks = RowChecks::default();
         let Validation {
             films,
             stores,
@@ -126,55 +365,32 @@ impl Validation {
             latest,
             ..
         } = self;
+        let n = Naturals {
+            films,
+            stores,
+            customers,
+            staff,
+        };
         merge_join(Rental::star_table(), source, warehouse, |id, s, w| {
-            if let Some(r) = &s {
-                t.source_rows += 1;
-                src_days.add(datetime_key(r.rental_date), 0);
-                *latest = (*latest).max(Some(r.rental_date));
-            }
+            let expected = s
+                .as_ref()
+                .map(|r| {
+                    t.source_rows += 1;
+                    src_days.add(datetime_key(r.rental_date), 0);
+                    *latest = (*latest).max(Some(r.rental_date));
+                    expected_rental(&n, copies, r)
+                })
+                .transpose()?;
             if let Some(f) = &w {
                 t.warehouse_rows += 1;
-                wh_days.add(f.rental_date_key, 0);
-                dangling_keys(
-                    &mut fk,
-                    id,
-                    &[
-                        (films.has_key(f.film_key), "film_key"),
-                        (stores.has_key(f.store_key), "store_key"),
-                        (customers.has_key(f.customer_key), "customer_key"),
-                        (staff.has_key(f.staff_key), "staff_key"),
-                    ],
-                );
-                missing_dates.check(dates, "rental_date_key", f.rental_date_key);
-                if let Some(k) = f.return_date_key {
-                    missing_dates.check(dates, "return_date_key", k);
-                }
+                checks.rental(&n, dates, wh_days, f);
             }
-            match (s, w) {
-                (Some(_), None) => t.missing.add(Id::One(id)),
-                (None, Some(_)) => t.extra.add(Id::One(id)),
-                (Some(r), Some(f)) => {
-                    let (film_id, store_id) =
-                        copies.get(r.inventory_id).unwrap_or((u32::MAX, u32::MAX));
-                    let keys = RentalKeys {
-                        film_key: films.key(film_id),
-                        store_key: stores.key(store_id),
-                        customer_key: customers.key(r.customer_id),
-                        staff_key: staff.key(r.staff_id),
-                    };
-                    let cols = differing_columns(&rental_row(&r, keys)?, &f);
-                    if !cols.is_empty() {
-                        t.stale.add_with_columns(Id::One(id), &cols);
-                    }
-                }
-                (None, None) => {}
-            }
+            compare(&mut t, id, expected, w);
             Ok(())
         })
         .await?;
         self.tables.push(t);
-        self.foreign_keys.push((Rental::star_table(), fk));
-        self.dates.push((Rental::star_table(), missing_dates));
+        checks.record(self, Rental::star_table());
         Ok(())
     }
 
@@ -187,34 +403,30 @@ impl Validation {
         let source = source.rows().map_ok(|p| (i64::from(p.payment_id), p));
         let warehouse = warehouse.rows().map_ok(|p| (i64::from(p.payment_id), p));
         let mut t = TableResult::new(Payment::star_table(), true, false);
-        let mut fk = Found::default();
-        let mut missing_dates = MissingDates::default();
+        let mut checks = RowChecks::default();
         let Validation {
             stores,
             customers,
             staff,
+            films,
             staff_store,
             payments: (src_days, wh_days),
             latest,
             ..
         } = self;
+        let n = Naturals {
+            films,
+            stores,
+            customers,
+            staff,
+        };
         merge_join(Payment::star_table(), source, warehouse, |id, s, w| {
             // Both sides are built first: the expected row carries the cents of the source.
             // A source row the loader cannot make (an amount beyond integer cents) fails the
             // comparison with the loader's own error.
             let expected = s
                 .as_ref()
-                .map(|p| {
-                    let store_id = staff_store.get(p.staff_id).unwrap_or(u32::MAX);
-                    payment_row(
-                        p,
-                        PaymentKeys {
-                            customer_key: customers.key(p.customer_id),
-                            store_key: stores.key(store_id),
-                            staff_key: staff.key(p.staff_id),
-                        },
-                    )
-                })
+                .map(|p| expected_payment(&n, staff_store, p))
                 .transpose()?;
             if let (Some(p), Some(e)) = (&s, &expected) {
                 t.source_rows += 1;
@@ -223,36 +435,181 @@ impl Validation {
             }
             if let Some(f) = &w {
                 t.warehouse_rows += 1;
-                wh_days.add(f.payment_date_key, f.amount_cents);
-                dangling_keys(
-                    &mut fk,
-                    id,
-                    &[
-                        (customers.has_key(f.customer_key), "customer_key"),
-                        (stores.has_key(f.store_key), "store_key"),
-                        (staff.has_key(f.staff_key), "staff_key"),
-                    ],
-                );
-                missing_dates.check(dates, "payment_date_key", f.payment_date_key);
+                checks.payment(&n, dates, wh_days, f);
             }
-            match (expected, w) {
-                (Some(_), None) => t.missing.add(Id::One(id)),
-                (None, Some(_)) => t.extra.add(Id::One(id)),
-                (Some(e), Some(f)) => {
-                    let cols = differing_columns(&e, &f);
-                    if !cols.is_empty() {
-                        t.stale.add_with_columns(Id::One(id), &cols);
-                    }
-                }
-                (None, None) => {}
-            }
+            compare(&mut t, id, expected, w);
             Ok(())
         })
         .await?;
         self.tables.push(t);
-        self.foreign_keys.push((Payment::star_table(), fk));
-        self.dates.push((Payment::star_table(), missing_dates));
+        checks.record(self, Payment::star_table());
         Ok(())
+    }
+}
+
+/// What both ways of comparing read first: the inventory copies rentals resolve their film
+/// and store through (as the loader does), and the days of `dim_date`.
+async fn lookups(
+    src: &DatabaseTransaction,
+    wh: &DatabaseTransaction,
+) -> Result<(KeyMap<(u32, u32)>, HashSet<i32>)> {
+    let mut copies: KeyMap<(u32, u32)> = KeyMap::default();
+    let mut rows = inventory::Entity::find()
+        .select_only()
+        .columns([
+            inventory::Column::InventoryId,
+            inventory::Column::FilmId,
+            inventory::Column::StoreId,
+        ])
+        .into_tuple::<(u32, u32, u32)>()
+        .stream(src)
+        .await
+        .with_context(read_error::<inventory::Entity>)?;
+    while let Some((id, film_id, store_id)) = rows
+        .try_next()
+        .await
+        .with_context(read_error::<inventory::Entity>)?
+    {
+        copies.insert(id, (film_id, store_id));
+    }
+    drop(rows);
+    let dates: HashSet<i32> = dim_date::Entity::find()
+        .select_only()
+        .column(dim_date::Column::DateKey)
+        .into_tuple::<i32>()
+        .all(wh)
+        .await
+        .with_context(|| wh_read_error(crate::db::table::<dim_date::Entity>()))?
+        .into_iter()
+        .collect();
+    Ok((copies, dates))
+}
+
+/// Waits for the warehouse's reading thread and fails if it read another state than `mark`.
+async fn same_state(reader: direct::DirectReader, mark: direct::StateMark) -> Result<()> {
+    let read = tokio::task::spawn_blocking(move || reader.finish())
+        .await
+        .context("the warehouse reading thread failed")??;
+    if read != mark {
+        bail!(
+            "the warehouse changed while it was being validated (a sync run committed \
+             meanwhile); run validate again"
+        );
+    }
+    Ok(())
+}
+
+/// The checks every warehouse fact row gets, however the rows are compared: its keys point
+/// at members, its date keys are in `dim_date`; and its day is counted.
+#[derive(Default)]
+struct RowChecks {
+    foreign_keys: Found,
+    dates: MissingDates,
+}
+
+impl RowChecks {
+    fn rental(
+        &mut self,
+        n: &Naturals,
+        dates: &HashSet<i32>,
+        days: &mut DayTotals,
+        f: &fact_rental::Model,
+    ) {
+        days.add(f.rental_date_key, 0);
+        dangling_keys(
+            &mut self.foreign_keys,
+            f.rental_id.into(),
+            &[
+                (n.films.has_key(f.film_key), "film_key"),
+                (n.stores.has_key(f.store_key), "store_key"),
+                (n.customers.has_key(f.customer_key), "customer_key"),
+                (n.staff.has_key(f.staff_key), "staff_key"),
+            ],
+        );
+        self.dates
+            .check(dates, "rental_date_key", f.rental_date_key);
+        if let Some(k) = f.return_date_key {
+            self.dates.check(dates, "return_date_key", k);
+        }
+    }
+
+    fn payment(
+        &mut self,
+        n: &Naturals,
+        dates: &HashSet<i32>,
+        days: &mut DayTotals,
+        f: &fact_payment::Model,
+    ) {
+        days.add(f.payment_date_key, f.amount_cents);
+        dangling_keys(
+            &mut self.foreign_keys,
+            f.payment_id.into(),
+            &[
+                (n.customers.has_key(f.customer_key), "customer_key"),
+                (n.stores.has_key(f.store_key), "store_key"),
+                (n.staff.has_key(f.staff_key), "staff_key"),
+            ],
+        );
+        self.dates
+            .check(dates, "payment_date_key", f.payment_date_key);
+    }
+
+    fn record(self, v: &mut Validation, table: &'static str) {
+        v.foreign_keys.push((table, self.foreign_keys));
+        v.dates.push((table, self.dates));
+    }
+}
+
+/// The rental the loader would write for source row `r`, its keys the warehouse's members'.
+fn expected_rental(
+    n: &Naturals,
+    copies: &KeyMap<(u32, u32)>,
+    r: &rental::Model,
+) -> Result<fact_rental::Model> {
+    let (film_id, store_id) = copies.get(r.inventory_id).unwrap_or((u32::MAX, u32::MAX));
+    let keys = RentalKeys {
+        film_key: n.films.key(film_id),
+        store_key: n.stores.key(store_id),
+        customer_key: n.customers.key(r.customer_id),
+        staff_key: n.staff.key(r.staff_id),
+    };
+    rental_row(r, keys)
+}
+
+/// The payment the loader would write for source row `p` (its store is its staff member's).
+fn expected_payment(
+    n: &Naturals,
+    staff_store: &KeyMap<u32>,
+    p: &payment::Model,
+) -> Result<fact_payment::Model> {
+    let store_id = staff_store.get(p.staff_id).unwrap_or(u32::MAX);
+    payment_row(
+        p,
+        PaymentKeys {
+            customer_key: n.customers.key(p.customer_id),
+            store_key: n.stores.key(store_id),
+            staff_key: n.staff.key(p.staff_id),
+        },
+    )
+}
+
+/// Records what one id's rows say: missing, extra, or stale with the columns that differ.
+fn compare<M: sea_orm::ModelTrait + PartialEq>(
+    t: &mut TableResult,
+    id: i64,
+    expected: Option<M>,
+    actual: Option<M>,
+) {
+    match (expected, actual) {
+        (Some(_), None) => t.missing.add(Id::One(id)),
+        (None, Some(_)) => t.extra.add(Id::One(id)),
+        (Some(e), Some(a)) => {
+            let cols = differing_columns(&e, &a);
+            if !cols.is_empty() {
+                t.stale.add_with_columns(Id::One(id), &cols);
+            }
+        }
+        (None, None) => {}
     }
 }
 
@@ -262,5 +619,97 @@ fn dangling_keys(fk: &mut Found, id: i64, keys: &[(bool, &'static str)]) {
     let bad: Vec<&'static str> = keys.iter().filter(|(ok, _)| !ok).map(|(_, c)| *c).collect();
     if !bad.is_empty() {
         fk.add_with_columns(Id::One(id), &bad);
+    }
+}
+
+/// Fails when ids do not come strictly ascending (a warehouse without its primary key).
+#[derive(Default)]
+struct Order(Option<i64>);
+
+impl Order {
+    fn check(&mut self, table: &str, id: i64) -> Result<()> {
+        if self.0.is_some_and(|last| last >= id) {
+            bail!("warehouse table {table} is not in {id} order: its primary key is broken");
+        }
+        self.0 = Some(id);
+        Ok(())
+    }
+}
+
+/// The latest date of the warehouse rows in sub-blocks that matched the source: the same
+/// rows, so the same dates.
+fn matched_latest(warehouse: &WarehouseSums, differing: &[i64]) -> Option<NaiveDateTime> {
+    warehouse
+        .sub
+        .iter()
+        .filter(|(b, _)| differing.binary_search(b).is_err())
+        .filter_map(|(_, s)| s.latest)
+        .max()
+}
+
+/// The source rows of fact `F` with ids in `[lo, hi]`, in id order; a row the driver cannot
+/// read is named.
+async fn fetch_source<F: Fact>(
+    src: &DatabaseTransaction,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(i64, SourceModel<F>)>> {
+    use sea_orm::sea_query::ExprTrait;
+    let id = Expr::col((F::Source::default(), F::source_id()));
+    let rows = F::Source::find()
+        .filter(id.between(lo, hi))
+        .order_by_asc(F::source_id())
+        .all(src)
+        .await;
+    match rows {
+        Ok(rows) => Ok(rows
+            .into_iter()
+            .filter_map(|r| F::fact_id(&r).map(|id| (id, r)))
+            .collect()),
+        Err(e) => Err(unreadable_row::<F::Source, _>(src, F::source_id(), Some(lo - 1), e).await),
+    }
+}
+
+/// The warehouse rows of fact `F` with ids in `[lo, hi]`, in id order.
+async fn fetch_warehouse<F: Fact>(
+    wh: &DatabaseTransaction,
+    lo: i64,
+    hi: i64,
+) -> Result<Vec<(i64, StarModel<F>)>> {
+    use sea_orm::sea_query::ExprTrait;
+    let id = Expr::col((F::Star::default(), F::star_id()));
+    let rows = F::Star::find()
+        .filter(id.between(lo, hi))
+        .order_by_asc(F::star_id())
+        .all(wh)
+        .await
+        .with_context(|| wh_read_error(F::star_table()))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (i64::from(F::id(&r)), r))
+        .collect())
+}
+
+type SourceModel<F> = <<F as Fact>::Source as EntityTrait>::Model;
+type StarModel<F> = <<F as Fact>::Star as EntityTrait>::Model;
+
+/// Walks two lists sorted by id and calls `each` once per id, with the rows each side has.
+fn merge_sorted<S, W>(
+    source: Vec<(i64, S)>,
+    warehouse: Vec<(i64, W)>,
+    mut each: impl FnMut(i64, Option<S>, Option<W>) -> Result<()>,
+) -> Result<()> {
+    let mut s = source.into_iter().peekable();
+    let mut w = warehouse.into_iter().peekable();
+    loop {
+        let next = match (s.peek(), w.peek()) {
+            (None, None) => return Ok(()),
+            (Some((a, _)), Some((b, _))) => (*a).min(*b),
+            (Some((a, _)), None) => *a,
+            (None, Some((b, _))) => *b,
+        };
+        let sr = s.next_if(|(id, _)| *id == next).map(|(_, r)| r);
+        let wr = w.next_if(|(id, _)| *id == next).map(|(_, r)| r);
+        each(next, sr, wr)?;
     }
 }

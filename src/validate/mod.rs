@@ -44,6 +44,7 @@
 //! (`.cargo/config.toml`) and mimalloc as the allocator (`main.rs`). `docs/benchmarks-log.md` has
 //! the figures.
 
+mod checksum;
 mod direct;
 mod facts;
 pub mod merge;
@@ -77,6 +78,18 @@ use crate::sync::extract::{self, Geography, Marks, read_error};
 use crate::warehouse::entity::warehouse_meta;
 use crate::warehouse::schema::SCHEMA_VERSION;
 
+/// How the fact tables are compared.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Facts {
+    /// By fingerprints of blocks of ids, the source's computed by its server; only the rows
+    /// of blocks that differ are read and compared ([`checksum`]). A SQLite source, which
+    /// cannot compute them, is compared row by row.
+    #[default]
+    Checksums,
+    /// Every row read from both sides and compared (`--exhaustive`).
+    Exhaustive,
+}
+
 /// Compares `source` with `warehouse`; the window narrows only the count and revenue checks.
 /// An `Err` is a failure to compare (unreachable or unreadable database), not a difference.
 pub async fn validate(
@@ -84,10 +97,24 @@ pub async fn validate(
     warehouse: &DatabaseConnection,
     window: WindowSpec,
 ) -> Result<ValidationReport> {
+    validate_with(source, warehouse, window, Facts::default()).await
+}
+
+/// [`validate`], comparing the facts as `facts` says.
+pub async fn validate_with(
+    source: &SourceDb,
+    warehouse: &DatabaseConnection,
+    window: WindowSpec,
+    facts: Facts,
+) -> Result<ValidationReport> {
     let started = Instant::now();
+    let facts = match (facts, source.backend()) {
+        (Facts::Checksums, sea_orm::DbBackend::MySql) => Facts::Checksums,
+        _ => Facts::Exhaustive,
+    };
     // The snapshot moves to the task reading the source's facts and back, hence the Option.
     let mut src = Some(source.snapshot().await?);
-    let result = compare(&mut src, warehouse, window, started).await;
+    let result = compare(&mut src, warehouse, window, facts, started).await;
     // End the snapshot whatever happened: an open MySQL transaction keeps metadata locks
     // (a DROP or ALTER of the source would wait on it) until its connection is reused. (If
     // an error left it with the reading task, dropping it there rolls it back.)
@@ -101,6 +128,7 @@ async fn compare(
     src: &mut Option<DatabaseTransaction>,
     warehouse: &DatabaseConnection,
     window: WindowSpec,
+    facts: Facts,
     started: Instant,
 ) -> Result<ValidationReport> {
     let file = crate::warehouse::bulk_read::file_of(warehouse)?;
@@ -121,7 +149,10 @@ async fn compare(
     v.bridges(snapshot, &wh).await?;
     tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
     // On an error the warehouse transaction is dropped, which rolls it back.
-    let wh = v.facts(src, wh, file).await?;
+    let wh = match facts {
+        Facts::Checksums => v.facts_by_checksum(src, wh, file).await?,
+        Facts::Exhaustive => v.facts(src, wh, file).await?,
+    };
     wh.rollback().await.ok();
     Ok(v.report(window, started))
 }
@@ -165,17 +196,17 @@ async fn check_schema(wh: &DatabaseTransaction) -> Result<()> {
 /// member (the fact is then stale, and the member missing).
 const UNRESOLVED: i32 = i32::MIN;
 
-/// The members of one warehouse dimension: natural id -> surrogate key, and the set of keys.
+/// The members of one warehouse dimension: natural id -> surrogate key, and back.
 #[derive(Default)]
 struct Members {
     key_of: KeyMap<i32>,
-    keys: KeyMap<()>,
+    id_of: KeyMap<u32>,
 }
 
 impl Members {
     fn insert(&mut self, id: i32, key: i32) {
         self.key_of.insert(id as u32, key);
-        self.keys.insert(key as u32, ());
+        self.id_of.insert(key as u32, id as u32);
     }
 
     /// The surrogate key of natural id `id`, or [`UNRESOLVED`].
@@ -183,8 +214,16 @@ impl Members {
         self.key_of.get(id).unwrap_or(UNRESOLVED)
     }
 
+    /// The natural id of the member whose key is `key`, if any.
+    fn id(&self, key: i32) -> Option<u32> {
+        if key < 0 {
+            return None;
+        }
+        self.id_of.get(key as u32)
+    }
+
     fn has_key(&self, key: i32) -> bool {
-        self.keys.get(key as u32).is_some()
+        self.id(key).is_some()
     }
 }
 
@@ -221,7 +260,7 @@ impl TableResult {
 }
 
 /// Rows and cents per day (`YYYYMMDD` key), for the window checks.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct DayTotals(BTreeMap<i32, (u64, i64)>);
 
 impl DayTotals {
@@ -229,6 +268,17 @@ impl DayTotals {
         let e = self.0.entry(day).or_default();
         e.0 += 1;
         e.1 += cents;
+    }
+
+    /// Takes back one row added with [`DayTotals::add`].
+    fn remove(&mut self, day: i32, cents: i64) {
+        if let Some(e) = self.0.get_mut(&day) {
+            e.0 -= 1;
+            e.1 -= cents;
+            if e.0 == 0 {
+                self.0.remove(&day);
+            }
+        }
     }
 
     fn within(&self, w: &Window) -> (u64, i64) {
@@ -575,6 +625,19 @@ mod tests {
         assert_eq!(m.key(5), 7);
         assert_eq!(m.key(6), UNRESOLVED);
         assert!(m.has_key(7) && !m.has_key(5) && !m.has_key(-1) && !m.has_key(UNRESOLVED));
+        assert_eq!((m.id(7), m.id(5), m.id(UNRESOLVED)), (Some(5), None, None));
+    }
+
+    #[test]
+    fn day_totals_take_back_what_was_added() {
+        let mut d = DayTotals::default();
+        d.add(20060207, 100);
+        d.add(20060207, 5);
+        d.remove(20060207, 100);
+        d.remove(20060301, 1); // never added: nothing to take back
+        assert_eq!(d.0.get(&20060207), Some(&(1, 5)));
+        d.remove(20060207, 5);
+        assert!(d.0.is_empty());
     }
 
     #[test]
