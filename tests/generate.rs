@@ -487,7 +487,10 @@ async fn cli_generate_and_simulate_print_what_they_did() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(stdout.contains("scale 1 (seed 3)"), "{stdout}");
+    assert!(
+        stdout.contains("scale 1 (seed 3, rentals 2005-05-24 to 2006-02-14)"),
+        "{stdout}"
+    );
     assert!(
         stdout
             .lines()
