@@ -140,3 +140,53 @@ pub async fn copy<F: Fact>(
     bar.finish_and_clear();
     Ok((written, mark))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::warehouse::entity::dim_date;
+    use sea_orm::PaginatorTrait;
+
+    fn day(y: i32, m: u32, d: u32) -> NaiveDate {
+        NaiveDate::from_ymd_opt(y, m, d).unwrap()
+    }
+
+    /// Batches past the calendar add exactly the days beyond it, batch after batch, and the
+    /// calendar stays one gap-free range; a batch inside it writes nothing.
+    #[tokio::test]
+    async fn a_load_past_the_calendar_adds_only_the_new_days() {
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        crate::warehouse::schema::create_all(&db).await.unwrap();
+        dates::extend_hull(&db, day(2000, 1, 1), day(2030, 12, 31))
+            .await
+            .unwrap();
+        let mut cover = DateCover::default();
+        cover
+            .cover(&db, day(2010, 1, 1), day(2010, 2, 1))
+            .await
+            .unwrap();
+        assert_eq!(cover.added, 0);
+        cover
+            .cover(&db, day(2030, 12, 1), day(2031, 1, 10))
+            .await
+            .unwrap();
+        assert_eq!(cover.added, 10);
+        cover
+            .cover(&db, day(2031, 1, 5), day(2031, 1, 20))
+            .await
+            .unwrap();
+        assert_eq!(cover.added, 20);
+        cover
+            .cover(&db, day(1999, 12, 30), day(1999, 12, 30))
+            .await
+            .unwrap();
+        assert_eq!(cover.added, 22);
+        let days = dim_date::Entity::find().count(&db).await.unwrap();
+        let span = (day(2031, 1, 20) - day(1999, 12, 30)).num_days() as u64 + 1;
+        assert_eq!(days, span, "one gap-free range");
+        assert_eq!(
+            dates::range(&db).await.unwrap(),
+            Some((day(1999, 12, 30), day(2031, 1, 20)))
+        );
+    }
+}
