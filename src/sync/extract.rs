@@ -155,7 +155,10 @@ pub struct Geography {
 
 impl Geography {
     /// Reads all three tables, noting their watermarks.
-    pub async fn load<C: ConnectionTrait>(db: &C, marks: &mut Marks) -> Result<Self> {
+    pub async fn load<C: ConnectionTrait + sea_orm::StreamTrait>(
+        db: &C,
+        marks: &mut Marks,
+    ) -> Result<Self> {
         let mut g = Geography::default();
         for c in all::<country::Entity, _>(db).await? {
             marks.observe(table::<country::Entity>(), Some(c.last_update));
@@ -165,10 +168,22 @@ impl Geography {
             marks.observe(table::<city::Entity>(), Some(c.last_update));
             g.cities.insert(c.city_id, c);
         }
-        for a in all::<address::Entity, _>(db).await? {
+        use futures::TryStreamExt;
+        // Streamed: addresses grow with the shops (603k at x1000), and reading them whole
+        // held every driver row and every model at once (a 540 MiB peak at x1000).
+        let mut rows = address::Entity::find()
+            .stream(db)
+            .await
+            .with_context(read_error::<address::Entity>)?;
+        while let Some(a) = rows
+            .try_next()
+            .await
+            .with_context(read_error::<address::Entity>)?
+        {
             marks.observe(table::<address::Entity>(), Some(a.last_update));
             g.addresses.insert(a.address_id, a);
         }
+        drop(rows);
         marks.touch(table::<country::Entity>());
         marks.touch(table::<city::Entity>());
         marks.touch(table::<address::Entity>());
