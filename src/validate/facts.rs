@@ -104,8 +104,8 @@ impl Validation {
         let (wh_reader, mut wh_rentals, mut wh_payments) = direct::warehouse_facts(file);
         let summed = async {
             let (copies, dates) = looked.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
-            let r = self.sum_rentals(&mut wh_rentals, copies, dates).await?;
-            let p = self.sum_payments(&mut wh_payments, dates).await?;
+            let r = self.sum::<Rental>(&mut wh_rentals, copies, dates).await?;
+            let p = self.sum::<Payment>(&mut wh_payments, copies, dates).await?;
             Ok::<_, anyhow::Error>((r, p))
         }
         .await;
@@ -123,9 +123,9 @@ impl Validation {
         );
         let snapshot = src.as_ref().context("the source snapshot is gone")?;
         let step = Instant::now();
-        self.rentals_by_blocks(snapshot, &wh, &src_rentals, &wh_rentals, &copies)
+        self.by_blocks::<Rental>(snapshot, &wh, &src_rentals, &wh_rentals, &copies)
             .await?;
-        self.payments_by_blocks(snapshot, &wh, &src_payments, &wh_payments)
+        self.by_blocks::<Payment>(snapshot, &wh, &src_payments, &wh_payments, &copies)
             .await?;
         tracing::info!(
             "differing fact blocks compared in {:.3} s",
@@ -134,15 +134,15 @@ impl Validation {
         Ok(wh)
     }
 
-    /// Every warehouse rental: the checks each row gets, and its block's fingerprint.
-    async fn sum_rentals(
+    /// Every warehouse row of fact `F`: the checks each row gets, and its block's fingerprint.
+    async fn sum<F: Compared>(
         &mut self,
-        warehouse: &mut Batches<fact_rental::Model>,
+        warehouse: &mut Batches<StarModel<F>>,
         copies: &KeyMap<(u32, u32)>,
         dates: &HashSet<i32>,
     ) -> Result<WarehouseSums> {
         let mut sums = WarehouseSums::default();
-        let mut t = TableResult::new(Rental::star_table(), true, false);
+        let mut t = TableResult::new(F::star_table(), true, false);
         let mut checks = RowChecks::default();
         let mut buf = Vec::with_capacity(128);
         let Validation {
@@ -150,7 +150,9 @@ impl Validation {
             stores,
             customers,
             staff,
-            rentals: (_, wh_days),
+            staff_store,
+            rentals,
+            payments,
             ..
         } = self;
         let n = Naturals {
@@ -159,71 +161,33 @@ impl Validation {
             customers,
             staff,
         };
+        let lookups = Lookups {
+            copies,
+            staff_store,
+        };
+        let (_, wh_days) = F::totals(rentals, payments);
         let rows = warehouse.rows();
         let mut rows = std::pin::pin!(rows);
         let mut order = Order::default();
         while let Some(f) = rows.try_next().await? {
-            let id = i64::from(f.rental_id);
-            order.check(Rental::star_table(), id)?;
+            let id = i64::from(F::id(&f));
+            order.check(F::star_table(), id)?;
             t.warehouse_rows += 1;
-            checks.rental(&n, dates, wh_days, &f);
-            let crc = checksum::crc::<Rental>(&f, &n, &mut buf);
+            F::check(&mut checks, &n, dates, wh_days, &f);
+            let crc = checksum::crc::<F>(&f, &n, &mut buf);
             // What the text leaves out must be what the loader makes of the rest.
-            let consistent = Rental::source_of(&f, &n)
-                .is_some_and(|r| expected_rental(&n, copies, &r).is_ok_and(|e| e == f));
-            sums.add(id, crc, consistent, Rental::when(&f));
+            let consistent = F::source_of(&f, &n)
+                .is_some_and(|r| F::expected(&n, &lookups, &r).is_ok_and(|e| e == f));
+            sums.add(id, crc, consistent, F::when(&f));
         }
         self.tables.push(t);
-        checks.record(self, Rental::star_table());
+        checks.record(self, F::star_table());
         Ok(sums)
     }
 
-    /// Every warehouse payment: the checks each row gets, and its block's fingerprint.
-    async fn sum_payments(
-        &mut self,
-        warehouse: &mut Batches<fact_payment::Model>,
-        dates: &HashSet<i32>,
-    ) -> Result<WarehouseSums> {
-        let mut sums = WarehouseSums::default();
-        let mut t = TableResult::new(Payment::star_table(), true, false);
-        let mut checks = RowChecks::default();
-        let mut buf = Vec::with_capacity(128);
-        let Validation {
-            films,
-            stores,
-            customers,
-            staff,
-            staff_store,
-            payments: (_, wh_days),
-            ..
-        } = self;
-        let n = Naturals {
-            films,
-            stores,
-            customers,
-            staff,
-        };
-        let rows = warehouse.rows();
-        let mut rows = std::pin::pin!(rows);
-        let mut order = Order::default();
-        while let Some(f) = rows.try_next().await? {
-            let id = i64::from(f.payment_id);
-            order.check(Payment::star_table(), id)?;
-            t.warehouse_rows += 1;
-            checks.payment(&n, dates, wh_days, &f);
-            let crc = checksum::crc::<Payment>(&f, &n, &mut buf);
-            let consistent = Payment::source_of(&f, &n)
-                .is_some_and(|p| expected_payment(&n, staff_store, &p).is_ok_and(|e| e == f));
-            sums.add(id, crc, consistent, Payment::when(&f));
-        }
-        self.tables.push(t);
-        checks.record(self, Payment::star_table());
-        Ok(sums)
-    }
-
-    /// The rentals of the blocks whose fingerprints differ, read from both sides and
+    /// The rows of fact `F` in the blocks whose fingerprints differ, read from both sides and
     /// compared; the source's count, per-day totals and latest date from the rest.
-    async fn rentals_by_blocks(
+    async fn by_blocks<F: Compared>(
         &mut self,
         src: &DatabaseTransaction,
         wh: &DatabaseTransaction,
@@ -232,75 +196,12 @@ impl Validation {
         copies: &KeyMap<(u32, u32)>,
     ) -> Result<()> {
         let blocks = checksum::differing(source, warehouse, |b| {
-            checksum::source_sums::<Rental>(src, SUB, Some(checksum::ids_of(b, TOP)))
+            checksum::source_sums::<F>(src, SUB, Some(checksum::ids_of(b, TOP)))
         })
         .await?;
         tracing::info!(
-            "fact_rental: {} of {} blocks of {SUB} ids differ; their rows are compared",
-            blocks.len(),
-            warehouse.sub.len()
-        );
-        let mut latest = matched_latest(warehouse, &blocks);
-        let Validation {
-            films,
-            stores,
-            customers,
-            staff,
-            tables,
-            rentals: (src_days, wh_days),
-            latest: latest_of_all,
-            ..
-        } = self;
-        *src_days = wh_days.clone();
-        let n = Naturals {
-            films,
-            stores,
-            customers,
-            staff,
-        };
-        let t = tables
-            .iter_mut()
-            .find(|t| t.table == Rental::star_table())
-            .context("fact_rental was summed")?;
-        t.source_rows = checksum::rows(source) as u64;
-        for b in blocks {
-            let (lo, hi) = checksum::ids_of(b, SUB);
-            let s = fetch_source::<Rental>(src, lo, hi).await?;
-            let w = fetch_warehouse::<Rental>(wh, lo, hi).await?;
-            merge_sorted(s, w, |id, s, w| {
-                let expected = s
-                    .as_ref()
-                    .map(|r| {
-                        src_days.add(datetime_key(r.rental_date), 0);
-                        latest = latest.max(Some(r.rental_date));
-                        expected_rental(&n, copies, r)
-                    })
-                    .transpose()?;
-                if let Some(f) = &w {
-                    src_days.remove(f.rental_date_key, 0);
-                }
-                compare(t, id, expected, w);
-                Ok(())
-            })?;
-        }
-        *latest_of_all = (*latest_of_all).max(latest);
-        Ok(())
-    }
-
-    /// [`Validation::rentals_by_blocks`] for payments.
-    async fn payments_by_blocks(
-        &mut self,
-        src: &DatabaseTransaction,
-        wh: &DatabaseTransaction,
-        source: &BTreeMap<i64, Sum>,
-        warehouse: &WarehouseSums,
-    ) -> Result<()> {
-        let blocks = checksum::differing(source, warehouse, |b| {
-            checksum::source_sums::<Payment>(src, SUB, Some(checksum::ids_of(b, TOP)))
-        })
-        .await?;
-        tracing::info!(
-            "fact_payment: {} of {} blocks of {SUB} ids differ; their rows are compared",
+            "{}: {} of {} blocks of {SUB} ids differ; their rows are compared",
+            F::star_table(),
             blocks.len(),
             warehouse.sub.len()
         );
@@ -312,10 +213,13 @@ impl Validation {
             staff,
             staff_store,
             tables,
-            payments: (src_days, wh_days),
+            rentals,
+            payments,
             latest: latest_of_all,
             ..
         } = self;
+        let (src_days, wh_days) = F::totals(rentals, payments);
+        // The blocks that matched hold the same rows on both sides.
         *src_days = wh_days.clone();
         let n = Naturals {
             films,
@@ -323,26 +227,32 @@ impl Validation {
             customers,
             staff,
         };
+        let lookups = Lookups {
+            copies,
+            staff_store,
+        };
         let t = tables
             .iter_mut()
-            .find(|t| t.table == Payment::star_table())
-            .context("fact_payment was summed")?;
+            .find(|t| t.table == F::star_table())
+            .context("the fact table was summed first")?;
         t.source_rows = checksum::rows(source) as u64;
         for b in blocks {
             let (lo, hi) = checksum::ids_of(b, SUB);
-            let s = fetch_source::<Payment>(src, lo, hi).await?;
-            let w = fetch_warehouse::<Payment>(wh, lo, hi).await?;
+            let s = fetch_source::<F>(src, lo, hi).await?;
+            let w = fetch_warehouse::<F>(wh, lo, hi).await?;
             merge_sorted(s, w, |id, s, w| {
                 let expected = s
                     .as_ref()
-                    .map(|p| expected_payment(&n, staff_store, p))
+                    .map(|r| F::expected(&n, &lookups, r))
                     .transpose()?;
-                if let (Some(p), Some(e)) = (&s, &expected) {
-                    src_days.add(e.payment_date_key, e.amount_cents);
-                    latest = latest.max(Some(p.payment_date));
+                if let Some(e) = &expected {
+                    let (day, cents) = F::day(e);
+                    src_days.add(day, cents);
+                    latest = latest.max(Some(F::when(e)));
                 }
                 if let Some(f) = &w {
-                    src_days.remove(f.payment_date_key, f.amount_cents);
+                    let (day, cents) = F::day(f);
+                    src_days.remove(day, cents);
                 }
                 compare(t, id, expected, w);
                 Ok(())
@@ -564,6 +474,83 @@ impl RowChecks {
     fn record(self, v: &mut Validation, table: &'static str) {
         v.foreign_keys.push((table, self.foreign_keys));
         v.dates.push((table, self.dates));
+    }
+}
+
+/// What rows are resolved through besides the dimensions, as the loader resolves them.
+struct Lookups<'a> {
+    /// inventory_id -> (film_id, store_id)
+    copies: &'a KeyMap<(u32, u32)>,
+    /// staff_id -> store_id
+    staff_store: &'a KeyMap<u32>,
+}
+
+/// What comparing a fact by blocks needs of it, besides its fingerprint.
+trait Compared: Fingerprint {
+    /// The checks every warehouse row gets; its day counted in `days`.
+    fn check(
+        checks: &mut RowChecks,
+        n: &Naturals,
+        dates: &HashSet<i32>,
+        days: &mut DayTotals,
+        row: &StarModel<Self>,
+    );
+    /// The warehouse row the loader would write for source row `row`.
+    fn expected(n: &Naturals, l: &Lookups, row: &SourceModel<Self>) -> Result<StarModel<Self>>;
+    /// The day key and the cents a row adds to the per-day totals.
+    fn day(row: &StarModel<Self>) -> (i32, i64);
+    /// This fact's (source, warehouse) per-day totals.
+    fn totals<'a>(
+        rentals: &'a mut (DayTotals, DayTotals),
+        payments: &'a mut (DayTotals, DayTotals),
+    ) -> &'a mut (DayTotals, DayTotals);
+}
+
+impl Compared for Rental {
+    fn check(
+        checks: &mut RowChecks,
+        n: &Naturals,
+        dates: &HashSet<i32>,
+        days: &mut DayTotals,
+        row: &fact_rental::Model,
+    ) {
+        checks.rental(n, dates, days, row);
+    }
+    fn expected(n: &Naturals, l: &Lookups, r: &rental::Model) -> Result<fact_rental::Model> {
+        expected_rental(n, l.copies, r)
+    }
+    fn day(r: &fact_rental::Model) -> (i32, i64) {
+        (r.rental_date_key, 0)
+    }
+    fn totals<'a>(
+        rentals: &'a mut (DayTotals, DayTotals),
+        _: &'a mut (DayTotals, DayTotals),
+    ) -> &'a mut (DayTotals, DayTotals) {
+        rentals
+    }
+}
+
+impl Compared for Payment {
+    fn check(
+        checks: &mut RowChecks,
+        n: &Naturals,
+        dates: &HashSet<i32>,
+        days: &mut DayTotals,
+        row: &fact_payment::Model,
+    ) {
+        checks.payment(n, dates, days, row);
+    }
+    fn expected(n: &Naturals, l: &Lookups, p: &payment::Model) -> Result<fact_payment::Model> {
+        expected_payment(n, l.staff_store, p)
+    }
+    fn day(p: &fact_payment::Model) -> (i32, i64) {
+        (p.payment_date_key, p.amount_cents)
+    }
+    fn totals<'a>(
+        _: &'a mut (DayTotals, DayTotals),
+        payments: &'a mut (DayTotals, DayTotals),
+    ) -> &'a mut (DayTotals, DayTotals) {
+        payments
     }
 }
 
