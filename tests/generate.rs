@@ -780,24 +780,18 @@ async fn real_types_and_a_long_history_sync_through_simulate_and_validate() {
 #[tokio::test]
 async fn what_the_target_cannot_hold_is_refused_or_widened_and_said() {
     let (url, _g) = temp_mariadb("gen_refuse");
-    let out = std::process::Command::new(common::bin())
-        .args([
-            "generate",
-            "--scale",
-            "1",
-            "--from",
-            "2030-01-01",
-            "--years",
-            "10",
-            "--into",
-            &url,
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = common::cli_error(&[
+        "generate",
+        "--scale",
+        "1",
+        "--from",
+        "2030-01-01",
+        "--years",
+        "10",
+        "--into",
+        &url,
+    ]);
     assert!(err.contains("does not fit MySQL's TIMESTAMP"), "{err}");
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
     let db = common::raw(&url).await;
     let tables = common::query_i64(
         &db,
@@ -807,14 +801,9 @@ async fn what_the_target_cannot_hold_is_refused_or_widened_and_said() {
     assert_eq!(tables, 0, "nothing was created");
 
     let (sqlite, _dir) = temp_sqlite("s.db");
-    let out = std::process::Command::new(common::bin())
-        .args([
-            "generate", "--scale", "1", "--types", "sakila", "--into", &sqlite,
-        ])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    let err = common::cli_error(&[
+        "generate", "--scale", "1", "--types", "sakila", "--into", &sqlite,
+    ]);
     assert!(
         err.contains("--types sakila needs a MySQL/MariaDB target"),
         "{err}"
