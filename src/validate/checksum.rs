@@ -63,11 +63,6 @@ impl Sum {
         self.rows += 1;
         self.crc += i64::from(crc);
     }
-
-    fn merge(&mut self, other: Sum) {
-        self.rows += other.rows;
-        self.crc += other.crc;
-    }
 }
 
 /// The block of `id` among blocks of `width` ids: the quotient truncated toward zero, as the
@@ -447,11 +442,7 @@ where
 
 /// The total of a table's fingerprints: its row count.
 pub fn rows(sums: &BTreeMap<i64, Sum>) -> i64 {
-    let mut total = Sum::default();
-    for s in sums.values() {
-        total.merge(*s);
-    }
-    total.rows
+    sums.values().map(|s| s.rows).sum()
 }
 
 #[cfg(test)]

@@ -27,7 +27,7 @@ use super::read_ahead::{self, Batches};
 use super::{DayTotals, Found, Id, MissingDates, TableResult, Validation, direct, wh_read_error};
 use crate::source::{inventory, payment, rental};
 use crate::star::keymap::KeyMap;
-use crate::star::transform::{PaymentKeys, RentalKeys, datetime_key, payment_row, rental_row};
+use crate::star::transform::{PaymentKeys, RentalKeys, payment_row, rental_row};
 use crate::star::{Fact, Payment, Rental};
 use crate::sync::extract::{read_error, unreadable_row};
 use crate::warehouse::entity::{dim_date, fact_payment, fact_rental};
@@ -58,14 +58,15 @@ impl Validation {
         // stop at once when one fails.
         let compared = async {
             let step = Instant::now();
-            self.rentals(src_rentals, wh_rentals, &copies, &dates)
+            self.merge::<Rental>(src_rentals, wh_rentals, &copies, &dates)
                 .await?;
             tracing::info!(
                 "fact_rental compared in {:.3} s",
                 step.elapsed().as_secs_f64()
             );
             let step = Instant::now();
-            self.payments(src_payments, wh_payments, &dates).await?;
+            self.merge::<Payment>(src_payments, wh_payments, &copies, &dates)
+                .await?;
             tracing::info!(
                 "fact_payment compared in {:.3} s",
                 step.elapsed().as_secs_f64()
@@ -262,104 +263,69 @@ impl Validation {
         Ok(())
     }
 
-    async fn rentals(
+    /// Merge-joins fact `F` row by row: every source row against the row the loader would
+    /// write for it, every warehouse row checked on the way.
+    async fn merge<F: Compared>(
         &mut self,
-        mut source: Batches<rental::Model>,
-        mut warehouse: Batches<fact_rental::Model>,
+        mut source: Batches<SourceModel<F>>,
+        mut warehouse: Batches<StarModel<F>>,
         copies: &KeyMap<(u32, u32)>,
         dates: &HashSet<i32>,
     ) -> Result<()> {
-        let source = source.rows().map_ok(|r| (i64::from(r.rental_id), r));
-        let warehouse = warehouse.rows().map_ok(|r| (i64::from(r.rental_id), r));
-        let mut t = TableResult::new(Rental::star_table(), true, false);
+        use futures::StreamExt;
+        let source = source.rows().map(|r| {
+            let r = r?;
+            let id = F::fact_id(&r).context("a source fact without an id")?;
+            Ok((id, r))
+        });
+        let warehouse = warehouse.rows().map_ok(|f| (i64::from(F::id(&f)), f));
+        let mut t = TableResult::new(F::star_table(), true, false);
         let mut checks = RowChecks::default();
         let Validation {
             films,
             stores,
             customers,
             staff,
-            rentals: (src_days, wh_days),
-            latest,
-            ..
-        } = self;
-        let n = Naturals {
-            films,
-            stores,
-            customers,
-            staff,
-        };
-        merge_join(Rental::star_table(), source, warehouse, |id, s, w| {
-            let expected = s
-                .as_ref()
-                .map(|r| {
-                    t.source_rows += 1;
-                    src_days.add(datetime_key(r.rental_date), 0);
-                    *latest = (*latest).max(Some(r.rental_date));
-                    expected_rental(&n, copies, r)
-                })
-                .transpose()?;
-            if let Some(f) = &w {
-                t.warehouse_rows += 1;
-                checks.rental(&n, dates, wh_days, f);
-            }
-            compare(&mut t, id, expected, w);
-            Ok(())
-        })
-        .await?;
-        self.tables.push(t);
-        checks.record(self, Rental::star_table());
-        Ok(())
-    }
-
-    async fn payments(
-        &mut self,
-        mut source: Batches<payment::Model>,
-        mut warehouse: Batches<fact_payment::Model>,
-        dates: &HashSet<i32>,
-    ) -> Result<()> {
-        let source = source.rows().map_ok(|p| (i64::from(p.payment_id), p));
-        let warehouse = warehouse.rows().map_ok(|p| (i64::from(p.payment_id), p));
-        let mut t = TableResult::new(Payment::star_table(), true, false);
-        let mut checks = RowChecks::default();
-        let Validation {
-            stores,
-            customers,
-            staff,
-            films,
             staff_store,
-            payments: (src_days, wh_days),
+            rentals,
+            payments,
             latest,
             ..
         } = self;
+        let (src_days, wh_days) = F::totals(rentals, payments);
         let n = Naturals {
             films,
             stores,
             customers,
             staff,
         };
-        merge_join(Payment::star_table(), source, warehouse, |id, s, w| {
-            // Both sides are built first: the expected row carries the cents of the source.
+        let lookups = Lookups {
+            copies,
+            staff_store,
+        };
+        merge_join(F::star_table(), source, warehouse, |id, s, w| {
             // A source row the loader cannot make (an amount beyond integer cents) fails the
             // comparison with the loader's own error.
             let expected = s
                 .as_ref()
-                .map(|p| expected_payment(&n, staff_store, p))
+                .map(|r| F::expected(&n, &lookups, r))
                 .transpose()?;
-            if let (Some(p), Some(e)) = (&s, &expected) {
+            if let Some(e) = &expected {
                 t.source_rows += 1;
-                src_days.add(e.payment_date_key, e.amount_cents);
-                *latest = (*latest).max(Some(p.payment_date));
+                let (day, cents) = F::day(e);
+                src_days.add(day, cents);
+                *latest = (*latest).max(Some(F::when(e)));
             }
             if let Some(f) = &w {
                 t.warehouse_rows += 1;
-                checks.payment(&n, dates, wh_days, f);
+                F::check(&mut checks, &n, dates, wh_days, f);
             }
             compare(&mut t, id, expected, w);
             Ok(())
         })
         .await?;
         self.tables.push(t);
-        checks.record(self, Payment::star_table());
+        checks.record(self, F::star_table());
         Ok(())
     }
 }
@@ -656,10 +622,13 @@ async fn fetch_source<F: Fact>(
         .all(src)
         .await;
     match rows {
-        Ok(rows) => Ok(rows
+        Ok(rows) => rows
             .into_iter()
-            .filter_map(|r| F::fact_id(&r).map(|id| (id, r)))
-            .collect()),
+            .map(|r| {
+                let id = F::fact_id(&r).context("a source fact without an id")?;
+                Ok((id, r))
+            })
+            .collect(),
         Err(e) => Err(unreadable_row::<F::Source, _>(src, F::source_id(), Some(lo - 1), e).await),
     }
 }
