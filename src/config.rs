@@ -107,6 +107,48 @@ pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
     Some(options.get_filename().to_path_buf())
 }
 
+/// Splits a PostgreSQL URL's `schema` parameter off: `(the URL without it, the schema)`. The
+/// warehouse's tables live in that schema (default `public`), so that it can share an
+/// analytics database with tables it never touches. Other URLs come back as they are.
+pub fn split_schema(url: &str) -> Result<(String, Option<String>)> {
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Ok((url.to_string(), None));
+    }
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return Ok((url.to_string(), None)); // the driver names what is wrong with it
+    };
+    let mut schema = None;
+    let kept: Vec<(String, String)> = parsed
+        .query_pairs()
+        .filter_map(|(k, v)| {
+            if k == "schema" {
+                schema = Some(v.into_owned());
+                None
+            } else {
+                Some((k.into_owned(), v.into_owned()))
+            }
+        })
+        .collect();
+    if let Some(name) = &schema {
+        anyhow::ensure!(
+            !name.is_empty()
+                && name.len() <= 63
+                && !name.starts_with(|c: char| c.is_ascii_digit())
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'),
+            "schema={name} in the warehouse URL is not a plain PostgreSQL name (lower-case \
+             letters, digits and _, not starting with a digit)"
+        );
+    }
+    if kept.is_empty() {
+        parsed.set_query(None);
+    } else {
+        parsed.query_pairs_mut().clear().extend_pairs(kept);
+    }
+    Ok((parsed.to_string(), schema))
+}
+
 /// Every byte of a path that a URL would misread (everything but letters, digits, `-._~`
 /// and the `/` separators).
 const PATH_ESCAPES: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC

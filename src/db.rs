@@ -49,12 +49,22 @@ impl Role {
 
 /// Opens `url` for `role` and checks that it answers.
 pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
+    connect_named(url, role, "sakila-sync").await
+}
+
+/// [`connect`], with the name a PostgreSQL server shows for these sessions
+/// (`application_name`, which [`crate::lock::server`] uses to say who holds the lock).
+pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<DatabaseConnection> {
     let what = role.describe();
     let scheme = url.split("://").next().unwrap_or_default();
     match (role, scheme) {
-        (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader, "sqlite") => {}
+        (
+            Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader,
+            "sqlite" | "postgres" | "postgresql",
+        ) => {}
         (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader, _) => bail!(
-            "warehouse URL {} is not a sqlite:// URL (the warehouse is a SQLite file)",
+            "warehouse URL {} is not supported: use sqlite://file.db or \
+             postgres://user@host:5432/db",
             redact(url)
         ),
         (_, "mysql" | "mariadb" | "sqlite") => {}
@@ -64,6 +74,8 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
         ),
     }
     let url = url.replacen("mariadb://", "mysql://", 1);
+    // `?schema=` is ours, not the driver's: the warehouse's tables live in that schema.
+    let (url, pg_schema) = crate::config::split_schema(&url)?;
     if url.starts_with("mysql:")
         && let Err(why) = reach_mysql(&url).await
     {
@@ -114,17 +126,58 @@ pub async fn connect(url: &str, role: Role) -> Result<DatabaseConnection> {
                     .synchronous(SqliteSynchronous::Normal)
             }
         });
+    } else if url.starts_with("postgres") {
+        // The run's transaction, the scans of the committed state beside it (`bulk_read`)
+        // and the writer lock's session (`lock`).
+        opt.max_connections(4);
+        let (schema, name) = (pg_schema.clone(), name.to_string());
+        opt.map_sqlx_postgres_opts(move |o| {
+            let o = o.application_name(&name);
+            match &schema {
+                // Unqualified names resolve there, and tables are created there.
+                Some(schema) => o.options([("search_path", schema.as_str())]),
+                None => o,
+            }
+        });
     } else {
         // `simulate --workers N` writes through N connections at once.
         opt.max_connections(if role == Role::SourceWriter { 64 } else { 2 });
     }
-    Database::connect(opt)
+    let db = Database::connect(opt)
         .await
         .map_err(|e| ConnectFailed {
             message: scrub(&e.to_string(), &url),
             kind: crate::error::db_kind(&e),
         })
-        .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))
+        .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))?;
+    if let Some(schema) = pg_schema {
+        require_schema(&db, &schema)
+            .await
+            .with_context(|| format!("warehouse {}", redact(&url)))?;
+    }
+    Ok(db)
+}
+
+/// Fails unless the PostgreSQL schema `schema` exists: the warehouse lives in it, beside
+/// whatever else it holds, and creating schemas is the database owner's decision.
+async fn require_schema(db: &DatabaseConnection, schema: &str) -> Result<()> {
+    use sea_orm::ConnectionTrait;
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    let q = Query::select()
+        .expr(Expr::col(Alias::new("schema_name")))
+        .from((Alias::new("information_schema"), Alias::new("schemata")))
+        .and_where(Expr::col(Alias::new("schema_name")).eq(schema))
+        .to_owned();
+    let found = db
+        .query_one(&q)
+        .await
+        .context("cannot read the catalog's list of schemas")?;
+    anyhow::ensure!(
+        found.is_some(),
+        "the schema {schema} does not exist: create it first (CREATE SCHEMA {schema}), or \
+         leave ?schema= out to use public"
+    );
+    Ok(())
 }
 
 /// Names a SQLite file that cannot be opened for `role` before SQLite does, whose message is
@@ -240,6 +293,14 @@ pub async fn table_names<C: sea_orm::ConnectionTrait>(db: &C) -> Result<Vec<Stri
             .expr_as(Expr::col(Alias::new("TABLE_NAME")), name.clone())
             .from((Alias::new("information_schema"), Alias::new("TABLES")))
             .and_where(Expr::col(Alias::new("TABLE_SCHEMA")).eq(Func::cust(Alias::new("DATABASE"))))
+            .order_by(name.clone(), sea_orm::Order::Asc)
+            .to_owned(),
+        DbBackend::Postgres => Query::select()
+            .expr_as(Expr::col(Alias::new("table_name")), name.clone())
+            .from((Alias::new("information_schema"), Alias::new("tables")))
+            .and_where(
+                Expr::col(Alias::new("table_schema")).eq(Func::cust(Alias::new("CURRENT_SCHEMA"))),
+            )
             .order_by(name.clone(), sea_orm::Order::Asc)
             .to_owned(),
         _ => Query::select()

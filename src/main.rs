@@ -412,7 +412,7 @@ async fn interrupted(config: &Config, signal: &'static str) -> Result<ExitCode> 
             std::process::exit(i32::from(code));
         }
     });
-    if sakila_sync::config::sqlite_file(&config.warehouse_url).is_some_and(|f| f.is_file())
+    if sakila_sync::config::sqlite_file(&config.warehouse_url).is_none_or(|f| f.is_file())
         && let Ok(wh) = db::connect(&config.warehouse_url, Role::Warehouse).await
     {
         if let Err(e) = sync::run::mark_interrupted(&wh, signal).await {
@@ -477,17 +477,14 @@ async fn checked_source(config: &Config) -> Result<SourceDb> {
     Ok(source)
 }
 
-/// Takes the warehouse's writer lock for `command`, if the warehouse is a file.
-fn writer_lock(
+/// Takes the warehouse's writer lock for `command` (see `sakila_sync::lock`).
+async fn writer_lock(
     config: &Config,
     command: &str,
     wait: Option<chrono::Duration>,
 ) -> Result<Option<sakila_sync::lock::WriterLock>> {
-    let Some(file) = sakila_sync::config::sqlite_file(&config.warehouse_url) else {
-        return Ok(None);
-    };
     let wait = wait.map(|w| w.to_std().unwrap_or_default());
-    sakila_sync::lock::acquire(&file, command, wait).map(Some)
+    sakila_sync::lock::acquire_url(&config.warehouse_url, command, wait).await
 }
 
 async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
@@ -532,10 +529,10 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
     };
     // One writer at a time (see `sakila_sync::lock`): held until this command returns.
     let _lock = match &cli.command {
-        Command::Init(_) => writer_lock(&config, "init", cli.global.wait)?,
-        Command::FullLoad => writer_lock(&config, "full-load", cli.global.wait)?,
-        Command::Incremental(_) => writer_lock(&config, "incremental", cli.global.wait)?,
-        Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait)?,
+        Command::Init(_) => writer_lock(&config, "init", cli.global.wait).await?,
+        Command::FullLoad => writer_lock(&config, "full-load", cli.global.wait).await?,
+        Command::Incremental(_) => writer_lock(&config, "incremental", cli.global.wait).await?,
+        Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait).await?,
         _ => None,
     };
     if matches!(

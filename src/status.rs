@@ -44,8 +44,9 @@ pub struct Status {
 
 #[derive(Debug, Serialize)]
 pub struct WarehouseInfo {
-    pub path: PathBuf,
-    /// The file and its write-ahead log, in bytes.
+    /// The file, or the server database's URL (password hidden).
+    pub path: String,
+    /// The file and its write-ahead log, or the tables on the server, in bytes.
     pub bytes: u64,
     pub schema_version: String,
     /// Who holds the writer lock now (`PID 1234, incremental, since ...`), if anyone.
@@ -110,22 +111,87 @@ pub struct ValidateRecord {
 
 /// Reads the status of the warehouse at `warehouse_url` and, when it answers, of the source.
 pub async fn status(warehouse_url: &str, source_url: &str) -> Result<Status> {
-    let Some(path) = crate::config::sqlite_file(warehouse_url) else {
-        bail!("the warehouse must be a SQLite file");
-    };
-    if !path.is_file() {
+    let file = crate::config::sqlite_file(warehouse_url);
+    if let Some(path) = &file
+        && !path.is_file()
+    {
         bail!(
             "the warehouse {} does not exist: run `sakila-sync init` or `sakila-sync full-load` first",
             path.display()
         );
     }
     let wh = db::connect(warehouse_url, Role::WarehouseReader).await?;
-    let result = read(&wh, path, source_url).await;
+    let place = match file {
+        Some(path) => Place::File(path),
+        None => Place::Server(redact(warehouse_url)),
+    };
+    let result = read(&wh, place, source_url).await;
     wh.close().await.ok();
     result
 }
 
-async fn read(wh: &DatabaseConnection, path: PathBuf, source_url: &str) -> Result<Status> {
+/// Where the warehouse is: a file, or a database on a server (its URL, password hidden).
+enum Place {
+    File(PathBuf),
+    Server(String),
+}
+
+impl Place {
+    fn name(&self) -> String {
+        match self {
+            Place::File(path) => path.display().to_string(),
+            Place::Server(url) => url.clone(),
+        }
+    }
+
+    /// The warehouse's size in bytes, and who holds its writer lock.
+    async fn size_and_writer(&self, wh: &DatabaseConnection) -> Result<(u64, Option<String>)> {
+        match self {
+            Place::File(path) => {
+                let bytes = [path.clone(), wal_of(path)]
+                    .iter()
+                    .filter_map(|p| std::fs::metadata(p).ok())
+                    .map(|m| m.len())
+                    .sum();
+                Ok((bytes, crate::lock::holder(path)))
+            }
+            Place::Server(_) => Ok((
+                server_bytes(wh).await?,
+                crate::lock::server::holder(wh).await?,
+            )),
+        }
+    }
+}
+
+/// The bytes of the tables (with their indexes) in the warehouse's schema on a PostgreSQL
+/// server.
+async fn server_bytes(wh: &DatabaseConnection) -> Result<u64> {
+    use sea_orm::sea_query::ExprTrait;
+    let (c, n) = (Alias::new("c"), Alias::new("n"));
+    let size = Func::cust(Alias::new("pg_total_relation_size"))
+        .arg(Expr::col((c.clone(), Alias::new("oid"))));
+    let q = Query::select()
+        .expr(Func::coalesce([Func::sum(size).into(), Expr::val(0)]).cast_as(Alias::new("bigint")))
+        .from_as(Alias::new("pg_class"), c.clone())
+        .join_as(
+            sea_orm::sea_query::JoinType::InnerJoin,
+            Alias::new("pg_namespace"),
+            n.clone(),
+            Expr::col((n.clone(), Alias::new("oid")))
+                .equals((c.clone(), Alias::new("relnamespace"))),
+        )
+        .and_where(
+            Expr::col((n.clone(), Alias::new("nspname")))
+                .eq(Func::cust(Alias::new("CURRENT_SCHEMA"))),
+        )
+        .and_where(Expr::col((c.clone(), Alias::new("relkind"))).eq("r"))
+        .to_owned();
+    let what = "cannot read the size of the warehouse's tables";
+    let row = wh.query_one(&q).await.context(what)?.context(what)?;
+    Ok(u64::try_from(row.try_get_by_index::<i64>(0).context(what)?).unwrap_or_default())
+}
+
+async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result<Status> {
     let schema_version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
         .one(wh)
         .await
@@ -135,15 +201,10 @@ async fn read(wh: &DatabaseConnection, path: PathBuf, source_url: &str) -> Resul
         .with_context(|| {
             format!(
                 "the warehouse {} was never initialised: run `sakila-sync init` first",
-                path.display()
+                place.name()
             )
         })?;
-    let bytes = [path.clone(), wal_of(&path)]
-        .iter()
-        .filter_map(|p| std::fs::metadata(p).ok())
-        .map(|m| m.len())
-        .sum();
-    let writer = crate::lock::holder(&path);
+    let (bytes, writer) = place.size_and_writer(wh).await?;
 
     let watermarks: BTreeMap<String, Option<NaiveDateTime>> = sync_state::Entity::find()
         .all(wh)
@@ -217,7 +278,7 @@ async fn read(wh: &DatabaseConnection, path: PathBuf, source_url: &str) -> Resul
         .and_then(|m| serde_json::from_str(&m.value).ok());
     Ok(Status {
         warehouse: WarehouseInfo {
-            path,
+            path: place.name(),
             bytes,
             schema_version,
             writer,
@@ -375,7 +436,7 @@ impl fmt::Display for Status {
         writeln!(
             f,
             "warehouse  {} ({:.1} MB, schema version {})",
-            w.path.display(),
+            w.path,
             w.bytes as f64 / 1e6,
             w.schema_version
         )?;

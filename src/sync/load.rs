@@ -142,11 +142,11 @@ fn upsert_clause<E: EntityTrait>() -> OnConflict {
 /// The multi-row INSERT of `models`, built with sea-query straight from the models' values
 /// (no ActiveModel per row), with DATETIME values formatted by a fast path that writes exactly
 /// the text the driver would (`YYYY-MM-DD HH:MM:SS`); the bulk copy's hot loop.
-pub fn insert_statement<E>(models: &[E::Model]) -> sea_orm::Statement
+pub fn insert_statement<E>(backend: sea_orm::DbBackend, models: &[E::Model]) -> sea_orm::Statement
 where
     E: EntityTrait,
 {
-    insert_statement_on::<E>(sea_orm::DbBackend::Sqlite, models, None)
+    insert_statement_on::<E>(backend, models, None)
 }
 
 fn insert_statement_on<E>(
@@ -164,12 +164,15 @@ where
     insert
         .into_table(E::default().table_ref())
         .columns(columns.iter().copied());
+    // SQLite stores a DATETIME as its text: formatting it here is cheaper than the driver's
+    // way. A server binds the typed value.
+    let value = if backend == sea_orm::DbBackend::Sqlite {
+        fast_value
+    } else {
+        std::convert::identity
+    };
     for m in models {
-        insert.values_panic(
-            columns
-                .iter()
-                .map(|c| SimpleExpr::Value(fast_value(m.get(*c)))),
-        );
+        insert.values_panic(columns.iter().map(|c| SimpleExpr::Value(value(m.get(*c)))));
     }
     if let Some(c) = conflict {
         insert.on_conflict(c);

@@ -64,7 +64,8 @@ pub async fn copy<F: Fact>(
     keys: Arc<Keys>,
     cover: &mut DateCover,
 ) -> Result<(u64, Mark)> {
-    let per_statement = crate::db::rows_per_statement::<F::Star>(txn.get_database_backend());
+    let backend = txn.get_database_backend();
+    let per_statement = crate::db::rows_per_statement::<F::Star>(backend);
     let select = F::Source::find().order_by_asc(F::source_id());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(3);
     let label = F::star_table();
@@ -105,7 +106,7 @@ pub async fn copy<F: Fact>(
                 out.push(o);
             }
             let batch = Batch {
-                stmt: insert_statement::<F::Star>(&out),
+                stmt: insert_statement::<F::Star>(backend, &out),
                 rows: out.len() as u64,
                 days,
             };

@@ -121,6 +121,11 @@ pub(super) struct FactDiff {
 pub fn unix_seconds(backend: DbBackend, expr: Expr) -> SimpleExpr {
     match backend {
         DbBackend::MySql => as_i64(backend, Func::cust(Alias::new("UNIX_TIMESTAMP")).arg(expr)),
+        // The warehouse's `timestamp` columns hold UTC.
+        DbBackend::Postgres => as_i64(
+            backend,
+            Func::cust(Alias::new("date_part")).args([Expr::val("epoch"), expr]),
+        ),
         // unixepoch(), not strftime('%s'): about five times faster over a whole fact table.
         _ => Func::cust(Alias::new("unixepoch")).arg(expr).into(),
     }
@@ -134,6 +139,7 @@ pub(super) fn from_unix(t: Option<i64>) -> Option<chrono::DateTime<chrono::Utc>>
 pub fn as_i64(backend: DbBackend, expr: impl Into<Expr>) -> SimpleExpr {
     let ty = match backend {
         DbBackend::MySql => "SIGNED",
+        DbBackend::Postgres => "BIGINT",
         _ => "INTEGER",
     };
     expr.into().cast_as(Alias::new(ty))

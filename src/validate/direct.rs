@@ -21,7 +21,7 @@ use sea_orm_sync::{ConnectionTrait, DatabaseTransaction, TryGetableMany};
 
 use super::read_ahead::Batches;
 use crate::star::{Fact, Payment, Rental};
-use crate::warehouse::bulk_read;
+use crate::warehouse::bulk_read::{self, Committed};
 use crate::warehouse::entity::{fact_payment, fact_rental, sync_run};
 
 /// Pages in flight per table: memory holds at most this many, whatever the table size.
@@ -51,73 +51,180 @@ pub async fn state_mark<C: sea_orm::ConnectionTrait>(wh: &C) -> Result<StateMark
         .context("cannot read warehouse table sync_run")
 }
 
-/// The reading thread: joined to learn the state it read, or why it stopped.
-pub struct DirectReader {
-    thread: JoinHandle<Result<StateMark>>,
+/// The warehouse's reader: awaited to learn the state it read, or why it stopped.
+pub enum DirectReader {
+    /// A thread reading a SQLite file through rusqlite.
+    Thread(JoinHandle<Result<StateMark>>),
+    /// A task reading a server's snapshot through another connection of the pool.
+    Task(tokio::task::JoinHandle<Result<StateMark>>),
 }
 
 impl DirectReader {
-    /// Waits for the thread; returns the state mark it read. Drop (or read to the end) both
-    /// tables' [`Batches`] first: the thread waits while a channel is full.
-    pub fn finish(self) -> Result<StateMark> {
-        self.thread
-            .join()
-            .map_err(|_| anyhow!("the warehouse reading thread panicked"))?
+    /// Waits for the reader; returns the state mark it read. Drop (or read to the end) both
+    /// tables' [`Batches`] first: the reader waits while a channel is full.
+    pub async fn finish(self) -> Result<StateMark> {
+        match self {
+            DirectReader::Thread(thread) => tokio::task::spawn_blocking(move || thread.join())
+                .await
+                .context("the warehouse reading thread failed")?
+                .map_err(|_| anyhow!("the warehouse reading thread panicked"))?,
+            DirectReader::Task(task) => task
+                .await
+                .map_err(|_| anyhow!("the warehouse reading task stopped unexpectedly"))?,
+        }
     }
 }
 
 type Sender<T> = mpsc::Sender<Result<Vec<T>>>;
 
-/// Starts reading `fact_rental` then `fact_payment` of the SQLite file `path`, each by its
-/// natural id, inside one read transaction of a read-only rusqlite connection.
+/// Starts reading `fact_rental` then `fact_payment` of the warehouse's committed state, each
+/// by its natural id, inside one read transaction of a connection of their own: a read-only
+/// rusqlite connection to a SQLite file, or a read-only snapshot on a server.
 pub fn warehouse_facts(
-    path: PathBuf,
+    committed: Committed,
 ) -> (
     DirectReader,
     Batches<fact_rental::Model>,
     Batches<fact_payment::Model>,
 ) {
-    let (mut tx_r, rx_r) = mpsc::channel(IN_FLIGHT);
-    let (mut tx_p, rx_p) = mpsc::channel(IN_FLIGHT);
-    let thread = std::thread::spawn(move || -> Result<StateMark> {
-        let opened = open(&path);
-        let (txn, mark) = match opened {
-            Ok(opened) => opened,
-            Err(e) => {
-                let msg = format!("{e:#}");
-                futures::executor::block_on(tx_r.send(Err(anyhow!(msg.clone())))).ok();
-                futures::executor::block_on(tx_p.send(Err(anyhow!(msg)))).ok();
-                return Err(e);
-            }
-        };
-        let go_on = pages::<fact_rental::Entity, RawRental>(
-            &txn,
-            Rental::star_id(),
-            |r| i64::from(Rental::id(r)),
-            &mut tx_r,
-        );
-        drop(tx_r);
-        if go_on {
-            pages::<fact_payment::Entity, RawPayment>(
-                &txn,
-                Payment::star_id(),
-                |p| i64::from(Payment::id(p)),
-                &mut tx_p,
-            );
-        } else {
-            futures::executor::block_on(
-                tx_p.send(Err(anyhow!("not read: reading the table before it failed"))),
-            )
-            .ok();
+    let (tx_r, rx_r) = mpsc::channel(IN_FLIGHT);
+    let (tx_p, rx_p) = mpsc::channel(IN_FLIGHT);
+    let reader = match committed {
+        Committed::File(path) => {
+            DirectReader::Thread(std::thread::spawn(move || file_facts(path, tx_r, tx_p)))
         }
-        txn.rollback().ok();
-        Ok(mark)
-    });
-    (
-        DirectReader { thread },
-        Batches::new(rx_r),
-        Batches::new(rx_p),
-    )
+        Committed::Server(db) => DirectReader::Task(tokio::spawn(server_facts(db, tx_r, tx_p))),
+    };
+    (reader, Batches::new(rx_r), Batches::new(rx_p))
+}
+
+/// Both fact tables of a SQLite file, on the calling thread.
+fn file_facts(
+    path: PathBuf,
+    mut tx_r: Sender<fact_rental::Model>,
+    mut tx_p: Sender<fact_payment::Model>,
+) -> Result<StateMark> {
+    let (txn, mark) = match open(&path) {
+        Ok(opened) => opened,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            futures::executor::block_on(tx_r.send(Err(anyhow!(msg.clone())))).ok();
+            futures::executor::block_on(tx_p.send(Err(anyhow!(msg)))).ok();
+            return Err(e);
+        }
+    };
+    let go_on = pages::<fact_rental::Entity, RawRental>(
+        &txn,
+        Rental::star_id(),
+        |r| i64::from(Rental::id(r)),
+        &mut tx_r,
+    );
+    drop(tx_r);
+    if go_on {
+        pages::<fact_payment::Entity, RawPayment>(
+            &txn,
+            Payment::star_id(),
+            |p| i64::from(Payment::id(p)),
+            &mut tx_p,
+        );
+    } else {
+        futures::executor::block_on(
+            tx_p.send(Err(anyhow!("not read: reading the table before it failed"))),
+        )
+        .ok();
+    }
+    txn.rollback().ok();
+    Ok(mark)
+}
+
+/// Both fact tables of a server warehouse, in one read-only snapshot.
+async fn server_facts(
+    db: sea_orm::DatabaseConnection,
+    mut tx_r: Sender<fact_rental::Model>,
+    mut tx_p: Sender<fact_payment::Model>,
+) -> Result<StateMark> {
+    let opened = async {
+        let txn = bulk_read::snapshot(&db).await?;
+        let mark = state_mark(&txn).await?;
+        Ok::<_, anyhow::Error>((txn, mark))
+    }
+    .await;
+    let (txn, mark) = match opened {
+        Ok(opened) => opened,
+        Err(e) => {
+            let msg = format!("{e:#}");
+            tx_r.send(Err(anyhow!(msg.clone()))).await.ok();
+            tx_p.send(Err(anyhow!(msg))).await.ok();
+            return Err(e);
+        }
+    };
+    let go_on = server_pages::<fact_rental::Entity>(&txn, Rental::star_id(), &mut tx_r).await;
+    drop(tx_r);
+    if go_on {
+        server_pages::<fact_payment::Entity>(&txn, Payment::star_id(), &mut tx_p).await;
+    } else {
+        tx_p.send(Err(anyhow!("not read: reading the table before it failed")))
+            .await
+            .ok();
+    }
+    txn.rollback().await.ok();
+    Ok(mark)
+}
+
+/// [`pages`] on a server: every column of `E`, decoded by name into its model.
+async fn server_pages<E: EntityTrait>(
+    txn: &sea_orm::DatabaseTransaction,
+    id: E::Column,
+    tx: &mut Sender<E::Model>,
+) -> bool
+where
+    E::Model: Send,
+{
+    use sea_orm::{FromQueryResult, Iterable};
+    let select = Query::select()
+        .columns(E::Column::iter())
+        .from(E::default())
+        .to_owned();
+    let id_name = sea_orm::IdenStatic::as_str(&id);
+    let mut after = None;
+    loop {
+        let q = bulk_read::page_query(&select, id, after);
+        let read = async {
+            let rows = sea_orm::ConnectionTrait::query_all(txn, &q).await?;
+            let mut models = Vec::with_capacity(rows.len());
+            let mut last = None;
+            for row in rows {
+                last = Some(
+                    row.try_get::<i64>("", id_name)
+                        .or_else(|_| row.try_get::<i32>("", id_name).map(i64::from))?,
+                );
+                models.push(E::Model::from_query_result(&row, "")?);
+            }
+            Ok::<_, DbErr>((models, last))
+        }
+        .await;
+        match read {
+            Ok((models, last)) => {
+                let full = models.len() as u64 == bulk_read::PAGE;
+                after = last.or(after);
+                if models.is_empty() {
+                    return true;
+                }
+                if tx.send(Ok(models)).await.is_err() {
+                    return false;
+                }
+                if !full {
+                    return true;
+                }
+            }
+            Err(e) => {
+                let table = E::default().table_name().to_string();
+                let e = anyhow!(e).context(format!("cannot read warehouse table {table}"));
+                tx.send(Err(e)).await.ok();
+                return false;
+            }
+        }
+    }
 }
 
 /// Opens `path` read-only and starts the read transaction; returns it with the state mark
@@ -484,13 +591,10 @@ mod reader_tests {
         let mark = state_mark(&wh).await.unwrap();
         assert_eq!(mark, Some((run, "running".to_string())));
 
-        let (reader, mut rentals, mut payments) = warehouse_facts(path.clone());
+        let (reader, mut rentals, mut payments) = warehouse_facts(Committed::File(path.clone()));
         let read: Vec<fact_rental::Model> = rentals.rows().try_collect().await.unwrap();
         let none: Vec<fact_payment::Model> = payments.rows().try_collect().await.unwrap();
-        let seen = tokio::task::spawn_blocking(move || reader.finish())
-            .await
-            .unwrap()
-            .unwrap();
+        let seen = reader.finish().await.unwrap();
         assert_eq!(read.iter().map(|r| r.rental_id).collect::<Vec<_>>(), ids);
         assert_eq!(read[0], rental(3));
         assert_eq!(read[1], rental(6));
@@ -498,12 +602,9 @@ mod reader_tests {
         assert_eq!(seen, mark);
 
         crate::sync::run::start(&wh, "test").await.unwrap();
-        let (reader, rentals, payments) = warehouse_facts(path);
+        let (reader, rentals, payments) = warehouse_facts(Committed::File(path));
         drop((rentals, payments)); // the merge stops at once: the thread still ends
-        let seen = tokio::task::spawn_blocking(move || reader.finish())
-            .await
-            .unwrap()
-            .unwrap();
+        let seen = reader.finish().await.unwrap();
         assert_ne!(seen, mark);
         assert_eq!(seen, Some((run + 1, "running".to_string())));
     }
@@ -511,7 +612,8 @@ mod reader_tests {
     #[tokio::test(flavor = "multi_thread")]
     async fn a_missing_file_is_an_error_on_both_tables() {
         let dir = tempfile::tempdir().unwrap();
-        let (reader, mut rentals, mut payments) = warehouse_facts(dir.path().join("nope.db"));
+        let (reader, mut rentals, mut payments) =
+            warehouse_facts(Committed::File(dir.path().join("nope.db")));
         let r = rentals.rows().try_collect::<Vec<_>>().await.unwrap_err();
         let p = payments.rows().try_collect::<Vec<_>>().await.unwrap_err();
         assert!(
@@ -522,11 +624,6 @@ mod reader_tests {
             format!("{p:#}").contains("cannot read the warehouse"),
             "{p:#}"
         );
-        assert!(
-            tokio::task::spawn_blocking(move || reader.finish())
-                .await
-                .unwrap()
-                .is_err()
-        );
+        assert!(reader.finish().await.is_err());
     }
 }

@@ -11,8 +11,8 @@
 //! row, and every warehouse row's keys, dates and per-day totals are checked; the report is
 //! the same.
 
+use crate::warehouse::bulk_read::Committed;
 use std::collections::{BTreeMap, HashSet};
-use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
@@ -41,7 +41,7 @@ impl Validation {
         &mut self,
         src: &mut Option<DatabaseTransaction>,
         wh: DatabaseTransaction,
-        file: PathBuf,
+        committed: Committed,
     ) -> Result<DatabaseTransaction> {
         let snapshot = src.take().context("the source snapshot is gone")?;
         let looked = lookups(&snapshot, &wh).await;
@@ -53,7 +53,7 @@ impl Validation {
         // The warehouse's facts are read on a connection of their own, which must read the
         // state this transaction reads: both read the newest sync_run row to tell.
         let mark = direct::state_mark(&wh).await?;
-        let (wh_reader, wh_rentals, wh_payments) = direct::warehouse_facts(file);
+        let (wh_reader, wh_rentals, wh_payments) = direct::warehouse_facts(committed);
         // Each merge consumes (and drops) its two tables' batches, so that the reading tasks
         // stop at once when one fails.
         let compared = async {
@@ -88,7 +88,7 @@ impl Validation {
         &mut self,
         src: &mut Option<DatabaseTransaction>,
         wh: DatabaseTransaction,
-        file: PathBuf,
+        committed: Committed,
     ) -> Result<DatabaseTransaction> {
         let snapshot = src.take().context("the source snapshot is gone")?;
         let looked = lookups(&snapshot, &wh).await;
@@ -102,7 +102,7 @@ impl Validation {
             (snapshot, rentals, payments)
         });
         let mark = direct::state_mark(&wh).await;
-        let (wh_reader, mut wh_rentals, mut wh_payments) = direct::warehouse_facts(file);
+        let (wh_reader, mut wh_rentals, mut wh_payments) = direct::warehouse_facts(committed);
         let summed = async {
             let (copies, dates) = looked.as_ref().map_err(|e| anyhow::anyhow!("{e:#}"))?;
             let r = self.sum::<Rental>(&mut wh_rentals, copies, dates).await?;
@@ -370,9 +370,7 @@ async fn lookups(
 
 /// Waits for the warehouse's reading thread and fails if it read another state than `mark`.
 async fn same_state(reader: direct::DirectReader, mark: direct::StateMark) -> Result<()> {
-    let read = tokio::task::spawn_blocking(move || reader.finish())
-        .await
-        .context("the warehouse reading thread failed")??;
+    let read = reader.finish().await?;
     if read != mark {
         bail!(
             "the warehouse changed while it was being validated (a sync run committed \

@@ -131,7 +131,7 @@ async fn compare(
     facts: Facts,
     started: Instant,
 ) -> Result<ValidationReport> {
-    let file = crate::warehouse::bulk_read::file_of(warehouse)?;
+    let committed = crate::warehouse::bulk_read::Committed::of(warehouse)?;
     let wh = warehouse
         .begin()
         .await
@@ -150,8 +150,8 @@ async fn compare(
     tracing::info!("bridges compared in {:.3} s", step.elapsed().as_secs_f64());
     // On an error the warehouse transaction is dropped, which rolls it back.
     let wh = match facts {
-        Facts::Checksums => v.facts_by_checksum(src, wh, file).await?,
-        Facts::Exhaustive => v.facts(src, wh, file).await?,
+        Facts::Checksums => v.facts_by_checksum(src, wh, committed).await?,
+        Facts::Exhaustive => v.facts(src, wh, committed).await?,
     };
     wh.rollback().await.ok();
     Ok(v.report(window, started))

@@ -18,6 +18,10 @@
 //! caller says why that is the state it wants ([`crate::validate`] checks it; the incremental
 //! holds the write lock, so it is the state the run started from, and what the run has written
 //! to the scanned table so far changes no version).
+//!
+//! A PostgreSQL warehouse has no file and no second driver: [`Committed::Server`] reads the
+//! same pages through another connection of the pool, in a `REPEATABLE READ, READ ONLY`
+//! transaction, which is that server's snapshot of the committed state.
 
 use std::path::{Path, PathBuf};
 
@@ -29,14 +33,103 @@ use sea_orm_sync::{Database, DatabaseTransaction, QueryResult, TransactionTrait}
 /// Rows per page (and per batch handed on).
 pub const PAGE: u64 = 8_192;
 
-/// The file of a SQLite warehouse connection; an error for anything else (an in-memory
-/// database has no file another connection could open).
-pub fn file_of(db: &DatabaseConnection) -> Result<PathBuf> {
-    let path = (db.get_database_backend() == DbBackend::Sqlite)
-        .then(|| db.get_sqlite_connection_pool().connect_options())
-        .map(|options| options.get_filename().to_path_buf())
-        .filter(|path| path.is_file());
-    path.context("the warehouse must be a SQLite file, and this one is not")
+/// Where a second reader finds the warehouse's last committed state.
+#[derive(Clone, Debug)]
+pub enum Committed {
+    /// A SQLite file, opened again read-only through rusqlite and read on a thread.
+    File(PathBuf),
+    /// A database server: another connection of the same pool, in a read-only snapshot.
+    Server(DatabaseConnection),
+}
+
+impl Committed {
+    /// The committed state of the warehouse `db` is connected to; an error for a SQLite
+    /// database without a file (an in-memory one has no file another connection could open).
+    pub fn of(db: &DatabaseConnection) -> Result<Committed> {
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return Ok(Committed::Server(db.clone()));
+        }
+        let path = Some(db.get_sqlite_connection_pool().connect_options())
+            .map(|options| options.get_filename().to_path_buf())
+            .filter(|path| path.is_file());
+        path.map(Committed::File)
+            .context("the warehouse must be a SQLite file, and this one is not")
+    }
+
+    /// Reads the rows of `select` page by page in `id` order (see [`pages`]), each decoded by
+    /// position as a `T`, and sends each page into `tx`; stops early, without error, when the
+    /// receiver is gone.
+    pub async fn scan<T, C>(
+        self,
+        select: SelectStatement,
+        id: C,
+        id_of: fn(&T) -> i64,
+        tx: tokio::sync::mpsc::Sender<Vec<T>>,
+    ) -> Result<()>
+    where
+        T: sea_orm::TryGetableMany + sea_orm_sync::TryGetableMany + Send + 'static,
+        C: IntoColumnRef + Copy + Send + 'static,
+    {
+        match self {
+            Committed::File(file) => tokio::task::spawn_blocking(move || {
+                let txn = open(&file, false)?;
+                pages(
+                    &txn,
+                    &select,
+                    id,
+                    |row| Ok(row.try_get_many_by_index::<T>()?),
+                    id_of,
+                    |batch| tx.blocking_send(batch).is_ok(),
+                )
+            })
+            .await
+            .context("the warehouse reader stopped unexpectedly")?,
+            Committed::Server(db) => {
+                let txn = snapshot(&db).await?;
+                let mut after: Option<i64> = None;
+                loop {
+                    let q = page_query(&select, id, after);
+                    let rows = sea_orm::ConnectionTrait::query_all(&txn, &q)
+                        .await?
+                        .into_iter()
+                        .map(|row| Ok(row.try_get_many_by_index::<T>()?))
+                        .collect::<Result<Vec<T>>>()?;
+                    let full = rows.len() as u64 == PAGE;
+                    after = rows.last().map(id_of).or(after);
+                    if rows.is_empty() || tx.send(rows).await.is_err() || !full {
+                        break;
+                    }
+                }
+                txn.rollback().await.ok();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A read-only snapshot of a server warehouse's committed state, on a connection of its own.
+pub async fn snapshot(db: &DatabaseConnection) -> Result<sea_orm::DatabaseTransaction> {
+    use sea_orm::{AccessMode, IsolationLevel, TransactionTrait};
+    db.begin_with_config(
+        Some(IsolationLevel::RepeatableRead),
+        Some(AccessMode::ReadOnly),
+    )
+    .await
+    .context("cannot start a read snapshot on the warehouse")
+}
+
+/// `select` restricted to the page after id `after`, in `id` order.
+pub fn page_query<C: IntoColumnRef + Copy>(
+    select: &SelectStatement,
+    id: C,
+    after: Option<i64>,
+) -> SelectStatement {
+    let mut q = select.clone();
+    q.order_by(id, Order::Asc).limit(PAGE);
+    if let Some(after) = after {
+        q.and_where(Expr::col(id).gt(after));
+    }
+    q
 }
 
 /// Opens `path` read-only and starts a read transaction: every page read in it sees one
@@ -84,11 +177,7 @@ where
     use sea_orm_sync::ConnectionTrait;
     let mut after: Option<i64> = None;
     loop {
-        let mut q = select.clone();
-        q.order_by(id, Order::Asc).limit(PAGE);
-        if let Some(after) = after {
-            q.and_where(Expr::col(id).gt(after));
-        }
+        let q = page_query(select, id, after);
         let rows = txn
             .query_all(&q)?
             .into_iter()
@@ -145,7 +234,10 @@ mod tests {
         let relative = Path::new(dir.path().file_name().unwrap()).join("w.db");
         assert!(relative.is_relative());
         let wh = warehouse_with_sync_run(&format!("sqlite://{}", relative.display())).await;
-        assert!(reads_no_run(&open(&file_of(&wh).unwrap(), false).unwrap()));
+        let Committed::File(file) = Committed::of(&wh).unwrap() else {
+            panic!("a SQLite warehouse is read from its file");
+        };
+        assert!(reads_no_run(&open(&file, false).unwrap()));
     }
 
     /// Any file name opens, and only for reading.
@@ -155,7 +247,7 @@ mod tests {
         let path = dir.path().join("a dir?#%20x:é").join("ware house.db");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let wh = warehouse_with_sync_run(&crate::config::sqlite_url(&path)).await;
-        assert_eq!(file_of(&wh).unwrap(), path);
+        assert!(matches!(Committed::of(&wh).unwrap(), Committed::File(f) if f == path));
 
         let txn = open(&path, false).unwrap();
         assert!(reads_no_run(&txn));

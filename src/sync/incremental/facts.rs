@@ -22,7 +22,6 @@ use crate::sync::load::{Changes, write_changes};
 use crate::sync::versions::{
     ChangedMark, FactDiff, as_i64, from_unix, merge_versions, pump, unix_seconds,
 };
-use crate::warehouse::bulk_read;
 use crate::warehouse::entity::{dim_date, fact_payment, fact_rental};
 
 /// Facts processed per chunk: memory stays bounded however much changed.
@@ -328,8 +327,8 @@ impl Run<'_> {
             .order_by_asc(src.0)
             .into_tuple::<(i64, Option<i64>)>();
         // The warehouse side is scanned on a read-only connection of its own, through
-        // rusqlite ([`crate::warehouse::bulk_read`]): about four times cheaper than through
-        // sqlx. It reads the last committed state of the file, which is the state this run
+        // rusqlite for a SQLite file ([`crate::warehouse::bulk_read`]): about four times
+        // cheaper than through sqlx. It reads the last committed state, which is the state this run
         // starts from: the run holds the write lock since it began, so nobody else has
         // committed since. What the run itself writes meanwhile (see `facts`) is not
         // committed, so it is not seen, and none of it changes a version.
@@ -340,7 +339,7 @@ impl Run<'_> {
             .from(F::Star::default())
             .to_owned();
         let shared = self.shared_src.clone();
-        let (file, id) = (self.wh_file.clone(), wh.0);
+        let (committed, id) = (self.wh_committed.clone(), wh.0);
         let recheck_from = self.plan.recheck_from.map(|t| t.and_utc().timestamp());
         async move {
             if quiet {
@@ -348,7 +347,8 @@ impl Run<'_> {
             }
             let bar = crate::sync::progress::rows(&format!("{} versions", F::source_table()));
             // Both sides are pumped concurrently in batches and merged as batches arrive: the
-            // source decoded on its own task, the warehouse read on a thread, merged here.
+            // source decoded on its own task, the warehouse read on a thread (or a connection
+            // of its own), merged here.
             let (s_tx, s_rx) = tokio::sync::mpsc::channel(4);
             let (w_tx, w_rx) = tokio::sync::mpsc::channel(4);
             let source = tokio::spawn(async move {
@@ -363,22 +363,11 @@ impl Run<'_> {
                     .await
                     .context("the source reader stopped unexpectedly")?
             };
-            let warehouse = tokio::task::spawn_blocking(move || {
-                let txn = bulk_read::open(&file, false)?;
-                bulk_read::pages(
-                    &txn,
-                    &loaded,
-                    id,
-                    |row| Ok(row.try_get_many_by_index::<(i64, Option<i64>)>()?),
-                    |v| v.0,
-                    |batch| w_tx.blocking_send(batch).is_ok(),
-                )
-                .with_context(wh_read_error::<F::Star>)
-            });
             let warehouse = async {
-                warehouse
+                committed
+                    .scan::<(i64, Option<i64>), _>(loaded, id, |v| v.0, w_tx)
                     .await
-                    .context("the warehouse reader stopped unexpectedly")?
+                    .with_context(wh_read_error::<F::Star>)
             };
             let (_, _, diff) = tokio::try_join!(
                 source,

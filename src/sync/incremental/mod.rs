@@ -156,7 +156,7 @@ async fn sync(
             src: &src,
             shared_src: src.clone(),
             txn: &txn,
-            wh_file: bulk_read::file_of(warehouse)?,
+            wh_committed: bulk_read::Committed::of(warehouse)?,
             marks: Marks::default(),
             t: &mut t,
             keys: Keys::default(),
@@ -182,7 +182,7 @@ struct Run<'a> {
     txn: &'a DatabaseTransaction,
     /// The warehouse file, which the fact diffs scan on a read-only connection of their own
     /// (see [`Run::diff_job`]).
-    wh_file: std::path::PathBuf,
+    wh_committed: bulk_read::Committed,
     marks: Marks,
     t: &'a mut Tracker,
     keys: Keys,

@@ -10,8 +10,13 @@
 //! refusal's message; it is left in place between runs (deleting it would let two processes
 //! lock two different files of the same name).
 //!
+//! A warehouse on a PostgreSQL server is locked the same way by a server-side advisory lock
+//! ([`server`]).
+//!
 //! `validate` (and `status`) never take the lock: they read a committed snapshot and neither
 //! wait for a writer nor block one.
+
+pub mod server;
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -23,27 +28,52 @@ use anyhow::{Context, Result};
 /// Another process holds the warehouse's lock.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the warehouse {} is being written by another sakila-sync ({holder}): wait for it to \
-     finish, or pass --wait DURATION to queue behind it",
-    .warehouse.display()
+    "the warehouse {warehouse} is being written by another sakila-sync ({holder}): wait for \
+     it to finish, or pass --wait DURATION to queue behind it"
 )]
 pub struct Locked {
-    pub warehouse: PathBuf,
+    /// The warehouse's file, or its redacted URL.
+    pub warehouse: String,
     /// What the lock file says of its holder: `PID 1234, incremental, since ...`.
     pub holder: String,
 }
 
 /// The warehouse's lock, held until dropped.
 #[derive(Debug)]
-pub struct WriterLock {
+pub enum WriterLock {
+    /// A file warehouse's lock file.
+    File(LockFile),
+    /// A server warehouse's advisory lock, held by a session of its own.
+    Server(server::ServerLock),
+}
+
+/// The open lock file: the kernel holds the lock while it is open.
+#[derive(Debug)]
+pub struct LockFile {
     file: File,
 }
 
-impl Drop for WriterLock {
+impl Drop for LockFile {
     /// Says nobody holds it any more (the kernel releases the lock itself when the file
     /// closes, next). A killed holder cannot do this: [`holder`] checks the PID is alive.
     fn drop(&mut self) {
         self.file.set_len(0).ok();
+    }
+}
+
+/// Takes the writer lock of the warehouse at `url` for `command` (see [`acquire`] and
+/// [`server::acquire`]); `None` for a warehouse nobody else can open (in memory).
+pub async fn acquire_url(
+    url: &str,
+    command: &str,
+    wait: Option<Duration>,
+) -> Result<Option<WriterLock>> {
+    if url.starts_with("postgres") {
+        return Ok(Some(server::acquire(url, command, wait).await?));
+    }
+    match crate::config::sqlite_file(url) {
+        Some(file) => acquire(&file, command, wait).map(Some),
+        None => Ok(None),
     }
 }
 
@@ -110,7 +140,7 @@ pub fn acquire(warehouse: &Path, command: &str, wait: Option<Duration>) -> Resul
                     }
                     _ => {
                         return Err(Locked {
-                            warehouse: warehouse.to_path_buf(),
+                            warehouse: warehouse.display().to_string(),
                             holder,
                         }
                         .into());
@@ -129,7 +159,7 @@ pub fn acquire(warehouse: &Path, command: &str, wait: Option<Duration>) -> Resul
         .and_then(|()| file.write_all(me.as_bytes()))
         .and_then(|()| file.flush())
         .with_context(|| format!("cannot write the lock file {}", path.display()))?;
-    Ok(WriterLock { file })
+    Ok(WriterLock::File(LockFile { file }))
 }
 
 /// What the lock file says of its holder (it may not have written it yet).

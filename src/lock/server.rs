@@ -1,0 +1,156 @@
+//! The writer lock of a warehouse on a PostgreSQL server: a session-level advisory lock,
+//! taken by a connection of its own that lives as long as the command.
+//!
+//! Why an advisory lock: like `flock` on a file, the server releases it when the session
+//! ends in any way (a killed process's connection is closed by the kernel, the server sees
+//! it go), so a crashed run never leaves the warehouse locked. Its key is derived from the
+//! warehouse's schema, so two warehouses in two schemas of one database do not exclude each
+//! other. The session's `application_name` says who holds it (PID, command, since when),
+//! which a refused writer and `status` read from `pg_stat_activity`.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, JoinType, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection};
+
+use super::{Locked, WriterLock};
+use crate::db::{self, Role};
+
+/// The session holding the lock; the lock goes with it.
+#[derive(Debug)]
+pub struct ServerLock {
+    db: DatabaseConnection,
+}
+
+impl ServerLock {
+    /// Ends the session, which releases the lock at once (dropping it closes the session in
+    /// the background).
+    pub async fn release(self) {
+        self.db.close().await.ok();
+    }
+}
+
+/// Takes the lock of the warehouse at `url` for `command`: fails at once with [`Locked`] if
+/// another session holds it, or with `wait`, tries again until it is free or `wait` has
+/// passed.
+pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result<WriterLock> {
+    let since = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+    let me = format!("PID {}, {command}, since {since}", std::process::id());
+    let db = db::connect_named(url, Role::Warehouse, &me).await?;
+    let key = key(&db).await?;
+    let deadline = wait.map(|w| Instant::now().checked_add(w));
+    let mut announced = false;
+    loop {
+        let taken = Query::select()
+            .expr(Func::cust(Alias::new("pg_try_advisory_lock")).arg(key))
+            .to_owned();
+        let row = db
+            .query_one(&taken)
+            .await
+            .context("cannot take the warehouse's writer lock")?
+            .context("the server did not answer the lock request")?;
+        if row.try_get_by_index::<bool>(0)? {
+            return Ok(WriterLock::Server(ServerLock { db }));
+        }
+        let holder = holder_of(&db, key)
+            .await?
+            .unwrap_or_else(|| "a session that has just let go".to_string());
+        match deadline {
+            Some(d) if d.is_none_or(|d| Instant::now() < d) => {
+                if !announced {
+                    tracing::info!("waiting for the warehouse's other writer ({holder})");
+                    announced = true;
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            _ => {
+                db.close().await.ok();
+                return Err(Locked {
+                    warehouse: crate::config::redact(url),
+                    holder,
+                }
+                .into());
+            }
+        }
+    }
+}
+
+/// Who holds the lock of the warehouse `db` is connected to (`PID 1234, incremental, since
+/// ...`), read from the server's list of sessions without touching the lock.
+pub async fn holder(db: &DatabaseConnection) -> Result<Option<String>> {
+    let key = key(db).await?;
+    holder_of(db, key).await
+}
+
+async fn holder_of(db: &DatabaseConnection, key: i64) -> Result<Option<String>> {
+    let (l, a, d) = (Alias::new("l"), Alias::new("a"), Alias::new("d"));
+    let q = Query::select()
+        .column((a.clone(), Alias::new("application_name")))
+        .from_as(Alias::new("pg_locks"), l.clone())
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("pg_stat_activity"),
+            a.clone(),
+            Expr::col((a.clone(), Alias::new("pid"))).equals((l.clone(), Alias::new("pid"))),
+        )
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("pg_database"),
+            d.clone(),
+            Expr::col((d.clone(), Alias::new("oid"))).equals((l.clone(), Alias::new("database"))),
+        )
+        .and_where(Expr::col((l.clone(), Alias::new("locktype"))).eq("advisory"))
+        .and_where(Expr::col((l.clone(), Alias::new("granted"))).eq(true))
+        .and_where(
+            Expr::col((l.clone(), Alias::new("classid")))
+                .cast_as(Alias::new("bigint"))
+                .eq(0),
+        )
+        .and_where(
+            Expr::col((l.clone(), Alias::new("objid")))
+                .cast_as(Alias::new("bigint"))
+                .eq(key),
+        )
+        .and_where(
+            Expr::col((d.clone(), Alias::new("datname")))
+                .eq(Func::cust(Alias::new("current_database"))),
+        )
+        .limit(1)
+        .to_owned();
+    let row = db
+        .query_one(&q)
+        .await
+        .context("cannot read who holds the warehouse's writer lock")?;
+    Ok(row
+        .map(|r| r.try_get_by_index::<Option<String>>(0))
+        .transpose()?
+        .flatten()
+        .map(|name| {
+            if name.is_empty() {
+                "a session that does not say who it is".to_string()
+            } else {
+                name
+            }
+        }))
+}
+
+/// The lock's key: a 31-bit hash of the warehouse's schema, so that the key's high half (the
+/// lock's `classid`) is 0.
+async fn key(db: &DatabaseConnection) -> Result<i64> {
+    let q = Query::select()
+        .expr(Func::cust(Alias::new("CURRENT_SCHEMA")))
+        .to_owned();
+    let schema: String = db
+        .query_one(&q)
+        .await
+        .context("cannot read the warehouse's schema")?
+        .context("the server did not name the current schema")?
+        .try_get_by_index(0)?;
+    Ok(key_of(&schema))
+}
+
+/// The lock key of the warehouse in `schema`.
+pub fn key_of(schema: &str) -> i64 {
+    i64::from(crc32fast::hash(format!("sakila-sync warehouse {schema}").as_bytes()) >> 1)
+}
