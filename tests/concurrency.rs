@@ -34,6 +34,9 @@ macro_rules! env {
     ($prefix:expr) => {
         common::Env::loaded($prefix, SHORT).await
     };
+    ($kind:expr, $prefix:expr) => {
+        common::Env::loaded_on($kind, $prefix, SHORT).await
+    };
 }
 
 /// The case that lost changes before horizons were recorded. B opens, a run takes its
@@ -255,8 +258,19 @@ async fn without_the_process_privilege_runs_fall_back_to_reading_everything() {
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn incrementals_during_concurrent_writers_with_long_transactions_end_where_a_full_load_would()
 {
+    soak(common::Wh::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn incrementals_during_concurrent_writers_with_long_transactions_end_where_a_full_load_would_on_postgres()
+ {
+    soak(common::Wh::Postgres).await;
+}
+
+async fn soak(kind: common::Wh) {
     let _serial = ONE_AT_A_TIME.lock().await;
-    let e = env!("conc_soak");
+    let e = env!(kind, "conc_soak");
     let writer = connect(&e.src_url, Role::SourceWriter).await.unwrap();
     let writers = sakila_sync::generate::Writers {
         workers: 3,

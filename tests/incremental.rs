@@ -12,6 +12,9 @@ macro_rules! env {
     ($prefix:expr) => {
         common::Env::loaded($prefix, Options::default()).await
     };
+    ($kind:expr, $prefix:expr) => {
+        common::Env::loaded_on($kind, $prefix, Options::default()).await
+    };
 }
 
 #[tokio::test]
@@ -182,7 +185,17 @@ async fn bridge_deletes_larger_than_one_statement_all_reach_the_warehouse() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn deletes_follow_including_the_payment_rental_cascade() {
-    let e = env!("inc_delete");
+    deletes_follow_including_the_payment_rental_cascade_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn deletes_follow_including_the_payment_rental_cascade_on_postgres() {
+    deletes_follow_including_the_payment_rental_cascade_on(common::Wh::Postgres).await;
+}
+
+async fn deletes_follow_including_the_payment_rental_cascade_on(kind: common::Wh) {
+    let e = env!(kind, "inc_delete");
     // Rental 1 has payment 3504; deleting it sets payment.rental_id NULL through the FK
     // without touching payment.last_update.
     let before = common::query_strings(
@@ -214,13 +227,13 @@ async fn deletes_follow_including_the_payment_rental_cascade() {
     );
     assert_eq!(
         e.wh_strings(
-            "SELECT COALESCE(rental_id, 'NULL') FROM fact_payment WHERE payment_id = 3504"
+            "SELECT COALESCE(CAST(rental_id AS TEXT), 'NULL') FROM fact_payment WHERE payment_id = 3504"
         )
         .await,
         vec!["NULL"]
     );
     assert_eq!(
-        e.wh_i64("SELECT is_deleted FROM dim_customer WHERE customer_id = 599")
+        e.wh_i64("SELECT COUNT(*) FROM dim_customer WHERE customer_id = 599 AND is_deleted")
             .await,
         1
     );
@@ -366,7 +379,7 @@ async fn tables_no_transaction_touched_since_the_last_run_are_skipped_and_cascad
     assert_eq!(r.table("dim_actor").updated, 1);
     assert_eq!(
         e.wh_strings(
-            "SELECT COALESCE(rental_id, 'NULL') FROM fact_payment WHERE payment_id = 3504"
+            "SELECT COALESCE(CAST(rental_id AS TEXT), 'NULL') FROM fact_payment WHERE payment_id = 3504"
         )
         .await,
         vec!["NULL"]
@@ -706,7 +719,17 @@ fn random_op(rng: &mut Lcg, i: u64) -> String {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn randomized_oltp_activity_always_ends_where_a_full_load_would() {
-    let e = env!("inc_random");
+    randomized_oltp_activity_always_ends_where_a_full_load_would_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn randomized_oltp_activity_always_ends_where_a_full_load_would_on_postgres() {
+    randomized_oltp_activity_always_ends_where_a_full_load_would_on(common::Wh::Postgres).await;
+}
+
+async fn randomized_oltp_activity_always_ends_where_a_full_load_would_on(kind: common::Wh) {
+    let e = env!(kind, "inc_random");
     let mut rng = Lcg(0x5eed_2026);
     let mut applied = 0;
     for round in 0..3 {
@@ -784,7 +807,18 @@ async fn rentals_written_during_and_after_the_payment_diff_end_where_a_full_load
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges() {
-    let e = env!("inc_kill");
+    a_killed_run_leaves_the_previous_state_and_the_next_run_converges_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges_on_postgres() {
+    a_killed_run_leaves_the_previous_state_and_the_next_run_converges_on(common::Wh::Postgres)
+        .await;
+}
+
+async fn a_killed_run_leaves_the_previous_state_and_the_next_run_converges_on(kind: common::Wh) {
+    let e = env!(kind, "inc_kill");
     let before = common::canonical(&e.wh_url).await;
     // Enough work that a kill lands mid-run: every payment and rental changes.
     e.sql("UPDATE payment SET amount = amount + 0.01; UPDATE rental SET staff_id = 3 - staff_id;")
@@ -877,7 +911,18 @@ async fn runs_during_oltp_activity_end_where_a_full_load_would() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn simulated_activity_on_the_real_sakila_ends_where_a_full_load_would() {
-    let e = env!("inc_sim_real");
+    simulated_activity_on_the_real_sakila_ends_where_a_full_load_would_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn simulated_activity_on_the_real_sakila_ends_where_a_full_load_would_on_postgres() {
+    simulated_activity_on_the_real_sakila_ends_where_a_full_load_would_on(common::Wh::Postgres)
+        .await;
+}
+
+async fn simulated_activity_on_the_real_sakila_ends_where_a_full_load_would_on(kind: common::Wh) {
+    let e = env!(kind, "inc_sim_real");
     let url = format!("{}/{}", common::mysql_server_url(), e.db.0);
     let writer = connect(&url, Role::SourceWriter).await.unwrap();
     for seed in 1..=2 {

@@ -66,8 +66,25 @@ fn paused(src: &str, wh: &str, command: &str, point: &str) -> Running {
 
 #[test]
 fn a_second_writer_is_refused_at_once_and_let_in_after_the_first_is_killed() {
-    let (src, wh, _dir) = sqlite_source();
+    second_writer(common::Wh::Sqlite);
+}
+
+#[test]
+fn a_second_writer_is_refused_at_once_and_let_in_after_the_first_is_killed_on_postgres() {
+    second_writer(common::Wh::Postgres);
+}
+
+fn second_writer(kind: common::Wh) {
+    let (src, _, _dir) = sqlite_source();
+    let (wh, _guard) = common::temp_warehouse_on(kind);
     let mut first = paused(&src, &wh, "full-load", "run:before-commit");
+    // `status` names the writer without waiting for it.
+    let status = status_json(&src, &wh);
+    let writer = status["warehouse"]["writer"].as_str().unwrap_or_default();
+    assert!(
+        writer.contains(&format!("PID {}, full-load", first.child.id())),
+        "{status}"
+    );
 
     for command in ["incremental", "full-load", "init"] {
         let started = std::time::Instant::now();
@@ -1074,4 +1091,127 @@ async fn the_source_refuses_writes_through_the_pipelines_connection() {
         drop(txn);
         source.close().await.unwrap();
     }
+}
+
+/// A PostgreSQL warehouse in a schema of an existing database: the tables go there, what
+/// else the database holds is left alone, and every bad URL is one line, exit 2, with the
+/// password hidden.
+#[test]
+fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
+    let (src, _, _dir) = sqlite_source();
+    let (wh, guard) = common::temp_warehouse_on(common::Wh::Postgres);
+    let common::WarehouseGuard::Postgres(db) = &guard else {
+        unreachable!()
+    };
+    let in_db = |sql: &str| {
+        let url = format!("{}/{db}", common::postgres_server_url());
+        let out = Command::new("psql")
+            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    in_db(
+        "CREATE SCHEMA analytics; CREATE TABLE public.fact_rental (note text); INSERT INTO public.fact_rental VALUES ('theirs')",
+    );
+    let in_schema = format!("{wh}?schema=analytics");
+    for command in ["full-load", "incremental", "validate"] {
+        let out = sync(&src, &in_schema, command);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    assert_eq!(
+        in_db("SELECT COUNT(*) FROM analytics.fact_rental"),
+        in_db("SELECT COUNT(*) FROM analytics.fact_rental WHERE rental_id > 0")
+    );
+    assert_ne!(in_db("SELECT COUNT(*) FROM analytics.fact_rental"), "0");
+    assert_eq!(in_db("SELECT note FROM public.fact_rental"), "theirs");
+    assert_eq!(
+        in_db("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"),
+        "1"
+    );
+
+    let secret = "s3cr3t-pw";
+    let server =
+        common::postgres_server_url().replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    let cases = [
+        (
+            format!("{wh}?schema=missing"),
+            "the schema missing does not exist",
+        ),
+        (
+            format!("{wh}?schema=Not-A-Name"),
+            "not a plain PostgreSQL name",
+        ),
+        (
+            format!("{server}/no_such_database_here"),
+            "no_such_database_here",
+        ),
+        (
+            "postgres://postgres:s3cr3t-pw@127.0.0.1:1/x".to_string(),
+            "cannot connect",
+        ),
+    ];
+    for (url, needle) in cases {
+        let line = common::cli_error(&["--source", &src, "--warehouse", &url, "full-load"]);
+        assert!(line.contains(needle), "{url}: {line}");
+        assert!(!line.contains(secret), "{line}");
+    }
+}
+
+/// PostgreSQL's readers keep reading the previous warehouse while a full-load rebuilds it:
+/// the load deletes and rewrites rows inside its transaction (no `DROP TABLE`, whose lock
+/// would block them), and a load killed before its commit leaves that warehouse as it was.
+#[test]
+fn postgres_readers_see_the_previous_warehouse_while_a_full_load_runs() {
+    let (src, _, _dir) = sqlite_source();
+    let (wh, _guard) = common::temp_warehouse_on(common::Wh::Postgres);
+    let out = sync(&src, &wh, "full-load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let count = || {
+        let out = Command::new("psql")
+            .args([
+                wh.as_str(),
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qtAc",
+                "SET statement_timeout = '5s'; SELECT COUNT(*) || '/' || SUM(amount_cents) FROM fact_payment",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "blocked? {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let before = count();
+    let mut second = paused(&src, &wh, "full-load", "run:before-commit");
+    assert_eq!(
+        count(),
+        before,
+        "a reader sees the last commit, without waiting"
+    );
+    let validate = sync(&src, &wh, "validate");
+    assert!(
+        validate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&validate.stdout)
+    );
+    second.child.kill().unwrap();
+    second.child.wait().unwrap();
+    assert_eq!(count(), before);
 }

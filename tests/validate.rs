@@ -23,12 +23,16 @@ struct Loaded {
     src: sakila_sync::db::SourceDb,
     wh: DatabaseConnection,
     _db: common::DbGuard,
-    _dir: tempfile::TempDir,
+    _wh: common::WarehouseGuard,
 }
 
 async fn loaded(dump: &Path, prefix: &str) -> Loaded {
+    loaded_on(common::Wh::Sqlite, dump, prefix).await
+}
+
+async fn loaded_on(kind: common::Wh, dump: &Path, prefix: &str) -> Loaded {
     let (src_url, db) = common::sakila_db(dump, prefix);
-    let (wh_url, dir) = common::temp_warehouse();
+    let (wh_url, guard) = common::temp_warehouse_on(kind);
     let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
     let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
     full_load(&src, &wh).await.unwrap();
@@ -38,7 +42,7 @@ async fn loaded(dump: &Path, prefix: &str) -> Loaded {
         src,
         wh,
         _db: db,
-        _dir: dir,
+        _wh: guard,
     }
 }
 
@@ -63,7 +67,12 @@ impl Loaded {
         let mut opt = ConnectOptions::new(self.wh_url.clone());
         opt.max_connections(1).sqlx_logging(false);
         let db = Database::connect(opt).await.unwrap();
-        common::exec(&db, "PRAGMA foreign_keys = OFF").await;
+        if self.wh_url.starts_with("postgres") {
+            // Foreign keys are triggers there, which a replica session does not fire.
+            common::exec(&db, "SET session_replication_role = replica").await;
+        } else {
+            common::exec(&db, "PRAGMA foreign_keys = OFF").await;
+        }
         for sql in statements {
             common::exec(&db, sql).await;
         }
@@ -257,8 +266,18 @@ async fn window_arithmetic_matches_sql_on_the_source() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_deleted_fact_row_is_missing() {
+    a_deleted_fact_row_is_missing_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn a_deleted_fact_row_is_missing_on_postgres() {
+    a_deleted_fact_row_is_missing_on(common::Wh::Postgres).await;
+}
+
+async fn a_deleted_fact_row_is_missing_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_missing").await;
+    let l = loaded_on(kind, &dump, "val_missing").await;
     l.corrupt_warehouse(&["DELETE FROM fact_rental WHERE rental_id = 4321"])
         .await;
     let r = l.validate(WindowSpec::AllTime).await;
@@ -283,8 +302,18 @@ async fn a_deleted_fact_row_is_missing() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn an_altered_amount_is_stale() {
+    an_altered_amount_is_stale_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn an_altered_amount_is_stale_on_postgres() {
+    an_altered_amount_is_stale_on(common::Wh::Postgres).await;
+}
+
+async fn an_altered_amount_is_stale_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_amount").await;
+    let l = loaded_on(kind, &dump, "val_amount").await;
     l.corrupt_warehouse(&[
         "UPDATE fact_payment SET amount_cents = amount_cents + 1 WHERE payment_id = 777",
     ])
@@ -329,8 +358,18 @@ async fn an_altered_amount_is_stale() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn two_rows_that_swap_content_in_one_block_are_found() {
+    two_rows_that_swap_content_in_one_block_are_found_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn two_rows_that_swap_content_in_one_block_are_found_on_postgres() {
+    two_rows_that_swap_content_in_one_block_are_found_on(common::Wh::Postgres).await;
+}
+
+async fn two_rows_that_swap_content_in_one_block_are_found_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_swap").await;
+    let l = loaded_on(kind, &dump, "val_swap").await;
     l.corrupt_warehouse(&[
         // Payments 5 (9.99) and 6 (4.99): the same two amounts, on each other's rows.
         "UPDATE fact_payment SET amount_cents = CASE payment_id WHEN 5 THEN 499 ELSE 999 END \
@@ -365,8 +404,18 @@ async fn two_rows_that_swap_content_in_one_block_are_found() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn an_extra_fact_row_is_found() {
+    an_extra_fact_row_is_found_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn an_extra_fact_row_is_found_on_postgres() {
+    an_extra_fact_row_is_found_on(common::Wh::Postgres).await;
+}
+
+async fn an_extra_fact_row_is_found_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_extra").await;
+    let l = loaded_on(kind, &dump, "val_extra").await;
     l.corrupt_warehouse(&[
         "INSERT INTO fact_payment (payment_id, payment_date_key, payment_date, customer_key, store_key, staff_key, rental_id, amount_cents) \
          SELECT 99999, payment_date_key, payment_date, customer_key, store_key, staff_key, NULL, 500 FROM fact_payment WHERE payment_id = 1",
@@ -387,8 +436,18 @@ async fn an_extra_fact_row_is_found() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_stale_customer_city_is_found() {
+    a_stale_customer_city_is_found_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn a_stale_customer_city_is_found_on_postgres() {
+    a_stale_customer_city_is_found_on(common::Wh::Postgres).await;
+}
+
+async fn a_stale_customer_city_is_found_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_city").await;
+    let l = loaded_on(kind, &dump, "val_city").await;
     l.corrupt_warehouse(&["UPDATE dim_customer SET city = 'Atlantis' WHERE customer_id = 42"])
         .await;
     let r = l.validate(WindowSpec::AllTime).await;
@@ -410,8 +469,18 @@ async fn a_stale_customer_city_is_found() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn a_wrong_store_key_is_stale() {
+    a_wrong_store_key_is_stale_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn a_wrong_store_key_is_stale_on_postgres() {
+    a_wrong_store_key_is_stale_on(common::Wh::Postgres).await;
+}
+
+async fn a_wrong_store_key_is_stale_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_store").await;
+    let l = loaded_on(kind, &dump, "val_store").await;
     // Both keys exist, so only the comparison with the source can tell.
     l.corrupt_warehouse(&[
         "UPDATE fact_rental SET store_key = 3 - store_key WHERE rental_id = 100",
@@ -454,8 +523,18 @@ async fn a_missing_date_is_found() {
 #[tokio::test]
 #[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
 async fn dangling_keys_break_foreign_keys() {
+    dangling_keys_break_foreign_keys_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+#[ignore = "needs the real Sakila dump: SAKILA_DUMP_DIR (see README, Tests)"]
+async fn dangling_keys_break_foreign_keys_on_postgres() {
+    dangling_keys_break_foreign_keys_on(common::Wh::Postgres).await;
+}
+
+async fn dangling_keys_break_foreign_keys_on(kind: common::Wh) {
     let dump = require_dump!();
-    let l = loaded(&dump, "val_fk").await;
+    let l = loaded_on(kind, &dump, "val_fk").await;
     l.corrupt_warehouse(&[
         "UPDATE fact_rental SET customer_key = 99999 WHERE rental_id = 5",
         "UPDATE bridge_film_actor SET actor_key = 9999 WHERE film_key = 1 AND actor_key = 1",

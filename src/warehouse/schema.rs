@@ -154,11 +154,39 @@ pub async fn create_all<C: ConnectionTrait>(db: &C) -> Result<()> {
     Ok(())
 }
 
-/// Drops and recreates the star tables without their secondary indexes, for a bulk load.
-/// `dim_date` and the sync tables are kept. Runs inside the caller's transaction.
+/// Empties the star tables for a bulk load, inside the caller's transaction; `dim_date` and
+/// the sync tables are kept.
+///
+/// SQLite: drops and recreates them without their secondary indexes ([`index_star`] builds
+/// those once after the copy); its readers read the last commit, whatever the writer locks.
+/// PostgreSQL: `DROP TABLE` would take an exclusive lock that blocks every reader until the
+/// load commits, so the rows are deleted instead (indexes kept) and readers keep seeing the
+/// previous warehouse through MVCC until the commit. Tables of another version's shape are
+/// recreated there too.
 pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<()> {
+    if db.get_database_backend() == sea_orm::DbBackend::Postgres {
+        let outdated = outdated_star_tables(db).await?;
+        for_star_tables!(rev empty_or_drop_table, (db, &outdated));
+        for_star_tables!(create_table, db);
+        return Ok(());
+    }
     for_star_tables!(rev drop_table, db);
     for_star_tables!(create_table, db);
+    Ok(())
+}
+
+/// Deletes every row of `entity`, or drops it when its shape is outdated.
+async fn empty_or_drop_table<C: ConnectionTrait, E: EntityTrait>(
+    (db, outdated): (&C, &Vec<&'static str>),
+    entity: E,
+) -> Result<()> {
+    if outdated.contains(&entity.table_name()) {
+        return drop_table(db, entity).await;
+    }
+    E::delete_many()
+        .exec(db)
+        .await
+        .with_context(|| format!("cannot empty warehouse table {}", entity.table_name()))?;
     Ok(())
 }
 

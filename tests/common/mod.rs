@@ -201,6 +201,68 @@ pub fn temp_warehouse() -> (String, tempfile::TempDir) {
     (url, dir)
 }
 
+/// Which engine a test's warehouse runs on: the tests that matter run on both, through the
+/// same code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wh {
+    Sqlite,
+    Postgres,
+}
+
+/// PostgreSQL server URL without a database, from `SAKILA_TEST_POSTGRES_URL`.
+pub fn postgres_server_url() -> String {
+    std::env::var("SAKILA_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// Runs `sql` with `psql` on the test server's `postgres` database.
+pub fn psql(sql: &str) {
+    let url = format!("{}/postgres", postgres_server_url());
+    let out = Command::new("psql")
+        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .output()
+        .expect("psql (postgresql-client) must be installed for the PostgreSQL tests");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A test's warehouse, removed when dropped: a temporary folder, or a PostgreSQL database.
+pub enum WarehouseGuard {
+    Dir(tempfile::TempDir),
+    Postgres(String),
+}
+
+impl Drop for WarehouseGuard {
+    fn drop(&mut self) {
+        if let WarehouseGuard::Postgres(db) = self {
+            psql(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"));
+        }
+    }
+}
+
+/// A fresh, empty warehouse on `kind`: (url, guard).
+pub fn temp_warehouse_on(kind: Wh) -> (String, WarehouseGuard) {
+    match kind {
+        Wh::Sqlite => {
+            let (url, dir) = temp_warehouse();
+            (url, WarehouseGuard::Dir(dir))
+        }
+        Wh::Postgres => {
+            let db = unique_name("sakila_sync_wh");
+            psql(&format!("CREATE DATABASE {db}"));
+            (
+                format!("{}/{db}", postgres_server_url()),
+                WarehouseGuard::Postgres(db),
+            )
+        }
+    }
+}
+
 /// A plain connection for inspecting or corrupting a database in tests.
 pub async fn raw(url: &str) -> DatabaseConnection {
     Database::connect(url).await.unwrap()
@@ -260,18 +322,19 @@ pub async fn exec(db: &DatabaseConnection, sql: &str) {
 pub async fn canonical(url: &str) -> BTreeMap<&'static str, Vec<String>> {
     use sakila_sync::warehouse::entity::prelude::*;
     let db = raw(url).await;
+    let pg = url.starts_with("postgres");
     let tables = [
-        projection(DimDate),
-        projection(DimFilm),
-        projection(DimActor),
-        projection(DimCategory),
-        projection(DimCustomer),
-        projection(DimStore),
-        projection(DimStaff),
-        projection(BridgeFilmActor),
-        projection(BridgeFilmCategory),
-        projection(FactRental),
-        projection(FactPayment),
+        projection(DimDate, pg),
+        projection(DimFilm, pg),
+        projection(DimActor, pg),
+        projection(DimCategory, pg),
+        projection(DimCustomer, pg),
+        projection(DimStore, pg),
+        projection(DimStaff, pg),
+        projection(BridgeFilmActor, pg),
+        projection(BridgeFilmCategory, pg),
+        projection(FactRental, pg),
+        projection(FactPayment, pg),
     ];
     let mut out = BTreeMap::new();
     for (name, sql) in tables {
@@ -283,7 +346,7 @@ pub async fn canonical(url: &str) -> BTreeMap<&'static str, Vec<String>> {
 /// The canonical rows of one table, as one SQL query: every column of the entity, in order,
 /// except a dimension's surrogate key; a key pointing at a dimension member replaced by that
 /// member's natural id (`film_key` by `film_id`); date keys kept (they are natural).
-fn projection<E: sea_orm::EntityTrait>(entity: E) -> (&'static str, String) {
+fn projection<E: sea_orm::EntityTrait>(entity: E, postgres: bool) -> (&'static str, String) {
     use sea_orm::Identity;
     use sea_orm::sea_query::TableRef;
     use sea_orm::{IdenStatic, Iterable, PrimaryKeyToColumn, RelationTrait};
@@ -317,15 +380,17 @@ fn projection<E: sea_orm::EntityTrait>(entity: E) -> (&'static str, String) {
         }
     }
     let filter = if soft_deleted {
-        " WHERE t.is_deleted = 0"
+        " WHERE NOT t.is_deleted"
     } else {
         ""
     };
+    // SQLite's quote() and PostgreSQL's quote_nullable() both write NULL apart from 'NULL'.
+    let quote = if postgres { "quote_nullable" } else { "quote" };
     let sql = format!(
         "SELECT {} FROM {table} t{filter} ORDER BY 1",
         columns
             .iter()
-            .map(|c| format!("quote({c})"))
+            .map(|c| format!("{quote}({c})"))
             .collect::<Vec<_>>()
             .join("||'|'||")
     );
@@ -389,14 +454,24 @@ pub struct Env {
     pub my: DatabaseConnection,
     pub db: DbGuard,
     pub options: sakila_sync::sync::incremental::Options,
-    _dir: tempfile::TempDir,
+    pub kind: Wh,
+    _wh: WarehouseGuard,
 }
 
 impl Env {
     pub async fn loaded(prefix: &str, options: sakila_sync::sync::incremental::Options) -> Env {
+        Env::loaded_on(Wh::Sqlite, prefix, options).await
+    }
+
+    /// [`Env::loaded`] with the warehouse on `kind`.
+    pub async fn loaded_on(
+        kind: Wh,
+        prefix: &str,
+        options: sakila_sync::sync::incremental::Options,
+    ) -> Env {
         use sakila_sync::db::{Role, connect};
         let (src_url, db) = sakila_db(&dump_dir(), prefix);
-        let (wh_url, dir) = temp_warehouse();
+        let (wh_url, guard) = temp_warehouse_on(kind);
         let src = sakila_sync::db::SourceDb::connect(&src_url).await.unwrap();
         let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
         sakila_sync::sync::full_load::full_load(&src, &wh)
@@ -411,7 +486,8 @@ impl Env {
             my,
             db,
             options,
-            _dir: dir,
+            kind,
+            _wh: guard,
         }
     }
 
@@ -441,11 +517,12 @@ impl Env {
     /// The contract: the warehouse equals a full-load of the same source into a new file.
     pub async fn assert_equals_full_load(&self) {
         use sakila_sync::db::{Role, connect};
-        let (fresh_url, _dir) = temp_warehouse();
+        let (fresh_url, _guard) = temp_warehouse_on(self.kind);
         let fresh = connect(&fresh_url, Role::Warehouse).await.unwrap();
         sakila_sync::sync::full_load::full_load(&self.src, &fresh)
             .await
             .unwrap();
+        fresh.close().await.ok();
         assert_same_warehouse(&canonical(&fresh_url).await, &canonical(&self.wh_url).await);
     }
 }
