@@ -22,6 +22,9 @@ fn missing_tool() -> Option<&'static str> {
     if !runs("mariadb", "--version") {
         return Some("mariadb");
     }
+    if !runs("psql", "--version") {
+        return Some("psql");
+    }
     if !Path::new("/usr/bin/time").exists() {
         return Some("/usr/bin/time");
     }
@@ -92,6 +95,38 @@ fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
             .collect();
         check_steps(&text, &columns, &rows);
     }
+    // The PostgreSQL warehouse beside the SQLite one, on the generated source.
+    let pg: Vec<Vec<&str>> = text
+        .lines()
+        .filter(|l| l.starts_with("| x1 | generated, PostgreSQL warehouse |"))
+        .map(cells)
+        .collect();
+    let steps: Vec<String> = pg
+        .iter()
+        .map(
+            |r| match r[3].strip_prefix("incremental after simulate --ops ") {
+                Some(n) if n.parse::<u64>().is_ok_and(|n| n > 0) => {
+                    "incremental after simulate --ops N".to_string()
+                }
+                _ => r[3].to_string(),
+            },
+        )
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            "floor (dump + psql \\copy)",
+            "init + full-load",
+            "incremental after simulate --ops N",
+            "validate",
+        ],
+        "{text}"
+    );
+    for row in &pg {
+        assert_eq!(row.len(), columns.len(), "{row:?}");
+        assert!(row[4].parse::<f64>().is_ok_and(|v| v >= 0.0), "{row:?}");
+    }
+    assert!(pg[2][10].ends_with("of SQLite's"), "{:?}", pg[2]);
     // The date cliff: full-load per fact row, dates inside and outside the default calendar.
     let cliff = text
         .lines()
