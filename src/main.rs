@@ -363,6 +363,10 @@ fn init_logging(global: &Global, watch: bool) {
         _ if std::env::var_os("SAKILA_SYNC_LOG_SQL").is_some() => "debug",
         _ => "debug,sea_orm::driver::rusqlite=info",
     };
+    // PostgreSQL's notices ("relation ... already exists, skipping" for every index that
+    // `CREATE INDEX IF NOT EXISTS` finds) come through sqlx at info level: they say nothing
+    // a user needs.
+    let default = format!("{default},sqlx::postgres::notice=warn");
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let logs = tracing_subscriber::fmt()

@@ -67,7 +67,7 @@ pub(crate) async fn load_all(
     let mut marks = Marks::default();
     let mut keys = Keys::default();
 
-    schema::recreate_star_for_bulk_load(txn).await?;
+    let how = schema::recreate_star_for_bulk_load(txn).await?;
 
     let geo = Geography::load(src, &mut marks).await?;
     let mut languages = HashMap::new();
@@ -162,12 +162,7 @@ pub(crate) async fn load_all(
         t.add(table::<DimDate>(), cover.added, 0, 0, Instant::now());
     }
 
-    let s = Instant::now();
-    schema::index_star(txn).await?;
-    tracing::info!("indexes built in {:.3} s", s.elapsed().as_secs_f64());
-    let s = Instant::now();
-    schema::check_star_keys(txn).await?;
-    tracing::info!("foreign keys checked in {:.3} s", s.elapsed().as_secs_f64());
+    schema::finish_bulk_load(txn, how).await?;
     Ok(marks)
 }
 
