@@ -37,9 +37,10 @@ struct Global {
         value_name = "URL"
     )]
     source: Option<String>,
-    /// Warehouse SQLite URL [default: sqlite://analytics.db]. init, full-load, incremental
-    /// and watch create the file if missing; validate and status read an existing one only,
-    /// never writing it; demo uses its own, in --dir
+    /// Warehouse URL: a SQLite file [default: sqlite://analytics.db] or a PostgreSQL database
+    /// (postgres://user@host:5432/db, ?schema=NAME for a schema other than public). init,
+    /// full-load, incremental and watch create the SQLite file if missing; validate and status
+    /// read an existing warehouse only, never writing it; demo uses its own, in --dir
     #[arg(
         long,
         global = true,

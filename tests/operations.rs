@@ -336,7 +336,23 @@ fn status_json(src: &str, wh: &str) -> serde_json::Value {
 
 #[tokio::test]
 async fn watch_picks_up_a_change_within_its_interval_and_keeps_other_writers_out() {
+    watch_picks_up_a_change_on(common::Wh::Sqlite).await;
+}
+
+#[tokio::test]
+async fn watch_picks_up_a_change_within_its_interval_and_keeps_other_writers_out_on_postgres() {
+    watch_picks_up_a_change_on(common::Wh::Postgres).await;
+}
+
+async fn watch_picks_up_a_change_on(kind: common::Wh) {
     let (src, wh, _dir) = sqlite_source();
+    let (wh, _wh) = match kind {
+        common::Wh::Sqlite => (wh, None),
+        common::Wh::Postgres => {
+            let (url, guard) = common::temp_warehouse_on(kind);
+            (url, Some(guard))
+        }
+    };
     assert!(sync(&src, &wh, "full-load").status.success());
     let watch = Running::start(
         &[
