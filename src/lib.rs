@@ -5,7 +5,8 @@
 //! two data models; [`star`] says once what the warehouse is made of and how (each
 //! dimension's, bridge's and fact's source, keys and transform); [`sync`] is the pipeline
 //! that moves rows by that description (`full-load`, `incremental`); [`validate`] compares
-//! the source with the warehouse by it; [`db`] opens connections with the right driver
+//! the source with the warehouse by it; [`report`] writes an HTML page of what the warehouse
+//! holds; [`db`] opens connections with the right driver
 //! settings; [`config`] resolves URLs; [`error`] tells failures apart.
 
 pub mod config;
@@ -15,6 +16,7 @@ pub mod error;
 pub mod failpoint;
 pub mod generate;
 pub mod lock;
+pub mod report;
 pub mod source;
 pub mod star;
 pub mod status;

@@ -39,8 +39,8 @@ struct Global {
     source: Option<String>,
     /// Warehouse URL: a SQLite file [default: sqlite://analytics.db] or a PostgreSQL database
     /// (postgres://user@host:5432/db, ?schema=NAME for a schema other than public). init,
-    /// full-load, incremental and watch create the SQLite file if missing; validate and status
-    /// read an existing warehouse only, never writing it; demo uses its own, in --dir
+    /// full-load, incremental and watch create the SQLite file if missing; validate, status and
+    /// report read an existing warehouse only, never writing it; demo uses its own, in --dir
     #[arg(
         long,
         global = true,
@@ -111,6 +111,16 @@ enum Command {
     /// time window, missing, extra and stale rows by natural key, and the warehouse's foreign
     /// keys and dates. Exit 0 when everything agrees, 1 when a difference is found, 2 on error.
     Validate(ValidateArgs),
+    /// Write one self-contained HTML page of what the warehouse holds. Reads the warehouse
+    /// only, never the source.
+    ///
+    /// The page shows revenue, rentals, paying customers, rental durations and late returns;
+    /// revenue per month and store (by the staff member's store and by the rented copy's);
+    /// the top categories, films and actors; countries; days of the week; inventory use; and
+    /// when the warehouse was last synced and validated. Styles and SVG charts are inline and
+    /// nothing is fetched: it works offline, on a phone and printed. Exit 0 when written, 2 on
+    /// error (a bad window option, an --out that cannot be written, no warehouse).
+    Report(ReportArgs),
     /// Show the whole pipeline with no server and no configuration: generate a Sakila into a
     /// SQLite file, then init, full-load, simulate OLTP activity, incremental and validate,
     /// and print an analytics summary from the warehouse. Exit 0 when validate agrees.
@@ -250,6 +260,27 @@ struct ValidateArgs {
     /// always compared row by row)
     #[arg(long)]
     exhaustive: bool,
+}
+
+/// Window options take text, as validate's do, so every bad value gets one line and exit 2.
+#[derive(Args)]
+struct ReportArgs {
+    /// The HTML file to write (replaced if it exists)
+    #[arg(long, value_name = "FILE", default_value = "report.html")]
+    out: PathBuf,
+    /// Only the N days ending at the latest rental or payment date in the warehouse
+    /// [default: all time]
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    days: Option<String>,
+    /// First day of the window, inclusive (facts by their rental or payment date)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    since: Option<String>,
+    /// Last day of the window, inclusive
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    until: Option<String>,
+    /// Open the page when written (xdg-open, or open on macOS; a note if neither works)
+    #[arg(long)]
+    open: bool,
 }
 
 #[derive(Args)]
@@ -458,6 +489,28 @@ impl std::io::Write for HidePasswords {
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.0.flush()
+    }
+}
+
+/// Opens `path` with the desktop's opener, best effort: a note on stderr if there is none.
+fn open_file(path: &std::path::Path) {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    match std::process::Command::new(opener)
+        .arg(path)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+    {
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "note: cannot open {} with {opener} ({e}); open it in a browser",
+            path.display()
+        ),
     }
 }
 
@@ -748,6 +801,24 @@ async fn execute(
             }
             if !report.passed() {
                 return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Report(args) => {
+            let window = validate::WindowSpec::from_options(
+                args.days.as_deref(),
+                args.since.as_deref(),
+                args.until.as_deref(),
+                None,
+            )?;
+            let summary =
+                sakila_sync::report::write_report(&config.warehouse_url, window, &args.out).await?;
+            print_stdout(&format!(
+                "wrote {} (window: {})",
+                summary.path.display(),
+                summary.window_text
+            ))?;
+            if args.open {
+                open_file(&summary.path);
             }
         }
         Command::Demo(args) => {

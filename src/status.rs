@@ -111,6 +111,20 @@ pub struct ValidateRecord {
 
 /// Reads the status of the warehouse at `warehouse_url` and, when it answers, of the source.
 pub async fn status(warehouse_url: &str, source_url: &str) -> Result<Status> {
+    let file = require_warehouse(warehouse_url)?;
+    let wh = db::connect(warehouse_url, Role::WarehouseReader).await?;
+    let place = match file {
+        Some(path) => Place::File(path),
+        None => Place::Server(redact(warehouse_url)),
+    };
+    let result = read(&wh, place, source_url).await;
+    wh.close().await.ok();
+    result
+}
+
+/// The warehouse's file (`None` for a server database), which must exist: the readers
+/// (`status`, `report`) never create one.
+pub(crate) fn require_warehouse(warehouse_url: &str) -> Result<Option<PathBuf>> {
     let file = crate::config::sqlite_file(warehouse_url);
     if let Some(path) = &file
         && !path.is_file()
@@ -120,14 +134,7 @@ pub async fn status(warehouse_url: &str, source_url: &str) -> Result<Status> {
             path.display()
         );
     }
-    let wh = db::connect(warehouse_url, Role::WarehouseReader).await?;
-    let place = match file {
-        Some(path) => Place::File(path),
-        None => Place::Server(redact(warehouse_url)),
-    };
-    let result = read(&wh, place, source_url).await;
-    wh.close().await.ok();
-    result
+    Ok(file)
 }
 
 /// Where the warehouse is: a file, or a database on a server (its URL, password hidden).
@@ -271,11 +278,7 @@ async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result
         .into_iter()
         .map(run_line)
         .collect();
-    let last_validate = warehouse_meta::Entity::find_by_id(LAST_VALIDATE.to_string())
-        .one(wh)
-        .await
-        .context("cannot read warehouse table warehouse_meta")?
-        .and_then(|m| serde_json::from_str(&m.value).ok());
+    let last_validate = last_validate(wh).await?;
     Ok(Status {
         warehouse: WarehouseInfo {
             path: place.name(),
@@ -288,6 +291,17 @@ async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result
         runs,
         last_validate,
     })
+}
+
+/// The last validate result `watch --validate-every` recorded, if any.
+pub(crate) async fn last_validate<C: ConnectionTrait>(wh: &C) -> Result<Option<ValidateRecord>> {
+    Ok(
+        warehouse_meta::Entity::find_by_id(LAST_VALIDATE.to_string())
+            .one(wh)
+            .await
+            .context("cannot read warehouse table warehouse_meta")?
+            .and_then(|m| serde_json::from_str(&m.value).ok()),
+    )
 }
 
 /// How far the warehouse is behind a table: 0 when in step, `None` when it cannot tell.
@@ -357,7 +371,7 @@ async fn source_newest(url: &str) -> Result<BTreeMap<&'static str, Option<NaiveD
     Ok(newest)
 }
 
-fn run_line(r: sync_run::Model) -> RunLine {
+pub(crate) fn run_line(r: sync_run::Model) -> RunLine {
     let end = r.finished_at.unwrap_or_else(crate::sync::run::now);
     let tables: BTreeMap<String, TableStats> =
         serde_json::from_str(&r.rows_by_table).unwrap_or_default();
