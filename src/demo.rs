@@ -79,7 +79,12 @@ pub async fn run(opts: &Options) -> Result<bool> {
 
     let s = Instant::now();
     let writer = db::connect(&src_url, Role::SourceWriter).await?;
-    let sim = generate::simulate(&writer, opts.ops, opts.seed, generate::Mix::Shop).await?;
+    let writers = generate::Writers {
+        dated_from: day_after_history(&writer).await?,
+        ..Default::default()
+    };
+    let sim =
+        generate::simulate_with(&writer, opts.ops, opts.seed, generate::Mix::Shop, writers).await?;
     writer.close().await.ok();
     step(
         "simulate",
@@ -123,6 +128,23 @@ pub async fn run(opts: &Options) -> Result<bool> {
         shell_word(&warehouse_path.display().to_string())
     );
     Ok(passed)
+}
+
+/// The day after the source's last rental. The demo's activity continues the shop's history
+/// there, on a calendar instead of the wall clock: the same seed then writes the same rows
+/// (which copy is rented, what a late return costs), and the months run on from the history
+/// instead of jumping twenty years to today.
+async fn day_after_history(source: &DatabaseConnection) -> Result<Option<chrono::NaiveDate>> {
+    use crate::source::rental;
+    use sea_orm::{ColumnTrait, EntityTrait, QuerySelect};
+    let last: Option<Option<chrono::NaiveDateTime>> = rental::Entity::find()
+        .select_only()
+        .column_as(rental::Column::RentalDate.max(), "last")
+        .into_tuple()
+        .one(source)
+        .await
+        .context("cannot read source table rental")?;
+    Ok(last.flatten().and_then(|t| t.date().succ_opt()))
 }
 
 /// `text` as one word for a POSIX shell: as it is when that is safe, else quoted.

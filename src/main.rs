@@ -234,6 +234,11 @@ struct SimulateArgs {
     /// Percent of transactions rolled back instead of committed
     #[arg(long, value_name = "PCT", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
     rollbacks: u8,
+    /// Date new rentals, returns, payments and customers from 10:00 on this day, a minute
+    /// apart per operation, instead of now: the same seed then writes the same values
+    /// (last_update is always now, as the server would stamp it)
+    #[arg(long, value_name = "YYYY-MM-DD")]
+    dated_from: Option<NaiveDate>,
 }
 
 /// Window options take text so that every bad value gets one clear line and exit code 2.
@@ -739,6 +744,7 @@ async fn execute(
                 long_share: f64::from(args.long_transactions) / 100.0,
                 hold: args.hold.to_std().unwrap_or_default(),
                 rollback_share: f64::from(args.rollbacks) / 100.0,
+                dated_from: args.dated_from,
             };
             let report = generate::simulate_with(&db, args.ops, args.seed, args.mix, writers)
                 .await

@@ -278,6 +278,7 @@ async fn soak(kind: common::Wh) {
         long_share: 0.2,
         hold: Duration::from_millis(1500),
         rollback_share: 0.15,
+        dated_from: None,
     };
     let activity = tokio::spawn(async move {
         sakila_sync::generate::simulate_with(

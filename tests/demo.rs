@@ -63,3 +63,51 @@ fn demo_runs_end_to_end_and_validates() {
     );
     assert!(dir.path().join(odd).join("warehouse.db").exists());
 }
+
+/// The demo's output with its timings ("1.23 s") taken out: what must not change between two
+/// runs with the same seed.
+fn without_timings(stdout: &str) -> String {
+    stdout
+        .lines()
+        .map(|line| {
+            let words: Vec<&str> = line.split_whitespace().collect();
+            let mut kept = Vec::new();
+            for (i, w) in words.iter().enumerate() {
+                let next_is_s = words.get(i + 1) == Some(&"s") || words.get(i + 1) == Some(&"s.");
+                if next_is_s && w.parse::<f64>().is_ok() {
+                    kept.push("T");
+                } else {
+                    kept.push(w);
+                }
+            }
+            kept.join(" ")
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+#[test]
+fn the_same_seed_gives_the_same_demo() {
+    let run = || {
+        let dir = tempfile::tempdir().unwrap();
+        let out = Command::new(common::bin())
+            .args(["demo", "--seed", "7"])
+            .current_dir(dir.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (dir, without_timings(&stdout))
+    };
+    let (_a, first) = run();
+    let (_b, second) = run();
+    assert!(
+        first.contains("incremental") && first.contains("Revenue by month"),
+        "{first}"
+    );
+    assert_eq!(first, second, "two demos with seed 7 differ");
+}

@@ -1128,3 +1128,43 @@ async fn a_postgres_full_load_leaves_the_keys_and_indexes_that_init_declares() {
         .unwrap_err();
     assert!(err.to_string().contains("foreign key"), "{err}");
 }
+
+#[tokio::test]
+async fn a_postgres_load_into_an_empty_star_names_a_broken_key_when_adding_the_keys() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let (wh_url, _wh) = common::temp_warehouse_on(common::Wh::Postgres);
+    let wh = connect(&wh_url, Role::Warehouse).await.unwrap();
+    warehouse::init(&wh, day("2005-01-01"), day("2005-12-31"))
+        .await
+        .unwrap();
+    let txn = wh.begin().await.unwrap();
+    let how = schema::recreate_star_for_bulk_load(&txn).await.unwrap();
+    assert_eq!(how, schema::BulkLoad::RecreatedWithoutKeys);
+    // No dimension rows: the payment's customer, store and staff keys all miss.
+    txn.execute_unprepared(
+        "INSERT INTO fact_payment (payment_id, payment_date_key, payment_date, customer_key, store_key, staff_key, rental_id, amount_cents) \
+         VALUES (1, 20050525, '2005-05-25 11:30:37', 999, 999, 999, NULL, 299)",
+    )
+    .await
+    .unwrap();
+    let err = format!(
+        "{:#}",
+        schema::finish_bulk_load(&txn, how).await.unwrap_err()
+    );
+    assert!(
+        err.contains("fact_payment.") && err.contains("holds 999"),
+        "{err}"
+    );
+    txn.rollback().await.unwrap();
+
+    // The same load without the orphan ends with every key declared.
+    let txn = wh.begin().await.unwrap();
+    let how = schema::recreate_star_for_bulk_load(&txn).await.unwrap();
+    schema::finish_bulk_load(&txn, how).await.unwrap();
+    txn.commit().await.unwrap();
+    let keys = postgres_keys_and_indexes(&wh_url).await;
+    assert!(
+        keys.iter().filter(|d| d.contains(" f FOREIGN KEY")).count() >= 12,
+        "{keys:#?}"
+    );
+}

@@ -9,18 +9,20 @@
 //! `last_update`, exactly as in MySQL.
 //!
 //! The operations are drawn with a seeded generator; the same seed on the same database state
-//! picks the same operations on the same rows (only the timestamps differ). How often each kind
+//! picks the same operations on the same rows (only the timestamps differ; with
+//! `--dated-from` the business dates follow a calendar, and only `last_update` differs). How
+//! often each kind
 //! is drawn is the [`Mix`]: a shop's ordinary day by default, where renting and returning
 //! dominate and a city rename or a staff member changing store is rare (one such event moves
 //! every customer of the city, or every payment the staff member ever took), or `stress`,
 //! where every kind of change is frequent, for tests that want each path exercised.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::time::Instant;
 
 use anyhow::{Context, Result, ensure};
-use chrono::{DateTime, Datelike, NaiveDateTime, SubsecRound, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, SubsecRound, Utc};
 use rust_decimal::Decimal;
 use sea_orm::ActiveValue::{NotSet, Set};
 use sea_orm::{
@@ -245,7 +247,16 @@ pub struct Writers {
     pub hold: std::time::Duration,
     /// Share of transactions (0 to 1) rolled back instead of committed.
     pub rollback_share: f64,
+    /// When set, the business dates of new rows (rentals, returns, payments, new customers)
+    /// follow a calendar from 10:00 that day, [`CALENDAR_STEP`] apart per operation, instead
+    /// of the wall clock: the same seed then writes the same values. `last_update` is always
+    /// the wall clock, as the server would stamp it (incremental reads it).
+    pub dated_from: Option<NaiveDate>,
 }
+
+/// How far the calendar of [`Writers::dated_from`] moves per operation: 500 operations are
+/// a shop's day.
+pub const CALENDAR_STEP: chrono::Duration = chrono::Duration::seconds(67);
 
 impl Default for Writers {
     fn default() -> Self {
@@ -255,6 +266,7 @@ impl Default for Writers {
             long_share: 0.0,
             hold: std::time::Duration::ZERO,
             rollback_share: 0.0,
+            dated_from: None,
         }
     }
 }
@@ -281,9 +293,17 @@ struct State {
     rng: Rng,
     out: Vec<Out>,
     copies_out: HashSet<u32>,
-    /// Copies rented by this run, with when: a copy is not rented twice in the same second,
-    /// which rental's UNIQUE (rental_date, inventory_id, customer_id) could refuse.
-    rented_at: HashMap<u32, NaiveDateTime>,
+    /// (copy, customer) pairs rented by this run: a copy is not rented to the same customer
+    /// twice in one run, which rental's UNIQUE (rental_date, inventory_id, customer_id) could
+    /// refuse within one second. A rule on the pair, not on the clock, so that a seed gives
+    /// the same rentals however fast the run goes.
+    rented_to: HashSet<(u32, u32)>,
+    /// The calendar of [`Writers::dated_from`]: the next business time, or `None` for the
+    /// wall clock.
+    calendar: Option<NaiveDateTime>,
+    /// Which mix draws the operations: under `shop`, a staff member moves only from a store
+    /// that keeps another.
+    mix: Mix,
     stores: Vec<u32>,
     max_customer: u32,
     max_payment: u32,
@@ -352,7 +372,9 @@ impl State {
         Ok(State {
             rng: Rng::stream(seed, "simulate"),
             copies_out: out.iter().map(|o| o.inventory_id).collect(),
-            rented_at: HashMap::new(),
+            rented_to: HashSet::new(),
+            calendar: None,
+            mix: Mix::Shop,
             out,
             stores,
             max_customer: max_id::<customer::Entity, _, _>(db, customer::Column::CustomerId)
@@ -375,6 +397,19 @@ impl State {
                 .await?,
             max_staff: max_id::<staff::Entity, _, _>(db, staff::Column::StaffId).await?,
         })
+    }
+
+    /// When the current operation happens in the shop's business: the next step of the
+    /// calendar, or the wall clock.
+    fn business_time(&mut self) -> NaiveDateTime {
+        match &mut self.calendar {
+            Some(next) => {
+                let at = *next;
+                *next += CALENDAR_STEP;
+                at
+            }
+            None => now().naive_utc(),
+        }
     }
 
     fn id(&mut self, max: u32) -> Option<u32> {
@@ -425,7 +460,9 @@ pub async fn simulate_with(
         writers.workers == 1 || db.get_database_backend() != sea_orm::DbBackend::Sqlite,
         "a SQLite database has one writer at a time: --workers above 1 needs a MySQL or MariaDB database"
     );
-    let state = State::load(db, seed).await?;
+    let mut state = State::load(db, seed).await?;
+    state.mix = mix;
+    state.calendar = writers.dated_from.and_then(|d| d.and_hms_opt(10, 0, 0));
     ensure!(
         state.max_customer > 0 && state.max_inventory > 0 && !state.stores.is_empty(),
         "the source has no customers, inventory or stores to simulate activity on (run generate first)"
@@ -661,10 +698,9 @@ async fn film_of_copy<C: ConnectionTrait>(
 }
 
 async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
-    let t = now();
+    let (t, at) = (now(), s.business_time());
     let Some(copy) = pick::<inventory::Entity, _, _>(txn, &mut s.rng, s.max_inventory, |i| {
         !s.copies_out.contains(&i.inventory_id)
-            && s.rented_at.get(&i.inventory_id) != Some(&t.naive_utc())
     })
     .await?
     else {
@@ -675,6 +711,9 @@ async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     else {
         return Ok(false);
     };
+    if !s.rented_to.insert((copy.inventory_id, cust.customer_id)) {
+        return Ok(false);
+    }
     let staff: Vec<u32> = staff::Entity::find()
         .select_only()
         .column(staff::Column::StaffId)
@@ -701,7 +740,7 @@ async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     };
     let r = rental::ActiveModel {
         rental_id: NotSet,
-        rental_date: Set(t.naive_utc()),
+        rental_date: Set(at),
         inventory_id: Set(copy.inventory_id),
         customer_id: Set(cust.customer_id),
         return_date: Set(None),
@@ -720,7 +759,7 @@ async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
         staff_id: Set(staff_id),
         rental_id: Set(Some(rental_id)),
         amount: Set(f.rental_rate),
-        payment_date: Set(t.naive_utc()),
+        payment_date: Set(at),
         last_update: Set(Some(t)),
     };
     let payment_id = payment::Entity::insert(p)
@@ -735,10 +774,9 @@ async fn new_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
         inventory_id: copy.inventory_id,
         customer_id: cust.customer_id,
         staff_id,
-        rental_date: t.naive_utc(),
+        rental_date: at,
     });
     s.copies_out.insert(copy.inventory_id);
-    s.rented_at.insert(copy.inventory_id, t.naive_utc());
     Ok(true)
 }
 
@@ -754,9 +792,9 @@ async fn return_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool>
     let i = s.rng.below(s.out.len() as u64) as usize;
     let o = s.out[i];
     forget_out(s, i);
-    let t = now();
+    let (t, at) = (now(), s.business_time());
     let res = rental::Entity::update_many()
-        .col_expr(rental::Column::ReturnDate, t.naive_utc().into())
+        .col_expr(rental::Column::ReturnDate, at.into())
         .col_expr(rental::Column::LastUpdate, t.into())
         .filter(rental::Column::RentalId.eq(o.rental_id))
         .exec(txn)
@@ -773,7 +811,7 @@ async fn return_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool>
         .count(txn)
         .await
         .context("cannot read source table payment")?;
-    let days = (t.naive_utc() - o.rental_date).num_days().max(0);
+    let days = (at - o.rental_date).num_days().max(0);
     let late = days - f.rental_duration as i64;
     let amount = if paid == 0 {
         // Never paid (a rental from the generated history): the whole bill.
@@ -795,7 +833,7 @@ async fn return_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool>
             staff_id: Set(o.staff_id),
             rental_id: Set(Some(o.rental_id)),
             amount: Set(amount),
-            payment_date: Set(t.naive_utc()),
+            payment_date: Set(at),
             last_update: Set(Some(t)),
         };
         let id = payment::Entity::insert(p)
@@ -841,9 +879,8 @@ async fn insert_address(txn: &DatabaseTransaction, s: &mut State) -> Result<u32>
 async fn new_customer(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     let address_id = insert_address(txn, s).await?;
     let store_id = s.stores[s.rng.below(s.stores.len() as u64) as usize];
-    let t = now();
-    let mut am =
-        data::customer(&mut s.rng, 0, store_id, address_id, t.naive_utc()).into_active_model();
+    let (t, at) = (now(), s.business_time());
+    let mut am = data::customer(&mut s.rng, 0, store_id, address_id, at).into_active_model();
     am.customer_id = NotSet;
     am.last_update = Set(Some(t));
     let id = customer::Entity::insert(am)
@@ -910,7 +947,7 @@ async fn new_film(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
         s.rng.pick(&words::TITLE_SECOND)
     );
     let mut f = data::film(&mut s.rng, 0, title, t);
-    f.release_year = Some(t.year() as u32);
+    f.release_year = Some(s.business_time().year() as u32);
     let mut am = f.clone().into_active_model();
     am.film_id = NotSet;
     let film_id = film::Entity::insert(am)
@@ -1046,6 +1083,21 @@ async fn staff_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     else {
         return Ok(false);
     };
+    if s.mix == Mix::Shop {
+        // A shop does not leave a store without staff: at scale 1 (one member per store) the
+        // move would hand the other store's whole payment history to this one, since payments
+        // count for the store their staff member works at now.
+        let colleagues = staff::Entity::find()
+            .filter(staff::Column::StoreId.eq(st.store_id))
+            .filter(staff::Column::StaffId.ne(st.staff_id))
+            .filter(staff::Column::Active.eq(true))
+            .count(txn)
+            .await
+            .context("cannot read source table staff")?;
+        if colleagues == 0 {
+            return Ok(false);
+        }
+    }
     let Some(store_id) = s.other_store(st.store_id) else {
         return Ok(false);
     };

@@ -10,6 +10,7 @@ use anyhow::{Context, Result, bail};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, Table};
 use sea_orm::{
     ConnectionTrait, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait, Schema,
+    TransactionSession, TransactionTrait,
 };
 
 use super::entity::prelude::*;
@@ -275,17 +276,41 @@ async fn empty_or_drop_table<C: ConnectionTrait, E: EntityTrait>(
     Ok(())
 }
 
-/// After a bulk load's copy: builds the star's secondary indexes, checks every foreign key
-/// ([`check_star_keys`], which names the offending value), and declares the keys that
-/// [`BulkLoad::RecreatedWithoutKeys`] left out.
-pub async fn finish_bulk_load<C: ConnectionTrait>(db: &C, how: BulkLoad) -> Result<()> {
+/// After a bulk load's copy: builds the star's secondary indexes and makes sure every foreign
+/// key holds, naming the offending value when one does not ([`check_star_keys`]).
+///
+/// After [`BulkLoad::RecreatedWithoutKeys`] the keys are declared now, and PostgreSQL checks
+/// each over all rows as it adds it; only when that fails does [`check_star_keys`] run (in a
+/// savepoint, since the failed statement spoils it) to say which value is missing. Checking
+/// first as well would read every fact twice (at 100x, 2.4 s of the load's 30).
+pub async fn finish_bulk_load<C>(db: &C, how: BulkLoad) -> Result<()>
+where
+    C: ConnectionTrait + TransactionTrait,
+{
     let s = std::time::Instant::now();
     for_star_tables!(create_indexes, db);
     tracing::info!("indexes built in {:.3} s", s.elapsed().as_secs_f64());
     let s = std::time::Instant::now();
-    check_star_keys(db).await?;
     if how == BulkLoad::RecreatedWithoutKeys {
-        for_star_tables!(add_foreign_keys, db);
+        let savepoint = db.begin().await.context("cannot start a savepoint")?;
+        let added = async {
+            for_star_tables!(add_foreign_keys, &savepoint);
+            Ok::<_, anyhow::Error>(())
+        }
+        .await;
+        match added {
+            Ok(()) => savepoint
+                .commit()
+                .await
+                .context("cannot release a savepoint")?,
+            Err(e) => {
+                savepoint.rollback().await.ok();
+                check_star_keys(db).await?;
+                return Err(e);
+            }
+        }
+    } else {
+        check_star_keys(db).await?;
     }
     tracing::info!("foreign keys checked in {:.3} s", s.elapsed().as_secs_f64());
     Ok(())
@@ -344,7 +369,11 @@ async fn check_keys<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E) -> Re
         let (keys, key) = (Alias::new("used"), Alias::new("k"));
         let used = Query::select()
             .distinct()
-            .expr_as(Expr::col(from.clone()), key.clone())
+            // As BIGINT: PostgreSQL's keys are INTEGER, which does not decode as an i64.
+            .expr_as(
+                Expr::col(from.clone()).cast_as(Alias::new("BIGINT")),
+                key.clone(),
+            )
             .from(def.from_tbl.clone())
             .and_where(Expr::col(from.clone()).is_not_null())
             .to_owned();
