@@ -1,7 +1,7 @@
 //! `demo`: the whole product on one screen with no server and no configuration. It generates a
 //! scale-1 Sakila into a SQLite file, then runs init, full-load, simulate, incremental and
 //! validate against a SQLite warehouse beside it, and ends with a short analytics summary read
-//! from the star schema.
+//! from the star schema and the `report` page (`report.html` in the demo's folder).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -122,8 +122,15 @@ pub async fn run(opts: &Options) -> Result<bool> {
     summary(&wh).await?;
     // Closing checkpoints the WAL into the file, leaving one self-contained file to explore.
     wh.close().await.ok();
+    let page =
+        crate::report::write_report(&wh_url, WindowSpec::AllTime, &opts.dir.join("report.html"))
+            .await?;
     println!(
-        "\ndone in {:.2} s. Explore it: sqlite3 {}",
+        "\nThe report (open it in a browser): {}",
+        shell_word(&page.path.display().to_string())
+    );
+    println!(
+        "done in {:.2} s. Explore it: sqlite3 {}",
         all.elapsed().as_secs_f64(),
         shell_word(&warehouse_path.display().to_string())
     );
