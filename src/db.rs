@@ -131,13 +131,20 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
         // and the writer lock's session (`lock`).
         opt.max_connections(4);
         let (schema, name) = (pg_schema.clone(), name.to_string());
+        let reader = role == Role::WarehouseReader;
         opt.map_sqlx_postgres_opts(move |o| {
-            let o = o.application_name(&name);
-            match &schema {
-                // Unqualified names resolve there, and tables are created there.
-                Some(schema) => o.options([("search_path", schema.as_str())]),
-                None => o,
+            let mut settings = Vec::new();
+            // Unqualified names resolve there, and tables are created there.
+            if let Some(schema) = &schema {
+                settings.push(("search_path", schema.clone()));
             }
+            // A first full-load holds its new, empty tables exclusively until it commits
+            // (`warehouse::schema::recreate_star_for_bulk_load`): `status`, `validate` and
+            // `report` give up on them after a moment and say why, instead of waiting.
+            if reader {
+                settings.push(("lock_timeout", READER_LOCK_TIMEOUT_MS.to_string()));
+            }
+            o.application_name(&name).options(settings)
         });
     } else {
         // `simulate --workers N` writes through N connections at once.
@@ -157,6 +164,10 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
     }
     Ok(db)
 }
+
+/// How long a PostgreSQL warehouse reader waits for a table lock, in milliseconds (see
+/// [`crate::error::FirstLoad`]).
+const READER_LOCK_TIMEOUT_MS: u32 = 2000;
 
 /// Fails unless the PostgreSQL schema `schema` exists: the warehouse lives in it, beside
 /// whatever else it holds, and creating schemas is the database owner's decision.

@@ -31,6 +31,38 @@ pub struct NotSakila {
     pub tables: Vec<String>,
 }
 
+/// A PostgreSQL warehouse reader gave up waiting for a table lock: only a first full-load
+/// holds the star's tables that way (they are empty until it commits).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the warehouse is being loaded for the first time by another sakila-sync, which holds its \
+     empty tables until it commits: try again once it has (`sakila-sync status` shows the run)"
+)]
+pub struct FirstLoad;
+
+/// Whether `e` is a PostgreSQL lock timeout (SQLSTATE 55P03), anywhere in its chain.
+pub fn is_lock_timeout(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        let Some(DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x))) =
+            cause.downcast_ref::<DbErr>()
+        else {
+            return false;
+        };
+        x.as_database_error()
+            .and_then(|d| d.code())
+            .is_some_and(|c| c == "55P03")
+    })
+}
+
+/// `e`, or [`FirstLoad`] when it is a reader's lock timeout.
+pub fn explain_lock_timeout(e: anyhow::Error) -> anyhow::Error {
+    if is_lock_timeout(&e) {
+        FirstLoad.into()
+    } else {
+        e
+    }
+}
+
 /// The warehouse is not one this sakila-sync can read as it is.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {

@@ -591,14 +591,14 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         _ => None,
     };
     // One writer at a time (see `sakila_sync::lock`): held until this command returns.
-    let _lock = match &cli.command {
+    let lock = match &cli.command {
         Command::Init(_) => writer_lock(&config, "init", cli.global.wait).await?,
         Command::FullLoad => writer_lock(&config, "full-load", cli.global.wait).await?,
         Command::Incremental(_) => writer_lock(&config, "incremental", cli.global.wait).await?,
         Command::Watch(_) => writer_lock(&config, "watch", cli.global.wait).await?,
         _ => None,
     };
-    if matches!(
+    let result = if matches!(
         cli.command,
         Command::Init(_) | Command::FullLoad | Command::Incremental(_)
     ) {
@@ -631,7 +631,11 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         }
     } else {
         execute(cli.command, &config, checked_source, None, idle).await
+    };
+    if let Some(lock) = lock {
+        lock.release().await;
     }
+    result
 }
 
 /// The line of a run abandoned by the idle watchdog.
@@ -794,7 +798,9 @@ async fn execute(
             } else {
                 validate::Facts::Checksums
             };
-            let report = validate::validate_with(&source, &wh, window, facts).await?;
+            let report = validate::validate_with(&source, &wh, window, facts)
+                .await
+                .map_err(sakila_sync::error::explain_lock_timeout)?;
             close_warehouse(wh).await;
             if args.json {
                 print_stdout(&report.to_json())?;
@@ -817,7 +823,9 @@ async fn execute(
                 None,
             )?;
             let summary =
-                sakila_sync::report::write_report(&config.warehouse_url, window, &args.out).await?;
+                sakila_sync::report::write_report(&config.warehouse_url, window, &args.out)
+                    .await
+                    .map_err(sakila_sync::error::explain_lock_timeout)?;
             print_stdout(&format!(
                 "wrote {} (window: {})",
                 summary.path.display(),

@@ -162,21 +162,48 @@ impl Place {
                     .sum();
                 Ok((bytes, crate::lock::holder(path)))
             }
-            Place::Server(_) => Ok((
-                server_bytes(wh).await?,
-                crate::lock::server::holder(wh).await?,
-            )),
+            Place::Server(_) => {
+                // A first full-load holds the star's new tables until it commits: then the
+                // size is the server's estimate, which needs no lock.
+                let bytes = match server_bytes(wh, Size::Exact).await {
+                    Err(e) if crate::error::is_lock_timeout(&e) => {
+                        server_bytes(wh, Size::Estimated).await?
+                    }
+                    other => other?,
+                };
+                Ok((bytes, crate::lock::server::holder(wh).await?))
+            }
         }
     }
 }
 
+/// How [`server_bytes`] measures.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Size {
+    /// `pg_total_relation_size`: exact, but it waits for a table's lock.
+    Exact,
+    /// The pages `pg_class` records for each table and index (as of their last vacuum,
+    /// analyze or index build), times 8 KiB: no lock.
+    Estimated,
+}
+
 /// The bytes of the tables (with their indexes) in the warehouse's schema on a PostgreSQL
 /// server.
-async fn server_bytes(wh: &DatabaseConnection) -> Result<u64> {
-    use sea_orm::sea_query::ExprTrait;
+async fn server_bytes(wh: &DatabaseConnection, how: Size) -> Result<u64> {
+    use sea_orm::sea_query::{ExprTrait, SimpleExpr};
     let (c, n) = (Alias::new("c"), Alias::new("n"));
-    let size = Func::cust(Alias::new("pg_total_relation_size"))
-        .arg(Expr::col((c.clone(), Alias::new("oid"))));
+    let size: SimpleExpr = match how {
+        Size::Exact => Func::cust(Alias::new("pg_total_relation_size"))
+            .arg(Expr::col((c.clone(), Alias::new("oid"))))
+            .into(),
+        Size::Estimated => Expr::col((c.clone(), Alias::new("relpages")))
+            .cast_as(Alias::new("bigint"))
+            .mul(8192),
+    };
+    let kinds: &[&str] = match how {
+        Size::Exact => &["r"],
+        Size::Estimated => &["r", "i"],
+    };
     let q = Query::select()
         .expr(Func::coalesce([Func::sum(size).into(), Expr::val(0)]).cast_as(Alias::new("bigint")))
         .from_as(Alias::new("pg_class"), c.clone())
@@ -191,7 +218,7 @@ async fn server_bytes(wh: &DatabaseConnection) -> Result<u64> {
             Expr::col((n.clone(), Alias::new("nspname")))
                 .eq(Func::cust(Alias::new("CURRENT_SCHEMA"))),
         )
-        .and_where(Expr::col((c.clone(), Alias::new("relkind"))).eq("r"))
+        .and_where(Expr::col((c.clone(), Alias::new("relkind"))).is_in(kinds.iter().copied()))
         .to_owned();
     let what = "cannot read the size of the warehouse's tables";
     let row = wh.query_one(&q).await.context(what)?.context(what)?;
@@ -222,11 +249,27 @@ async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result
         .collect();
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let feeds = crate::star::feeds();
+    // A first full-load on PostgreSQL holds the star's new tables until it commits; what is
+    // committed there is empty (that load only takes a star with no rows), so the counts are
+    // zeros, and no other table needs to be waited for.
+    let mut first_load = false;
     for (_, stars) in &feeds {
         for star in stars {
-            if !counts.contains_key(star) {
-                counts.insert(star, count(wh, star).await?);
+            if counts.contains_key(star) {
+                continue;
             }
+            if first_load {
+                counts.insert(star, 0);
+                continue;
+            }
+            let n = match count(wh, star).await {
+                Err(e) if crate::error::is_lock_timeout(&e) => {
+                    first_load = true;
+                    0
+                }
+                other => other?,
+            };
+            counts.insert(star, n);
         }
     }
 

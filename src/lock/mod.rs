@@ -47,6 +47,17 @@ pub enum WriterLock {
     Server(server::ServerLock),
 }
 
+impl WriterLock {
+    /// Lets go of the lock, so that the next writer finds it free as soon as this returns
+    /// (dropping it lets go too, but a server may take a moment to notice).
+    pub async fn release(self) {
+        match self {
+            WriterLock::File(file) => drop(file),
+            WriterLock::Server(lock) => lock.release().await,
+        }
+    }
+}
+
 /// The open lock file: the kernel holds the lock while it is open.
 #[derive(Debug)]
 pub struct LockFile {

@@ -21,15 +21,28 @@ use crate::db::{self, Role};
 #[derive(Debug)]
 pub struct ServerLock {
     db: DatabaseConnection,
+    key: i64,
 }
 
 impl ServerLock {
-    /// Ends the session, which releases the lock at once (dropping it closes the session in
-    /// the background).
+    /// Unlocks, then ends the session. Ending the session alone (as dropping this does, or a
+    /// killed process) releases the lock too, but only once the server's backend has finished
+    /// exiting, a moment after the client has gone: a writer started right after would be
+    /// refused by a holder that no longer exists.
     pub async fn release(self) {
+        let unlock = Query::select()
+            .expr(Func::cust(Alias::new("pg_advisory_unlock")).arg(self.key))
+            .to_owned();
+        if let Err(e) = self.db.query_one(&unlock).await {
+            tracing::debug!("cannot unlock the warehouse's writer lock (closing instead): {e}");
+        }
         self.db.close().await.ok();
     }
 }
+
+/// How long a refused writer keeps trying when the lock's holder has already gone from the
+/// server's list of sessions: its backend is exiting, and the lock goes with it.
+const VANISHING: Duration = Duration::from_secs(5);
 
 /// Takes the lock of the warehouse at `url` for `command`: fails at once with [`Locked`] if
 /// another session holds it, or with `wait`, tries again until it is free or `wait` has
@@ -40,6 +53,7 @@ pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result
     let db = db::connect_named(url, Role::Warehouse, &me).await?;
     let key = key(&db).await?;
     let deadline = wait.map(|w| Instant::now().checked_add(w));
+    let vanishing_until = Instant::now() + VANISHING;
     let mut announced = false;
     loop {
         let taken = Query::select()
@@ -51,11 +65,17 @@ pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result
             .context("cannot take the warehouse's writer lock")?
             .context("the server did not answer the lock request")?;
         if row.try_get_by_index::<bool>(0)? {
-            return Ok(WriterLock::Server(ServerLock { db }));
+            return Ok(WriterLock::Server(ServerLock { db, key }));
         }
-        let holder = holder_of(&db, key)
-            .await?
-            .unwrap_or_else(|| "a session that has just let go".to_string());
+        let holder = match holder_of(&db, key).await? {
+            Some(holder) => holder,
+            // Held by a session that is ending (a writer that just finished or was killed).
+            None if Instant::now() < vanishing_until => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+            None => "a session that is ending".to_string(),
+        };
         match deadline {
             Some(d) if d.is_none_or(|d| Instant::now() < d) => {
                 if !announced {
