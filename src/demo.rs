@@ -7,15 +7,12 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::DatabaseConnection;
 
 use crate::config::sqlite_url;
 use crate::db::{self, Role};
+use crate::report::{self, Report};
 use crate::validate::{self, WindowSpec};
-use crate::warehouse::entity::{
-    bridge_film_category, dim_category, dim_date, dim_film, dim_store, fact_payment, fact_rental,
-};
 use crate::{generate, sync, warehouse};
 
 pub struct Options {
@@ -119,12 +116,11 @@ pub async fn run(opts: &Options) -> Result<bool> {
         println!("\n{report}");
     }
 
-    summary(&wh).await?;
     // Closing checkpoints the WAL into the file, leaving one self-contained file to explore.
     wh.close().await.ok();
-    let page =
-        crate::report::write_report(&wh_url, WindowSpec::AllTime, &opts.dir.join("report.html"))
-            .await?;
+    let r = report::build(&wh_url, WindowSpec::AllTime).await?;
+    summary(&r);
+    let page = report::write_page(&r, &opts.dir.join("report.html"))?;
     println!(
         "\nThe report (open it in a browser): {}",
         shell_word(&page.path.display().to_string())
@@ -174,140 +170,35 @@ pub fn dollars(cents: i64) -> String {
     format!("{sign}${grouped}.{:02}", abs % 100)
 }
 
-async fn rows(db: &DatabaseConnection, q: &SelectStatement) -> Result<Vec<sea_orm::QueryResult>> {
-    db.query_all(q)
-        .await
-        .context("cannot read the warehouse for the summary")
-}
-
-async fn summary(wh: &DatabaseConnection) -> Result<()> {
-    let revenue = || {
-        Func::sum(Expr::col((
-            fact_payment::Entity,
-            fact_payment::Column::AmountCents,
-        )))
-    };
-
+/// A few lines of what the report's page shows, read from the same [`Report`].
+fn summary(r: &Report) {
     println!("\nRevenue by month");
-    let q = Query::select()
-        .column((dim_date::Entity, dim_date::Column::Year))
-        .column((dim_date::Entity, dim_date::Column::Month))
-        .expr_as(revenue(), Alias::new("cents"))
-        .from(fact_payment::Entity)
-        .inner_join(
-            dim_date::Entity,
-            Expr::col((dim_date::Entity, dim_date::Column::DateKey))
-                .equals((fact_payment::Entity, fact_payment::Column::PaymentDateKey)),
-        )
-        .group_by_columns([
-            (dim_date::Entity, dim_date::Column::Year),
-            (dim_date::Entity, dim_date::Column::Month),
-        ])
-        .order_by((dim_date::Entity, dim_date::Column::Year), Order::Asc)
-        .order_by((dim_date::Entity, dim_date::Column::Month), Order::Asc)
-        .to_owned();
-    for r in rows(wh, &q).await? {
-        let (y, m, c): (i32, i32, i64) = (
-            r.try_get("", "year")?,
-            r.try_get("", "month")?,
-            r.try_get("", "cents")?,
-        );
-        println!("  {y}-{m:02}  {:>14}", dollars(c));
+    for &month in &r.months {
+        let cents: i64 = r
+            .monthly
+            .iter()
+            .flat_map(|s| s.points.iter())
+            .filter(|(m, _)| *m == month)
+            .map(|(_, c)| c)
+            .sum();
+        println!("  {}  {:>14}", report::month_text(month), dollars(cents));
     }
-
     println!("\nRevenue by store (store of the staff member who took the payment)");
-    let q = Query::select()
-        .column((dim_store::Entity, dim_store::Column::StoreId))
-        .column((dim_store::Entity, dim_store::Column::City))
-        .column((dim_store::Entity, dim_store::Column::Country))
-        .expr_as(revenue(), Alias::new("cents"))
-        .from(fact_payment::Entity)
-        .inner_join(
-            dim_store::Entity,
-            Expr::col((dim_store::Entity, dim_store::Column::StoreKey))
-                .equals((fact_payment::Entity, fact_payment::Column::StoreKey)),
-        )
-        .group_by_columns([
-            (dim_store::Entity, dim_store::Column::StoreId),
-            (dim_store::Entity, dim_store::Column::City),
-            (dim_store::Entity, dim_store::Column::Country),
-        ])
-        .order_by(Alias::new("cents"), Order::Desc)
-        .to_owned();
-    for r in rows(wh, &q).await? {
-        let (id, city, country, c): (i32, String, String, i64) = (
-            r.try_get("", "store_id")?,
-            r.try_get("", "city")?,
-            r.try_get("", "country")?,
-            r.try_get("", "cents")?,
-        );
-        println!(
-            "  store {id:<3} {:<30} {:>14}",
-            format!("{city}, {country}"),
-            dollars(c)
-        );
+    for (store, cents) in &r.by_staff_store {
+        println!("  {store:<40} {:>14}", dollars(*cents));
     }
-
+    println!("\nRevenue by store of the rented copy");
+    for (store, cents) in &r.by_copy_store {
+        println!("  {store:<40} {:>14}", dollars(*cents));
+    }
     println!("\nTop categories by revenue");
-    let q = Query::select()
-        .column((dim_category::Entity, dim_category::Column::Name))
-        .expr_as(revenue(), Alias::new("cents"))
-        .from(fact_payment::Entity)
-        .inner_join(
-            fact_rental::Entity,
-            Expr::col((fact_rental::Entity, fact_rental::Column::RentalId))
-                .equals((fact_payment::Entity, fact_payment::Column::RentalId)),
-        )
-        .inner_join(
-            bridge_film_category::Entity,
-            Expr::col((
-                bridge_film_category::Entity,
-                bridge_film_category::Column::FilmKey,
-            ))
-            .equals((fact_rental::Entity, fact_rental::Column::FilmKey)),
-        )
-        .inner_join(
-            dim_category::Entity,
-            Expr::col((dim_category::Entity, dim_category::Column::CategoryKey)).equals((
-                bridge_film_category::Entity,
-                bridge_film_category::Column::CategoryKey,
-            )),
-        )
-        .group_by_col((dim_category::Entity, dim_category::Column::Name))
-        .order_by(Alias::new("cents"), Order::Desc)
-        .limit(5)
-        .to_owned();
-    for r in rows(wh, &q).await? {
-        let (name, c): (String, i64) = (r.try_get("", "name")?, r.try_get("", "cents")?);
-        println!("  {name:<20} {:>14}", dollars(c));
+    for c in r.top_categories.iter().take(5) {
+        println!("  {:<20} {:>14}", c.name, dollars(c.value));
     }
-
     println!("\nTop films by rentals");
-    let q = Query::select()
-        .column((dim_film::Entity, dim_film::Column::Title))
-        .expr_as(
-            Func::count(Expr::col((
-                fact_rental::Entity,
-                fact_rental::Column::RentalId,
-            ))),
-            Alias::new("rentals"),
-        )
-        .from(fact_rental::Entity)
-        .inner_join(
-            dim_film::Entity,
-            Expr::col((dim_film::Entity, dim_film::Column::FilmKey))
-                .equals((fact_rental::Entity, fact_rental::Column::FilmKey)),
-        )
-        .group_by_col((dim_film::Entity, dim_film::Column::Title))
-        .order_by(Alias::new("rentals"), Order::Desc)
-        .order_by((dim_film::Entity, dim_film::Column::Title), Order::Asc)
-        .limit(5)
-        .to_owned();
-    for r in rows(wh, &q).await? {
-        let (title, n): (String, i64) = (r.try_get("", "title")?, r.try_get("", "rentals")?);
-        println!("  {title:<30} {n:>6} rentals");
+    for f in r.top_films.iter().take(5) {
+        println!("  {:<30} {:>6} rentals", f.name, f.value);
     }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -158,17 +158,7 @@ pub async fn write_report(warehouse_url: &str, window: WindowSpec, out: &Path) -
     let created = check_writable(out)?;
     let result = async {
         let report = build(warehouse_url, window).await?;
-        let page = html::render(&report)?;
-        std::fs::write(out, page)
-            .with_context(|| format!("cannot write the report to {}", out.display()))?;
-        Ok(Summary {
-            path: out.to_path_buf(),
-            window: report.window,
-            window_text: report.window_text.clone(),
-            loaded: report.loaded,
-            revenue_cents: report.headline.revenue_cents,
-            rentals: report.headline.rentals,
-        })
+        write_page(&report, out)
     }
     .await;
     if result.is_err() && created {
@@ -176,6 +166,21 @@ pub async fn write_report(warehouse_url: &str, window: WindowSpec, out: &Path) -
         std::fs::remove_file(out).ok();
     }
     result
+}
+
+/// Writes the page of `report` to `out`, replacing it.
+pub fn write_page(report: &Report, out: &Path) -> Result<Summary> {
+    let page = html::render(report)?;
+    std::fs::write(out, page)
+        .with_context(|| format!("cannot write the report to {}", out.display()))?;
+    Ok(Summary {
+        path: out.to_path_buf(),
+        window: report.window,
+        window_text: report.window_text.clone(),
+        loaded: report.loaded,
+        revenue_cents: report.headline.revenue_cents,
+        rentals: report.headline.rentals,
+    })
 }
 
 /// Fails, naming the path, when `out` cannot be written; `Ok(true)` when checking created it.
