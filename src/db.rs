@@ -29,6 +29,9 @@ pub enum Role {
     BulkWarehouse,
     /// The SQLite warehouse, read only (`status`): never created, never written.
     WarehouseReader,
+    /// The session that holds a PostgreSQL warehouse's writer lock ([`crate::lock::server`]):
+    /// one connection, never recycled, since the lock belongs to that session.
+    WriterLock,
     /// A source that `simulate` writes into.
     SourceWriter,
     /// An empty source that `generate` creates and fills. Like `SourceWriter`, except that
@@ -42,7 +45,9 @@ impl Role {
     fn describe(self) -> &'static str {
         match self {
             Role::Source | Role::SourceWriter | Role::Generator => "source",
-            Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader => "warehouse",
+            Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader | Role::WriterLock => {
+                "warehouse"
+            }
         }
     }
 }
@@ -61,12 +66,15 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
         (
             Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader,
             "sqlite" | "postgres" | "postgresql",
-        ) => {}
-        (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader, _) => bail!(
-            "warehouse URL {} is not supported: use sqlite://file.db or \
+        )
+        | (Role::WriterLock, "postgres" | "postgresql") => {}
+        (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader | Role::WriterLock, _) => {
+            bail!(
+                "warehouse URL {} is not supported: use sqlite://file.db or \
              postgres://user@host:5432/db",
-            redact(url)
-        ),
+                redact(url)
+            )
+        }
         (_, "mysql" | "mariadb" | "sqlite") => {}
         _ => bail!(
             "{what} URL {} is not supported: use mysql://user@host:port/db or sqlite://file.db",
@@ -129,7 +137,17 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
     } else if url.starts_with("postgres") {
         // The run's transaction, the scans of the committed state beside it (`bulk_read`)
         // and the writer lock's session (`lock`).
-        opt.max_connections(4);
+        if role == Role::WriterLock {
+            // A session-level advisory lock is the session's: the pool must neither hand
+            // the unlock to another connection nor close this one while the command runs
+            // (sqlx retires connections after 30 minutes by default; `watch` runs for days).
+            opt.max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None::<Duration>)
+                .max_lifetime(None::<Duration>);
+        } else {
+            opt.max_connections(4);
+        }
         let (schema, name) = (pg_schema.clone(), name.to_string());
         let reader = role == Role::WarehouseReader;
         opt.map_sqlx_postgres_opts(move |o| {

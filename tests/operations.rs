@@ -1147,6 +1147,13 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
             "{command}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+        // Nothing on stderr: no warning from the server either (an unlock sent on a
+        // connection that does not hold the lock makes one).
+        assert!(
+            out.stderr.is_empty(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
     assert_eq!(
         in_db("SELECT COUNT(*) FROM analytics.fact_rental"),

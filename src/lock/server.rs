@@ -50,7 +50,7 @@ const VANISHING: Duration = Duration::from_secs(5);
 pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result<WriterLock> {
     let since = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
     let me = format!("PID {}, {command}, since {since}", std::process::id());
-    let db = db::connect_named(url, Role::Warehouse, &me).await?;
+    let db = db::connect_named(url, Role::WriterLock, &me).await?;
     let key = key(&db).await?;
     let deadline = wait.map(|w| Instant::now().checked_add(w));
     let vanishing_until = Instant::now() + VANISHING;
