@@ -241,19 +241,37 @@ struct SimulateArgs {
     dated_from: Option<NaiveDate>,
 }
 
-/// Window options take text so that every bad value gets one clear line and exit code 2.
+/// The time window of validate's checks and of the report. The options take text so that
+/// every bad value gets one clear line and exit code 2.
 #[derive(Args)]
-struct ValidateArgs {
-    /// Count and revenue checks over the N days ending at the latest source rental or
-    /// payment date (or at --as-of) [default: all time]
+struct WindowArgs {
+    /// Only the N days ending at the latest rental or payment date: the source's for
+    /// validate (or --as-of), the warehouse's for report [default: all time]
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     days: Option<String>,
-    /// First day of the window, inclusive
+    /// First day of the window, inclusive (facts by their rental or payment date)
     #[arg(long, value_name = "YYYY-MM-DD")]
     since: Option<String>,
     /// Last day of the window, inclusive
     #[arg(long, value_name = "YYYY-MM-DD")]
     until: Option<String>,
+}
+
+impl WindowArgs {
+    fn spec(&self, as_of: Option<&str>) -> Result<validate::WindowSpec> {
+        validate::WindowSpec::from_options(
+            self.days.as_deref(),
+            self.since.as_deref(),
+            self.until.as_deref(),
+            as_of,
+        )
+    }
+}
+
+#[derive(Args)]
+struct ValidateArgs {
+    #[command(flatten)]
+    window: WindowArgs,
     /// End of the window: the last of the --days N days; alone, everything up to this day
     #[arg(long, value_name = "YYYY-MM-DD")]
     as_of: Option<String>,
@@ -267,22 +285,13 @@ struct ValidateArgs {
     exhaustive: bool,
 }
 
-/// Window options take text, as validate's do, so every bad value gets one line and exit 2.
 #[derive(Args)]
 struct ReportArgs {
     /// The HTML file to write (replaced if it exists)
     #[arg(long, value_name = "FILE", default_value = "report.html")]
     out: PathBuf,
-    /// Only the N days ending at the latest rental or payment date in the warehouse
-    /// [default: all time]
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    days: Option<String>,
-    /// First day of the window, inclusive (facts by their rental or payment date)
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    since: Option<String>,
-    /// Last day of the window, inclusive
-    #[arg(long, value_name = "YYYY-MM-DD")]
-    until: Option<String>,
+    #[command(flatten)]
+    window: WindowArgs,
     /// Open the page when written (xdg-open, or open on macOS; a note if neither works)
     #[arg(long)]
     open: bool,
@@ -784,12 +793,7 @@ async fn execute(
             }
         }
         Command::Validate(args) => {
-            let window = validate::WindowSpec::from_options(
-                args.days.as_deref(),
-                args.since.as_deref(),
-                args.until.as_deref(),
-                args.as_of.as_deref(),
-            )?;
+            let window = args.window.spec(args.as_of.as_deref())?;
             validate::require_warehouse_file(&config.warehouse_url)?;
             let source = SourceDb::connect(&config.source_url).await?;
             let wh = db::connect(&config.warehouse_url, Role::WarehouseReader).await?;
@@ -816,12 +820,7 @@ async fn execute(
             }
         }
         Command::Report(args) => {
-            let window = validate::WindowSpec::from_options(
-                args.days.as_deref(),
-                args.since.as_deref(),
-                args.until.as_deref(),
-                None,
-            )?;
+            let window = args.window.spec(None)?;
             let summary =
                 sakila_sync::report::write_report(&config.warehouse_url, window, &args.out)
                     .await
