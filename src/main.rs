@@ -13,7 +13,8 @@ use sakila_sync::db::{self, Role, SourceDb};
 use sakila_sync::warehouse::entity::sync_run::RunStatus;
 use sakila_sync::{generate, source, sync, validate, warehouse};
 
-/// Keeps a SQLite star-schema warehouse in step with the MySQL Sakila database.
+/// Keeps a star-schema warehouse (a SQLite file or a PostgreSQL database) in step with the
+/// MySQL Sakila database.
 ///
 /// Connection URLs come from flags, then the environment variables SAKILA_SOURCE_URL and
 /// SAKILA_WAREHOUSE_URL, then sakila-sync.toml (keys `source` and `warehouse`), then defaults.
@@ -316,7 +317,10 @@ struct InitArgs {
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage_error(e),
+    };
     init_logging(&cli.global, matches!(cli.command, Command::Watch(_)));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -355,6 +359,30 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => fail(&e),
     }
+}
+
+/// A command line clap refuses, as one line and exit code 2, like every other error: clap's
+/// first paragraph (`error: unexpected argument '--weeks' found`, or the required arguments
+/// it lists beneath) joined into one line, and where to look. `--help` and `--version` print
+/// as clap prints them.
+fn usage_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        e.exit();
+    }
+    let text = e.render().to_string();
+    let first: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    eprintln!("{} (see --help)", first.join(" "));
+    ExitCode::from(2)
 }
 
 /// Prints an error as one line, with any password hidden, and returns exit code 2.

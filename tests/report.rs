@@ -297,6 +297,7 @@ async fn bad_options_and_unwritable_paths_are_one_line_and_exit_2() {
             vec!["--days", "3", "--since", "2006-01-01"],
             "--days cannot be combined",
         ),
+        (vec!["--weeks", "3"], "unexpected argument '--weeks'"),
     ] {
         let mut args = args;
         args.extend(["--out", out]);

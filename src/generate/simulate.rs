@@ -846,6 +846,17 @@ async fn return_rental(txn: &DatabaseTransaction, s: &mut State) -> Result<bool>
     Ok(true)
 }
 
+/// Whether an update of a row picked earlier in the transaction found it: another writer may
+/// have deleted it since (a payment, with its rental), which skips the operation rather than
+/// failing the simulation.
+fn updated<M>(result: std::result::Result<M, sea_orm::DbErr>, what: &'static str) -> Result<bool> {
+    match result {
+        Ok(_) => Ok(true),
+        Err(sea_orm::DbErr::RecordNotUpdated) => Ok(false),
+        Err(e) => Err(e).context(what),
+    }
+}
+
 async fn correct_payment(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     let Some(p) = pick::<payment::Entity, _, _>(txn, &mut s.rng, s.max_payment, |_| true).await?
     else {
@@ -862,8 +873,7 @@ async fn correct_payment(txn: &DatabaseTransaction, s: &mut State) -> Result<boo
     let mut am = p.into_active_model();
     am.amount = Set(Decimal::new(new, 2));
     am.last_update = Set(Some(now()));
-    am.update(txn).await.context("cannot update a payment")?;
-    Ok(true)
+    updated(am.update(txn).await, "cannot update a payment")
 }
 
 async fn insert_address(txn: &DatabaseTransaction, s: &mut State) -> Result<u32> {
@@ -901,8 +911,7 @@ async fn customer_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<bool
     let mut am = c.into_active_model();
     am.address_id = Set(address_id);
     am.last_update = Set(Some(now()));
-    am.update(txn).await.context("cannot update a customer")?;
-    Ok(true)
+    updated(am.update(txn).await, "cannot update a customer")
 }
 
 async fn rename_city(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
@@ -922,8 +931,7 @@ async fn rename_city(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
     let mut am = c.into_active_model();
     am.city = Set(name);
     am.last_update = Set(now());
-    am.update(txn).await.context("cannot update a city")?;
-    Ok(true)
+    updated(am.update(txn).await, "cannot update a city")
 }
 
 async fn deactivate_customer(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
@@ -935,8 +943,7 @@ async fn deactivate_customer(txn: &DatabaseTransaction, s: &mut State) -> Result
     let mut am = c.into_active_model();
     am.active = Set(false);
     am.last_update = Set(Some(now()));
-    am.update(txn).await.context("cannot update a customer")?;
-    Ok(true)
+    updated(am.update(txn).await, "cannot update a customer")
 }
 
 async fn new_film(txn: &DatabaseTransaction, s: &mut State) -> Result<bool> {
@@ -1125,15 +1132,21 @@ async fn inventory_moves(txn: &DatabaseTransaction, s: &mut State) -> Result<boo
     let mut am = i.into_active_model();
     am.store_id = Set(store_id);
     am.last_update = Set(now());
-    am.update(txn)
-        .await
-        .context("cannot update an inventory copy")?;
-    Ok(true)
+    updated(am.update(txn).await, "cannot update an inventory copy")
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{Mix, Op, Rng};
+    use super::{Mix, Op, Rng, updated};
+
+    #[test]
+    fn an_update_of_a_row_deleted_meanwhile_is_skipped_not_fatal() {
+        assert!(updated(Ok(()), "x").unwrap());
+        assert!(!updated::<()>(Err(sea_orm::DbErr::RecordNotUpdated), "x").unwrap());
+        let err =
+            updated::<()>(Err(sea_orm::DbErr::Custom("boom".into())), "cannot update").unwrap_err();
+        assert_eq!(format!("{err:#}"), "cannot update: Custom Error: boom");
+    }
 
     fn share(mix: Mix, op: Op) -> f64 {
         let mut rng = Rng::stream(7, "mix");
