@@ -31,12 +31,14 @@ pub struct NotSakila {
     pub tables: Vec<String>,
 }
 
-/// A PostgreSQL warehouse reader gave up waiting for a table lock: only a first full-load
-/// holds the star's tables that way (they are empty until it commits).
+/// A PostgreSQL warehouse reader gave up waiting for a table lock. A full-load holds the
+/// star's tables that way when it recreates them: on a first load (they are empty until it
+/// commits), or for tables of another version's shape; a schema upgrade holds one briefly.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the warehouse is being loaded for the first time by another sakila-sync, which holds its \
-     empty tables until it commits: try again once it has (`sakila-sync status` shows the run)"
+    "the warehouse is being loaded for the first time (or its tables rebuilt) by another \
+     sakila-sync, which holds them until it commits: try again once it has (`sakila-sync \
+     status` shows the run)"
 )]
 pub struct FirstLoad;
 
