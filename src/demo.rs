@@ -11,7 +11,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::config::sqlite_url;
 use crate::db::{self, Role};
-use crate::report::{self, Report};
+use crate::report::{self, Report, dollars};
 use crate::validate::{self, WindowSpec};
 use crate::{generate, sync, warehouse};
 
@@ -155,21 +155,6 @@ fn shell_word(text: &str) -> String {
     shlex::try_quote(text).map_or_else(|_| text.into(), |q| q.into_owned())
 }
 
-/// Formats cents as dollars with thousands separators.
-pub fn dollars(cents: i64) -> String {
-    let sign = if cents < 0 { "-" } else { "" };
-    let abs = cents.unsigned_abs();
-    let whole = (abs / 100).to_string();
-    let mut grouped = String::new();
-    for (i, ch) in whole.chars().enumerate() {
-        if i > 0 && (whole.len() - i).is_multiple_of(3) {
-            grouped.push(',');
-        }
-        grouped.push(ch);
-    }
-    format!("{sign}${grouped}.{:02}", abs % 100)
-}
-
 /// A few lines of what the report's page shows, read from the same [`Report`].
 fn summary(r: &Report) {
     println!("\nRevenue by month");
@@ -203,7 +188,7 @@ fn summary(r: &Report) {
 
 #[cfg(test)]
 mod tests {
-    use super::{dollars, shell_word};
+    use super::shell_word;
 
     #[test]
     fn paths_are_quoted_for_the_shell_only_when_needed() {
@@ -226,19 +211,5 @@ mod tests {
                 Some(vec![path.to_string()])
             );
         }
-    }
-
-    #[test]
-    fn dollars_group_thousands() {
-        assert_eq!(dollars(6741651), "$67,416.51");
-        assert_eq!(dollars(99), "$0.99");
-        assert_eq!(dollars(100000), "$1,000.00");
-        assert_eq!(dollars(123456789), "$1,234,567.89");
-        // A refund larger than the sales: the sign goes before the dollar sign, never
-        // between it and the first group.
-        assert_eq!(dollars(-12345), "-$123.45");
-        assert_eq!(dollars(-123456), "-$1,234.56");
-        assert_eq!(dollars(-50), "-$0.50");
-        assert_eq!(dollars(i64::MIN), "-$92,233,720,368,547,758.08");
     }
 }

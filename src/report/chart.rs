@@ -12,8 +12,8 @@ use anyhow::{Result, bail};
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+use super::dollars;
 use super::{StoreSeries, month_runs, month_text};
-use crate::demo::dollars;
 
 /// The drawing's width in SVG units; text sizes are chosen for it.
 const WIDTH: u32 = 640;

@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 use anyhow::Result;
 
 use super::chart::{self, PALETTE};
-use super::{Report, month_text, percent, tenths, thousands};
-use crate::demo::dollars;
+use super::dollars;
+use super::{Report, month_text, percent, thousands, two_decimals};
 
 /// `text` safe inside HTML elements and quoted attribute values.
 pub fn escape(text: &str) -> String {
@@ -193,7 +193,7 @@ fn headline(out: &mut String, r: &Report) -> Result<()> {
         out,
         "average-duration",
         "Average rental duration",
-        &format!("{} days", tenths(h.days, h.timed)),
+        &format!("{} days", two_decimals(h.days, h.timed)),
         &format!(
             "of the {} returned rentals, in whole days",
             thousands(h.timed)

@@ -14,8 +14,8 @@
 //!   and PostgreSQL) and returns plain rows; this module assembles them into a [`Report`],
 //!   plain data; [`html`] and [`chart`] turn a `Report` into text without touching a
 //!   database, so the page is unit-tested without one.
-//! - **Money is integer cents** end to end, shown by [`crate::demo::dollars`]; shares and
-//!   averages are computed in integers too ([`percent`], [`tenths`]).
+//! - **Money is integer cents** end to end, shown by [`dollars`]; shares and
+//!   averages are computed in integers too ([`percent`], [`two_decimals`]).
 //! - **The window** is `validate`'s ([`WindowSpec`]), resolved against the latest rental or
 //!   payment date *in the warehouse*, and compared with the facts' `YYYYMMDD` date keys.
 //! - **Soft-deleted dimension members are kept.** A member flagged `is_deleted` (gone from
@@ -425,9 +425,9 @@ pub fn percent(part: i64, whole: i64) -> String {
     format!("{}.{}%", tenths / 10, tenths % 10)
 }
 
-/// `total / n` with two decimals, rounded half up, in integers: `tenths(7, 2)` is `3.50`;
+/// `total / n` with two decimals, rounded half up, in integers: `two_decimals(7, 2)` is `3.50`;
 /// `-` when `n` is 0.
-pub fn tenths(total: i64, n: i64) -> String {
+pub fn two_decimals(total: i64, n: i64) -> String {
     if n <= 0 {
         return "-".into();
     }
@@ -435,13 +435,23 @@ pub fn tenths(total: i64, n: i64) -> String {
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
+/// Cents as dollars with thousands separators: `$67,416.51`, `-$0.50`.
+pub fn dollars(cents: i64) -> String {
+    let sign = if cents < 0 { "-" } else { "" };
+    let abs = cents.unsigned_abs();
+    format!("{sign}${}.{:02}", grouped(abs / 100), abs % 100)
+}
+
 /// A count with thousands separators: `16,044`.
 pub fn thousands(n: i64) -> String {
-    let digits = n.unsigned_abs().to_string();
+    let sign = if n < 0 { "-" } else { "" };
+    format!("{sign}{}", grouped(n.unsigned_abs()))
+}
+
+/// `n`'s digits in groups of three: `16,044`.
+fn grouped(n: u64) -> String {
+    let digits = n.to_string();
     let mut out = String::new();
-    if n < 0 {
-        out.push('-');
-    }
     for (i, ch) in digits.chars().enumerate() {
         if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
@@ -473,15 +483,29 @@ mod tests {
     }
 
     #[test]
+    fn dollars_group_thousands() {
+        assert_eq!(dollars(6741651), "$67,416.51");
+        assert_eq!(dollars(99), "$0.99");
+        assert_eq!(dollars(100000), "$1,000.00");
+        assert_eq!(dollars(123456789), "$1,234,567.89");
+        // A refund larger than the sales: the sign goes before the dollar sign, never
+        // between it and the first group.
+        assert_eq!(dollars(-12345), "-$123.45");
+        assert_eq!(dollars(-123456), "-$1,234.56");
+        assert_eq!(dollars(-50), "-$0.50");
+        assert_eq!(dollars(i64::MIN), "-$92,233,720,368,547,758.08");
+    }
+
+    #[test]
     fn shares_and_averages_are_integer_arithmetic() {
         assert_eq!(percent(1, 3), "33.3%");
         assert_eq!(percent(2, 3), "66.7%");
         assert_eq!(percent(0, 5), "0.0%");
         assert_eq!(percent(5, 5), "100.0%");
         assert_eq!(percent(1, 0), "-");
-        assert_eq!(tenths(7, 2), "3.50");
-        assert_eq!(tenths(2, 3), "0.67");
-        assert_eq!(tenths(1, 0), "-");
+        assert_eq!(two_decimals(7, 2), "3.50");
+        assert_eq!(two_decimals(2, 3), "0.67");
+        assert_eq!(two_decimals(1, 0), "-");
         assert_eq!(thousands(16044), "16,044");
         assert_eq!(thousands(999), "999");
         assert_eq!(thousands(1_000_000), "1,000,000");

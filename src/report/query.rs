@@ -299,6 +299,32 @@ pub struct Ranked {
     pub is_deleted: bool,
 }
 
+/// What every top list shares: the member's id, the measure and its deleted flag selected as
+/// [`Ranked`] reads them (`value`, `is_deleted`), grouped by the member (`names`: the name
+/// columns the caller selects), most first, ties by id, `n` rows.
+fn ranked<E: EntityTrait>(
+    query: sea_orm::Select<E>,
+    id: Expr,
+    names: Vec<Expr>,
+    deleted: Expr,
+    measure: Expr,
+    n: u64,
+) -> sea_orm::Select<E> {
+    let mut query = query
+        .column_as(id.clone(), "id")
+        .column_as(measure.clone(), "value")
+        .column_as(deleted.clone(), "is_deleted")
+        .group_by(id.clone())
+        .group_by(deleted);
+    for name in names {
+        query = query.group_by(name);
+    }
+    query
+        .order_by(measure, Order::Desc)
+        .order_by(id, Order::Asc)
+        .limit(n)
+}
+
 /// The `n` categories whose films' rentals were paid the most (payment -> rental -> film ->
 /// bridge_film_category -> category), ties by `category_id`.
 pub async fn top_categories<C: ConnectionTrait>(db: &C, w: &Window, n: u64) -> Result<Vec<Ranked>> {
@@ -309,12 +335,9 @@ pub async fn top_categories<C: ConnectionTrait>(db: &C, w: &Window, n: u64) -> R
         fact_payment::Entity,
         fact_payment::Column::AmountCents,
     )));
-    fact_payment::Entity::find()
+    let query = fact_payment::Entity::find()
         .select_only()
-        .column_as(id.clone(), "id")
         .column_as(name.clone(), "name")
-        .column_as(cents.clone(), "value")
-        .column_as(deleted.clone(), "is_deleted")
         .join(JoinType::InnerJoin, payment_rental())
         .join(JoinType::InnerJoin, fact_rental::Relation::Film.def())
         .join(
@@ -325,13 +348,8 @@ pub async fn top_categories<C: ConnectionTrait>(db: &C, w: &Window, n: u64) -> R
             JoinType::InnerJoin,
             bridge_film_category::Relation::Category.def(),
         )
-        .filter(payments_in(w))
-        .group_by(id.clone())
-        .group_by(name)
-        .group_by(deleted)
-        .order_by(cents, Order::Desc)
-        .order_by(id, Order::Asc)
-        .limit(n)
+        .filter(payments_in(w));
+    ranked(query, id, vec![name], deleted, cents, n)
         .into_model::<Ranked>()
         .all(db)
         .await
@@ -347,20 +365,12 @@ pub async fn top_films<C: ConnectionTrait>(db: &C, w: &Window, n: u64) -> Result
         fact_rental::Entity,
         fact_rental::Column::RentalId,
     )));
-    fact_rental::Entity::find()
+    let query = fact_rental::Entity::find()
         .select_only()
-        .column_as(id.clone(), "id")
         .column_as(name.clone(), "name")
-        .column_as(rentals.clone(), "value")
-        .column_as(deleted.clone(), "is_deleted")
         .join(JoinType::InnerJoin, fact_rental::Relation::Film.def())
-        .filter(rentals_in(w))
-        .group_by(id.clone())
-        .group_by(name)
-        .group_by(deleted)
-        .order_by(rentals, Order::Desc)
-        .order_by(id, Order::Asc)
-        .limit(n)
+        .filter(rentals_in(w));
+    ranked(query, id, vec![name], deleted, rentals, n)
         .into_model::<Ranked>()
         .all(db)
         .await
@@ -386,13 +396,10 @@ pub async fn top_actors<C: ConnectionTrait>(db: &C, w: &Window, n: u64) -> Resul
         value: i64,
         is_deleted: bool,
     }
-    let rows = fact_rental::Entity::find()
+    let query = fact_rental::Entity::find()
         .select_only()
-        .column_as(id.clone(), "id")
         .column_as(first.clone(), "first")
         .column_as(last.clone(), "last")
-        .column_as(rentals.clone(), "value")
-        .column_as(deleted.clone(), "is_deleted")
         .join(JoinType::InnerJoin, fact_rental::Relation::Film.def())
         .join(
             JoinType::InnerJoin,
@@ -402,14 +409,8 @@ pub async fn top_actors<C: ConnectionTrait>(db: &C, w: &Window, n: u64) -> Resul
             JoinType::InnerJoin,
             bridge_film_actor::Relation::Actor.def(),
         )
-        .filter(rentals_in(w))
-        .group_by(id.clone())
-        .group_by(first)
-        .group_by(last)
-        .group_by(deleted)
-        .order_by(rentals, Order::Desc)
-        .order_by(id, Order::Asc)
-        .limit(n)
+        .filter(rentals_in(w));
+    let rows = ranked(query, id, vec![first, last], deleted, rentals, n)
         .into_model::<Actor>()
         .all(db)
         .await
