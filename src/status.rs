@@ -151,8 +151,12 @@ impl Place {
         }
     }
 
-    /// The warehouse's size in bytes, and who holds its writer lock.
-    async fn size_and_writer(&self, wh: &DatabaseConnection) -> Result<(u64, Option<String>)> {
+    /// The warehouse's size in bytes, who holds its writer lock, and whether a full-load holds
+    /// its tables (a first load on PostgreSQL: the size is then the server's estimate).
+    async fn size_and_writer(
+        &self,
+        wh: &DatabaseConnection,
+    ) -> Result<(u64, Option<String>, bool)> {
         match self {
             Place::File(path) => {
                 let bytes = [path.clone(), wal_of(path)]
@@ -160,18 +164,18 @@ impl Place {
                     .filter_map(|p| std::fs::metadata(p).ok())
                     .map(|m| m.len())
                     .sum();
-                Ok((bytes, crate::lock::holder(path)))
+                Ok((bytes, crate::lock::holder(path), false))
             }
             Place::Server(_) => {
                 // A first full-load holds the star's new tables until it commits: then the
                 // size is the server's estimate, which needs no lock.
-                let bytes = match server_bytes(wh, Size::Exact).await {
+                let (bytes, held) = match server_bytes(wh, Size::Exact).await {
                     Err(e) if crate::error::is_lock_timeout(&e) => {
-                        server_bytes(wh, Size::Estimated).await?
+                        (server_bytes(wh, Size::Estimated).await?, true)
                     }
-                    other => other?,
+                    other => (other?, false),
                 };
-                Ok((bytes, crate::lock::server::holder(wh).await?))
+                Ok((bytes, crate::lock::server::holder(wh).await?, held))
             }
         }
     }
@@ -238,7 +242,7 @@ async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result
                 place.name()
             )
         })?;
-    let (bytes, writer) = place.size_and_writer(wh).await?;
+    let (bytes, writer, held) = place.size_and_writer(wh).await?;
 
     let watermarks: BTreeMap<String, Option<NaiveDateTime>> = sync_state::Entity::find()
         .all(wh)
@@ -251,8 +255,8 @@ async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result
     let feeds = crate::star::feeds();
     // A first full-load on PostgreSQL holds the star's new tables until it commits; what is
     // committed there is empty (that load only takes a star with no rows), so the counts are
-    // zeros, and no other table needs to be waited for.
-    let mut first_load = false;
+    // zeros, and no table needs to be waited for (again).
+    let mut first_load = held;
     for (_, stars) in &feeds {
         for star in stars {
             if counts.contains_key(star) {
