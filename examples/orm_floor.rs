@@ -121,7 +121,9 @@ async fn main() -> Result<()> {
     };
     let source = db::SourceDb::connect(&src_url).await?;
     let warehouse = db::connect(&wh_url, Role::Warehouse).await?;
-    let bulk_read::Committed::File(file) = bulk_read::Committed::of(&warehouse)? else {
+    let bulk_read::Committed::File(file) =
+        sakila_sync::warehouse::backend::Backend::committed(&warehouse)?
+    else {
         anyhow::bail!("orm_floor measures a SQLite warehouse");
     };
     let src = source.snapshot().await?;

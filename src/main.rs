@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 
 use sakila_sync::config::{Config, FileConfig, redact};
 use sakila_sync::db::{self, Role, SourceDb};
+use sakila_sync::warehouse::backend::Warehouse;
 use sakila_sync::warehouse::entity::sync_run::RunStatus;
 use sakila_sync::{generate, source, sync, validate, warehouse};
 
@@ -490,7 +491,9 @@ async fn interrupted(config: &Config, signal: &'static str) -> Result<ExitCode> 
             std::process::exit(i32::from(code));
         }
     });
-    if sakila_sync::config::sqlite_file(&config.warehouse_url).is_none_or(|f| f.is_file())
+    if Warehouse::at(&config.warehouse_url)
+        .require_existing()
+        .is_ok()
         && let Ok(wh) = db::connect(&config.warehouse_url, Role::Warehouse).await
     {
         if let Err(e) = sync::run::mark_interrupted(&wh, signal).await {
@@ -584,7 +587,9 @@ async fn writer_lock(
     wait: Option<chrono::Duration>,
 ) -> Result<Option<sakila_sync::lock::WriterLock>> {
     let wait = wait.map(|w| w.to_std().unwrap_or_default());
-    sakila_sync::lock::acquire_url(&config.warehouse_url, command, wait).await
+    Warehouse::at(&config.warehouse_url)
+        .writer_lock(&config.warehouse_url, command, wait)
+        .await
 }
 
 async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
@@ -822,7 +827,7 @@ async fn execute(
         }
         Command::Validate(args) => {
             let window = args.window.spec(args.as_of.as_deref())?;
-            validate::require_warehouse_file(&config.warehouse_url)?;
+            Warehouse::at(&config.warehouse_url).require_existing()?;
             let source = SourceDb::connect(&config.source_url).await?;
             let wh = db::connect(&config.warehouse_url, Role::WarehouseReader).await?;
             let facts = if args.exhaustive {

@@ -10,9 +10,8 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect};
@@ -21,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::redact;
 use crate::db::{self, Role};
 use crate::sync::run::TableStats;
+use crate::warehouse::backend::Warehouse;
 use crate::warehouse::entity::{sync_run, sync_state, warehouse_meta};
 
 /// How many runs `status` lists.
@@ -111,125 +111,15 @@ pub struct ValidateRecord {
 
 /// Reads the status of the warehouse at `warehouse_url` and, when it answers, of the source.
 pub async fn status(warehouse_url: &str, source_url: &str) -> Result<Status> {
-    let file = require_warehouse(warehouse_url)?;
+    let place = Warehouse::at(warehouse_url);
+    place.require_existing()?;
     let wh = db::connect(warehouse_url, Role::WarehouseReader).await?;
-    let place = match file {
-        Some(path) => Place::File(path),
-        None => Place::Server(redact(warehouse_url)),
-    };
     let result = read(&wh, place, source_url).await;
     wh.close().await.ok();
     result
 }
 
-/// The warehouse's file (`None` for a server database), which must exist: the readers
-/// (`status`, `report`) never create one.
-pub(crate) fn require_warehouse(warehouse_url: &str) -> Result<Option<PathBuf>> {
-    let file = crate::config::sqlite_file(warehouse_url);
-    if let Some(path) = &file
-        && !path.is_file()
-    {
-        bail!(
-            "the warehouse {} does not exist: run `sakila-sync init` or `sakila-sync full-load` first",
-            path.display()
-        );
-    }
-    Ok(file)
-}
-
-/// Where the warehouse is: a file, or a database on a server (its URL, password hidden).
-enum Place {
-    File(PathBuf),
-    Server(String),
-}
-
-impl Place {
-    fn name(&self) -> String {
-        match self {
-            Place::File(path) => path.display().to_string(),
-            Place::Server(url) => url.clone(),
-        }
-    }
-
-    /// The warehouse's size in bytes, who holds its writer lock, and whether a full-load holds
-    /// its tables (a first load on PostgreSQL: the size is then the server's estimate).
-    async fn size_and_writer(
-        &self,
-        wh: &DatabaseConnection,
-    ) -> Result<(u64, Option<String>, bool)> {
-        match self {
-            Place::File(path) => {
-                let bytes = [path.clone(), wal_of(path)]
-                    .iter()
-                    .filter_map(|p| std::fs::metadata(p).ok())
-                    .map(|m| m.len())
-                    .sum();
-                Ok((bytes, crate::lock::holder(path), false))
-            }
-            Place::Server(_) => {
-                // A first full-load holds the star's new tables until it commits: then the
-                // size is the server's estimate, which needs no lock.
-                let (bytes, held) = match server_bytes(wh, Size::Exact).await {
-                    Err(e) if crate::error::is_lock_timeout(&e) => {
-                        (server_bytes(wh, Size::Estimated).await?, true)
-                    }
-                    other => (other?, false),
-                };
-                Ok((bytes, crate::lock::server::holder(wh).await?, held))
-            }
-        }
-    }
-}
-
-/// How [`server_bytes`] measures.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Size {
-    /// `pg_total_relation_size`: exact, but it waits for a table's lock.
-    Exact,
-    /// The pages `pg_class` records for each table and index (as of their last vacuum,
-    /// analyze or index build), times 8 KiB: no lock.
-    Estimated,
-}
-
-/// The bytes of the tables (with their indexes) in the warehouse's schema on a PostgreSQL
-/// server.
-async fn server_bytes(wh: &DatabaseConnection, how: Size) -> Result<u64> {
-    use sea_orm::sea_query::{ExprTrait, SimpleExpr};
-    let (c, n) = (Alias::new("c"), Alias::new("n"));
-    let size: SimpleExpr = match how {
-        Size::Exact => Func::cust(Alias::new("pg_total_relation_size"))
-            .arg(Expr::col((c.clone(), Alias::new("oid"))))
-            .into(),
-        Size::Estimated => Expr::col((c.clone(), Alias::new("relpages")))
-            .cast_as(Alias::new("bigint"))
-            .mul(8192),
-    };
-    let kinds: &[&str] = match how {
-        Size::Exact => &["r"],
-        Size::Estimated => &["r", "i"],
-    };
-    let q = Query::select()
-        .expr(Func::coalesce([Func::sum(size).into(), Expr::val(0)]).cast_as(Alias::new("bigint")))
-        .from_as(Alias::new("pg_class"), c.clone())
-        .join_as(
-            sea_orm::sea_query::JoinType::InnerJoin,
-            Alias::new("pg_namespace"),
-            n.clone(),
-            Expr::col((n.clone(), Alias::new("oid")))
-                .equals((c.clone(), Alias::new("relnamespace"))),
-        )
-        .and_where(
-            Expr::col((n.clone(), Alias::new("nspname")))
-                .eq(Func::cust(Alias::new("CURRENT_SCHEMA"))),
-        )
-        .and_where(Expr::col((c.clone(), Alias::new("relkind"))).is_in(kinds.iter().copied()))
-        .to_owned();
-    let what = "cannot read the size of the warehouse's tables";
-    let row = wh.query_one(&q).await.context(what)?.context(what)?;
-    Ok(u64::try_from(row.try_get_by_index::<i64>(0).context(what)?).unwrap_or_default())
-}
-
-async fn read(wh: &DatabaseConnection, place: Place, source_url: &str) -> Result<Status> {
+async fn read(wh: &DatabaseConnection, place: Warehouse, source_url: &str) -> Result<Status> {
     let schema_version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
         .one(wh)
         .await
@@ -363,12 +253,6 @@ fn lag(
         (Some(_), None) if reachable => Some(0),
         _ => None,
     }
-}
-
-fn wal_of(path: &std::path::Path) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push("-wal");
-    PathBuf::from(name)
 }
 
 async fn count(wh: &DatabaseConnection, table: &'static str) -> Result<u64> {

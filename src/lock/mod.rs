@@ -72,22 +72,6 @@ impl Drop for LockFile {
     }
 }
 
-/// Takes the writer lock of the warehouse at `url` for `command` (see [`acquire`] and
-/// [`server::acquire`]); `None` for a warehouse nobody else can open (in memory).
-pub async fn acquire_url(
-    url: &str,
-    command: &str,
-    wait: Option<Duration>,
-) -> Result<Option<WriterLock>> {
-    if url.starts_with("postgres") {
-        return Ok(Some(server::acquire(url, command, wait).await?));
-    }
-    match crate::config::sqlite_file(url) {
-        Some(file) => acquire(&file, command, wait).map(Some),
-        None => Ok(None),
-    }
-}
-
 /// Who holds the lock of the warehouse file `warehouse` now (`PID 1234, incremental, since
 /// ...`), read from the lock file without touching the lock itself, so that a reader never
 /// delays a writer: the holder's own line, if its process is alive.

@@ -33,10 +33,10 @@ use anyhow::{Context, Result, bail};
 use chrono::{NaiveDate, NaiveDateTime};
 use sea_orm::DatabaseConnection;
 
-use crate::config::redact;
 use crate::db::{self, Role};
 use crate::status::{RunLine, ValidateRecord};
 use crate::validate::{Window, WindowSpec};
+use crate::warehouse::backend::Warehouse;
 use crate::warehouse::entity::{sync_state, warehouse_meta};
 use sea_orm::EntityTrait;
 
@@ -199,11 +199,9 @@ fn check_writable(out: &Path) -> Result<bool> {
 
 /// Reads everything the page shows from the warehouse at `warehouse_url`.
 pub async fn build(warehouse_url: &str, window: WindowSpec) -> Result<Report> {
-    let file = crate::status::require_warehouse(warehouse_url)?;
-    let place = match file {
-        Some(path) => path.display().to_string(),
-        None => redact(warehouse_url),
-    };
+    let place = Warehouse::at(warehouse_url);
+    place.require_existing()?;
+    let place = place.name();
     let wh = db::connect(warehouse_url, Role::WarehouseReader).await?;
     let result = read(&wh, place, window).await;
     wh.close().await.ok();

@@ -164,9 +164,8 @@ where
     insert
         .into_table(E::default().table_ref())
         .columns(columns.iter().copied());
-    // SQLite stores a DATETIME as its text: formatting it here is cheaper than the driver's
-    // way. A server binds the typed value.
-    let value = if backend == sea_orm::DbBackend::Sqlite {
+    let text = crate::warehouse::backend::Backend::of_driver(backend).datetimes_as_text();
+    let value = if text {
         fast_value
     } else {
         std::convert::identity

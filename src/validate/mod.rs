@@ -55,7 +55,7 @@ pub mod window;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::time::Instant;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use chrono::{NaiveDate, NaiveDateTime};
 use futures::{Stream, TryStreamExt};
 use sea_orm::{
@@ -131,7 +131,7 @@ async fn compare(
     facts: Facts,
     started: Instant,
 ) -> Result<ValidationReport> {
-    let committed = crate::warehouse::bulk_read::Committed::of(warehouse)?;
+    let committed = crate::warehouse::backend::Backend::committed(warehouse)?;
     let wh = warehouse
         .begin()
         .await
@@ -155,18 +155,6 @@ async fn compare(
     };
     wh.rollback().await.ok();
     Ok(v.report(window, started))
-}
-
-/// Fails when a SQLite warehouse URL names a file that does not exist, so that validating a
-/// mistyped path reports it instead of creating an empty warehouse there.
-pub fn require_warehouse_file(url: &str) -> Result<()> {
-    match crate::config::sqlite_file(url) {
-        Some(path) if !path.exists() => bail!(
-            "the warehouse {} does not exist: run `sakila-sync full-load` first",
-            path.display()
-        ),
-        _ => Ok(()),
-    }
 }
 
 async fn check_schema(wh: &DatabaseTransaction) -> Result<()> {
@@ -653,38 +641,5 @@ mod tests {
         assert_eq!(f.ids, vec![Id::One(20050525), Id::One(20050526)]);
         assert_eq!(f.columns["rental_date_key"], 2);
         assert_eq!(f.columns["return_date_key"], 1);
-    }
-
-    #[test]
-    fn warehouse_file_must_exist() {
-        assert!(require_warehouse_file("sqlite::memory:").is_ok());
-        assert!(require_warehouse_file("mysql://root@h/db").is_ok());
-        let err = require_warehouse_file("sqlite:///nonexistent/dir/w.db?mode=rwc").unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("/nonexistent/dir/w.db does not exist"),
-            "{err}"
-        );
-        let dir = tempfile_dir();
-        let path = dir.join("w.db");
-        std::fs::write(&path, b"").unwrap();
-        assert!(require_warehouse_file(&format!("sqlite://{}", path.display())).is_ok());
-        // A name with a space is written `%20` in the URL, and the driver decodes it.
-        let spaced = dir.join("a warehouse.db");
-        std::fs::write(&spaced, b"").unwrap();
-        let escaped = format!("sqlite://{}/a%20warehouse.db", dir.display());
-        assert!(require_warehouse_file(&escaped).is_ok(), "{escaped}");
-        std::fs::remove_file(&spaced).unwrap();
-        let err = require_warehouse_file(&escaped).unwrap_err();
-        assert!(
-            err.to_string().contains("/a warehouse.db does not exist"),
-            "{err}"
-        );
-    }
-
-    fn tempfile_dir() -> std::path::PathBuf {
-        let d = std::env::temp_dir().join(format!("sakila-validate-{}", std::process::id()));
-        std::fs::create_dir_all(&d).unwrap();
-        d
     }
 }

@@ -26,8 +26,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use sea_orm::DatabaseConnection;
 use sea_orm::sea_query::{Expr, ExprTrait, IntoColumnRef, Order, SelectStatement};
-use sea_orm::{DatabaseConnection, DbBackend};
 use sea_orm_sync::{Database, DatabaseTransaction, QueryResult, TransactionTrait};
 
 /// Rows per page (and per batch handed on).
@@ -43,19 +43,6 @@ pub enum Committed {
 }
 
 impl Committed {
-    /// The committed state of the warehouse `db` is connected to; an error for a SQLite
-    /// database without a file (an in-memory one has no file another connection could open).
-    pub fn of(db: &DatabaseConnection) -> Result<Committed> {
-        if db.get_database_backend() != DbBackend::Sqlite {
-            return Ok(Committed::Server(db.clone()));
-        }
-        let path = Some(db.get_sqlite_connection_pool().connect_options())
-            .map(|options| options.get_filename().to_path_buf())
-            .filter(|path| path.is_file());
-        path.map(Committed::File)
-            .context("the warehouse must be a SQLite file, and this one is not")
-    }
-
     /// Reads the rows of `select` page by page in `id` order (see [`pages`]), each decoded by
     /// position as a `T`, and sends each page into `tx`; stops early, without error, when the
     /// receiver is gone.
@@ -234,7 +221,8 @@ mod tests {
         let relative = Path::new(dir.path().file_name().unwrap()).join("w.db");
         assert!(relative.is_relative());
         let wh = warehouse_with_sync_run(&format!("sqlite://{}", relative.display())).await;
-        let Committed::File(file) = Committed::of(&wh).unwrap() else {
+        let Committed::File(file) = crate::warehouse::backend::Backend::committed(&wh).unwrap()
+        else {
             panic!("a SQLite warehouse is read from its file");
         };
         assert!(reads_no_run(&open(&file, false).unwrap()));
@@ -247,7 +235,9 @@ mod tests {
         let path = dir.path().join("a dir?#%20x:é").join("ware house.db");
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         let wh = warehouse_with_sync_run(&crate::config::sqlite_url(&path)).await;
-        assert!(matches!(Committed::of(&wh).unwrap(), Committed::File(f) if f == path));
+        assert!(
+            matches!(crate::warehouse::backend::Backend::committed(&wh).unwrap(), Committed::File(f) if f == path)
+        );
 
         let txn = open(&path, false).unwrap();
         assert!(reads_no_run(&txn));

@@ -1,5 +1,7 @@
-//! The SQLite star schema: entities, schema creation and the date dimension.
+//! The star schema's warehouse: entities, schema creation, the date dimension, and where its
+//! backends differ ([`backend`]).
 
+pub mod backend;
 pub mod bulk_read;
 pub mod dates;
 pub mod entity;
@@ -22,9 +24,7 @@ use entity::warehouse_meta;
 /// A writer that starts while such a reader reads is seen: `validate` checks at its end that
 /// the newest run is the one it started with, and asks to run it again if not.
 pub fn reads_file_alone(path: &std::path::Path) -> bool {
-    let mut wal = path.as_os_str().to_owned();
-    wal.push("-wal");
-    let log_empty = std::fs::metadata(std::path::PathBuf::from(wal)).map_or(true, |m| m.len() == 0);
+    let log_empty = std::fs::metadata(backend::wal_of(path)).map_or(true, |m| m.len() == 0);
     log_empty && crate::lock::holder(path).is_none()
 }
 

@@ -13,6 +13,7 @@ use sea_orm::{
     TransactionSession, TransactionTrait,
 };
 
+use super::backend::Backend;
 use super::entity::prelude::*;
 
 /// Bumped whenever a table or column of the run's own records changes (`sync_state`,
@@ -170,38 +171,35 @@ pub enum BulkLoad {
     Emptied,
 }
 
-/// Empties the star tables for a bulk load, inside the caller's transaction; `dim_date` and
-/// the sync tables are kept.
-///
-/// SQLite: drops and recreates them without their secondary indexes ([`finish_bulk_load`]
-/// builds those once after the copy); its readers read the last commit, whatever the writer
-/// locks.
-///
-/// PostgreSQL: `DROP TABLE` takes an exclusive lock that blocks every reader until the load
-/// commits. A star that has rows may have readers, so its rows are deleted instead (indexes
-/// and keys kept: slower, but readers keep seeing the previous warehouse through MVCC until
-/// the commit). A star with no rows has nothing to show a reader, so it is recreated without
-/// indexes or foreign keys, and both are built after the copy: at 100x that is several times
-/// faster than maintaining them for each of the 3.7M fact rows. Tables of another version's
-/// shape are recreated either way.
+/// Empties the star tables for a bulk load, inside the caller's transaction, as the backend
+/// plans it ([`Backend::bulk_load`], which says why); `dim_date` and the sync tables are kept.
+/// Tables of another version's shape are recreated either way.
 pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<BulkLoad> {
-    if db.get_database_backend() != sea_orm::DbBackend::Postgres {
-        for_star_tables!(rev drop_table, db);
-        for_star_tables!(create_table, db);
-        return Ok(BulkLoad::Recreated);
+    let how = Backend::of(db).bulk_load(db).await?;
+    match how {
+        BulkLoad::Recreated => {
+            for_star_tables!(rev drop_table, db);
+            for_star_tables!(create_table, db);
+        }
+        BulkLoad::RecreatedWithoutKeys => {
+            for_star_tables!(rev drop_table, db);
+            for_star_tables!(create_table_without_keys, db);
+        }
+        BulkLoad::Emptied => {
+            let outdated = outdated_star_tables(db).await?;
+            for_star_tables!(rev empty_or_drop_table, (db, &outdated));
+            for_star_tables!(create_table, db);
+        }
     }
+    Ok(how)
+}
+
+/// Whether any table of the star exists and has a row.
+pub(crate) async fn star_has_rows<C: ConnectionTrait>(db: &C) -> Result<bool> {
     let tables = crate::db::table_names(db).await?;
     let mut loaded = false;
     for_star_tables!(note_if_loaded, (db, &tables, &mut loaded));
-    if !loaded {
-        for_star_tables!(rev drop_table, db);
-        for_star_tables!(create_table_without_keys, db);
-        return Ok(BulkLoad::RecreatedWithoutKeys);
-    }
-    let outdated = outdated_star_tables(db).await?;
-    for_star_tables!(rev empty_or_drop_table, (db, &outdated));
-    for_star_tables!(create_table, db);
-    Ok(BulkLoad::Emptied)
+    Ok(loaded)
 }
 
 /// Sets `loaded` when `entity`'s table exists and has a row.

@@ -156,7 +156,7 @@ async fn sync(
             src: &src,
             shared_src: src.clone(),
             txn: &txn,
-            wh_committed: bulk_read::Committed::of(warehouse)?,
+            wh_committed: crate::warehouse::backend::Backend::committed(warehouse)?,
             marks: Marks::default(),
             t: &mut t,
             keys: Keys::default(),
