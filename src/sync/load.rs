@@ -1,9 +1,12 @@
 //! Writing rows into the warehouse: multi-row `insert_many`, sized to the backend's
-//! bind-variable limit ([`crate::db::bind_limit`]), optionally as upserts on the primary key.
+//! bind-variable limit ([`crate::db::bind_limit`]), optionally as upserts on the primary key;
+//! on PostgreSQL plain inserts go as one array per column instead ([`unnest_statements`]).
 
 use anyhow::{Context, Result};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Iterable, PrimaryKeyToColumn};
+
+use crate::warehouse::backend::Backend;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Write {
@@ -24,28 +27,38 @@ where
     Ok(rows.len() as u64)
 }
 
-/// Executes the multi-row INSERTs of `rows`, as many rows per statement as the bind limit
-/// allows, each with `conflict`.
+/// Executes the INSERTs of `rows`: plain inserts in the backend's bulk form
+/// ([`Backend::bulk_insert`]); upserts as multi-row INSERTs, as many rows per statement as the
+/// bind limit allows, each with `conflict`.
 async fn insert_chunks<E, C>(db: &C, rows: &[E::Model], conflict: Option<OnConflict>) -> Result<()>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    for chunk in rows.chunks(crate::db::rows_per_statement::<E>(
-        db.get_database_backend(),
-    )) {
+    let failed = || {
+        format!(
+            "cannot write to warehouse table {}",
+            E::default().table_name()
+        )
+    };
+    let Some(conflict) = conflict else {
+        let backend = Backend::of(db);
+        for chunk in rows.chunks(backend.bulk_rows::<E>()) {
+            for stmt in backend.bulk_insert::<E>(chunk) {
+                db.execute_raw(stmt).await.with_context(failed)?;
+            }
+        }
+        return Ok(());
+    };
+    let driver = db.get_database_backend();
+    for chunk in rows.chunks(crate::db::rows_per_statement::<E>(driver)) {
         db.execute_raw(insert_statement_on::<E>(
-            db.get_database_backend(),
+            driver,
             chunk,
-            conflict.clone(),
+            Some(conflict.clone()),
         ))
         .await
-        .with_context(|| {
-            format!(
-                "cannot write to warehouse table {}",
-                E::default().table_name()
-            )
-        })?;
+        .with_context(failed)?;
     }
     Ok(())
 }
@@ -149,6 +162,78 @@ where
     insert_statement_on::<E>(backend, models, None)
 }
 
+/// PostgreSQL's bulk form of [`insert_statement`]: `INSERT INTO t (c, ..) SELECT UNNEST($1),
+/// UNNEST($2), ..`, one array parameter per column, so a statement carries any number of
+/// rows in as many parameters as the table has columns, and the server parses and plans it
+/// once instead of a `VALUES` list of 65,535 parameters.
+///
+/// The driver cannot bind a NULL inside an array, so rows are grouped by which of their
+/// columns are NULL, and each group's statement leaves those columns out (they default to
+/// NULL): one statement for most batches, a few when some rows lack an optional value (a
+/// rental not yet returned). Rows keep their order within a group; the copy's order across
+/// groups does not matter, since each row carries its own key.
+pub fn unnest_statements<E>(models: &[E::Model]) -> Vec<sea_orm::Statement>
+where
+    E: EntityTrait,
+{
+    use sea_orm::ModelTrait;
+    use sea_orm::sea_query::{Alias, Expr, Func, Query};
+    let columns: Vec<E::Column> = E::Column::iter().collect();
+    assert!(columns.len() <= 64, "a null mask has 64 bits");
+    // null mask -> one vector of values per column
+    let mut groups: std::collections::BTreeMap<u64, Vec<Vec<sea_orm::Value>>> =
+        std::collections::BTreeMap::new();
+    for m in models {
+        let values: Vec<sea_orm::Value> = columns.iter().map(|c| m.get(*c)).collect();
+        let mask = values
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| !v.is_some())
+            .fold(0u64, |mask, (i, _)| mask | 1 << i);
+        let group = groups
+            .entry(mask)
+            .or_insert_with(|| vec![Vec::new(); columns.len()]);
+        for (column, v) in group.iter_mut().zip(values) {
+            if v.is_some() {
+                column.push(v);
+            }
+        }
+    }
+    groups
+        .into_values()
+        .map(|group| {
+            let (kept, arrays): (Vec<E::Column>, Vec<Expr>) = columns
+                .iter()
+                .zip(group)
+                .filter(|(_, values)| !values.is_empty())
+                .map(|(c, values)| {
+                    let ty = values[0].array_type();
+                    (
+                        *c,
+                        Expr::val(sea_orm::Value::Array(ty, Some(Box::new(values)))),
+                    )
+                })
+                .unzip();
+            // `SELECT UNNEST($1), UNNEST($2), ...`: set-returning functions in one select
+            // list advance in step, so the arrays (of one length) zip into rows.
+            let rows = Query::select()
+                .exprs(
+                    arrays
+                        .into_iter()
+                        .map(|a| Func::cust(Alias::new("UNNEST")).arg(a)),
+                )
+                .to_owned();
+            let mut insert = Query::insert();
+            insert
+                .into_table(E::default().table_ref())
+                .columns(kept)
+                .select_from(rows)
+                .expect("as many columns as arrays");
+            sea_orm::DbBackend::Postgres.build(&insert)
+        })
+        .collect()
+}
+
 fn insert_statement_on<E>(
     backend: sea_orm::DbBackend,
     models: &[E::Model],
@@ -164,7 +249,7 @@ where
     insert
         .into_table(E::default().table_ref())
         .columns(columns.iter().copied());
-    let text = crate::warehouse::backend::Backend::of_driver(backend).datetimes_as_text();
+    let text = Backend::of_driver(backend).datetimes_as_text();
     let value = if text {
         fast_value
     } else {
@@ -229,6 +314,59 @@ mod tests {
                 .unwrap(),
             is_deleted: false,
         }
+    }
+
+    #[test]
+    fn postgres_bulk_inserts_are_one_array_per_column_grouped_by_the_rows_nulls() {
+        use crate::warehouse::entity::fact_payment;
+        let at = chrono::NaiveDate::from_ymd_opt(2005, 5, 25)
+            .unwrap()
+            .and_hms_opt(11, 30, 37)
+            .unwrap();
+        let payment = |id: i32, rental_id: Option<i32>| fact_payment::Model {
+            payment_id: id,
+            payment_date_key: 20050525,
+            payment_date: at,
+            customer_key: 1,
+            staff_key: 1,
+            store_key: 1,
+            rental_id,
+            amount_cents: 299,
+            source_last_update: Some(at),
+        };
+        let rows = [
+            payment(1, Some(76)),
+            payment(2, None),
+            payment(3, Some(573)),
+        ];
+        let stmts = unnest_statements::<fact_payment::Entity>(&rows);
+        assert_eq!(stmts.len(), 2, "one statement per pattern of NULLs");
+        let texts: Vec<String> = stmts.iter().map(|s| s.sql.clone()).collect();
+        let full = texts
+            .iter()
+            .find(|t| t.contains("\"rental_id\""))
+            .expect("the rows with a rental");
+        assert!(
+            full.starts_with("INSERT INTO \"fact_payment\" (")
+                && full.contains(") SELECT UNNEST($1), UNNEST($2),")
+                && !full.contains("$10"),
+            "{full}"
+        );
+        let partial = texts.iter().find(|t| *t != full).unwrap();
+        assert!(!partial.contains("rental_id"), "{partial}");
+        // Each array holds its group's rows, in order.
+        let arrays = |s: &sea_orm::Statement| -> Vec<sea_orm::Value> {
+            s.values.as_ref().unwrap().0.clone()
+        };
+        let full_stmt = stmts.iter().find(|s| &s.sql == full).unwrap();
+        let first = &arrays(full_stmt)[0];
+        assert_eq!(
+            first,
+            &sea_orm::Value::Array(
+                sea_orm::sea_query::ArrayType::Int,
+                Some(Box::new(vec![1.into(), 3.into()]))
+            )
+        );
     }
 
     #[tokio::test]

@@ -12,13 +12,13 @@ use futures::TryStreamExt;
 use sea_orm::{ConnectionTrait, DatabaseTransaction, EntityTrait, QueryOrder, Statement};
 
 use super::extract::Mark;
-use super::load::insert_statement;
 use super::progress;
 use crate::star::{Fact, Keys};
+use crate::warehouse::backend::Backend;
 use crate::warehouse::dates;
 
 struct Batch {
-    stmt: Statement,
+    stmts: Vec<Statement>,
     rows: u64,
     days: Option<(NaiveDate, NaiveDate)>,
 }
@@ -64,8 +64,8 @@ pub async fn copy<F: Fact>(
     keys: Arc<Keys>,
     cover: &mut DateCover,
 ) -> Result<(u64, Mark)> {
-    let backend = txn.get_database_backend();
-    let per_statement = crate::db::rows_per_statement::<F::Star>(backend);
+    let backend = Backend::of(txn);
+    let per_statement = backend.bulk_rows::<F::Star>();
     let select = F::Source::find().order_by_asc(F::source_id());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Batch>(3);
     let label = F::star_table();
@@ -106,7 +106,7 @@ pub async fn copy<F: Fact>(
                 out.push(o);
             }
             let batch = Batch {
-                stmt: insert_statement::<F::Star>(backend, &out),
+                stmts: backend.bulk_insert::<F::Star>(&out),
                 rows: out.len() as u64,
                 days,
             };
@@ -123,9 +123,11 @@ pub async fn copy<F: Fact>(
             if let Some((lo, hi)) = batch.days {
                 cover.cover(txn, lo, hi).await?;
             }
-            txn.execute_raw(batch.stmt)
-                .await
-                .with_context(|| format!("cannot write to warehouse table {label}"))?;
+            for stmt in batch.stmts {
+                txn.execute_raw(stmt)
+                    .await
+                    .with_context(|| format!("cannot write to warehouse table {label}"))?;
+            }
             written += batch.rows;
             bar.inc(batch.rows);
         }

@@ -14,6 +14,7 @@
 //! | a second reader of the committed state ([`Backend::committed`]) | the file opened again read-only through rusqlite | another pooled connection in a `REPEATABLE READ, READ ONLY` snapshot |
 //! | how a full-load clears the star ([`Backend::bulk_load`]) | drops and recreates it (its readers read the last commit whatever the writer locks) | recreates an empty star without indexes or keys; deletes the rows of one that has rows (a `DROP` would lock its readers out) |
 //! | datetimes written ([`Backend::datetimes_as_text`]) | as text, formatted by the loader | typed, bound by the driver |
+//! | a bulk copy's statements ([`Backend::bulk_insert`]) | multi-row `INSERT ... VALUES` within the bind limit | `INSERT ... SELECT UNNEST($1), UNNEST($2), ...`, one array per column |
 //! | the size `status` shows ([`Warehouse::size_and_writer`]) | the file and its log | the schema's tables and indexes |
 //!
 //! The rest are dialect, shared with the MySQL source and so kept beside its code: the
@@ -28,12 +29,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query, SimpleExpr};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 
 use super::bulk_read::Committed;
 use super::schema::BulkLoad;
 use crate::config::redact;
 use crate::lock::{self, WriterLock};
+use crate::sync::load;
 
 /// Which server a warehouse connection talks to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -82,6 +84,28 @@ impl Backend {
     /// typed value.
     pub fn datetimes_as_text(self) -> bool {
         self == Backend::Sqlite
+    }
+
+    /// The statements that write `models` into `E`'s table in a bulk copy (a full-load's
+    /// facts): SQLite's multi-row `INSERT ... VALUES`, as many rows as its bind limit allows
+    /// ([`Backend::bulk_rows`]); on PostgreSQL one array per column
+    /// ([`crate::sync::load::unnest_statements`]), which the server parses once however many
+    /// rows it carries.
+    pub fn bulk_insert<E: sea_orm::EntityTrait>(self, models: &[E::Model]) -> Vec<Statement> {
+        match self {
+            Backend::Sqlite => vec![load::insert_statement::<E>(DbBackend::Sqlite, models)],
+            Backend::Postgres => load::unnest_statements::<E>(models),
+        }
+    }
+
+    /// How many rows of `E` one batch of a bulk copy holds ([`Backend::bulk_insert`]).
+    pub fn bulk_rows<E: sea_orm::EntityTrait>(self) -> usize {
+        match self {
+            Backend::Sqlite => crate::db::rows_per_statement::<E>(DbBackend::Sqlite),
+            // Not bound by parameters: big enough that a statement's round trip is small
+            // beside its rows, small enough that the batches in flight stay a few MB.
+            Backend::Postgres => 16_384,
+        }
     }
 
     /// Where a second reader finds the committed state of the warehouse `db` is connected to
