@@ -1,7 +1,8 @@
 //! The bulk copy of a fact table, on two cores: a producer task streams the source rows,
-//! transforms them and builds each multi-row INSERT (SeaORM's `insert_many`), while the caller
-//! extends `dim_date` when a batch needs it and executes the statements, so MySQL decoding,
-//! statement building and SQLite's own work (on its driver thread) all overlap. At most a few
+//! transforms them and builds each batch's statements in the warehouse backend's bulk form
+//! ([`Backend::bulk_insert`]: multi-row INSERTs on SQLite, one array per column on
+//! PostgreSQL), while the caller extends `dim_date` when a batch needs it and executes the
+//! statements, so MySQL decoding, statement building and the warehouse's own work all overlap. At most a few
 //! batches are in flight: memory stays bounded whatever the table size.
 
 use std::sync::Arc;
