@@ -113,7 +113,7 @@ fn file_facts(
             return Err(e);
         }
     };
-    let go_on = pages::<fact_rental::Entity, RawRental>(
+    let go_on = pages::<fact_rental::Entity>(
         &txn,
         Rental::star_id(),
         |r| i64::from(Rental::id(r)),
@@ -121,7 +121,7 @@ fn file_facts(
     );
     drop(tx_r);
     if go_on {
-        pages::<fact_payment::Entity, RawPayment>(
+        pages::<fact_payment::Entity>(
             &txn,
             Payment::star_id(),
             |p| i64::from(Payment::id(p)),
@@ -171,34 +171,34 @@ async fn server_facts(
     Ok(mark)
 }
 
-/// [`pages`] on a server: every column of `E`, decoded by name into its model.
+/// [`pages`] on a server: every column of `E`, decoded by position, datetimes typed.
 async fn server_pages<E: EntityTrait>(
     txn: &sea_orm::DatabaseTransaction,
     id: E::Column,
     tx: &mut Sender<E::Model>,
 ) -> bool
 where
-    E::Model: Send,
+    E::Model: Send + Positional,
 {
-    use sea_orm::{FromQueryResult, Iterable};
-    let select = Query::select()
-        .columns(E::Column::iter())
-        .from(E::default())
-        .to_owned();
+    let select = positional_select::<E>();
     let id_name = sea_orm::IdenStatic::as_str(&id);
     let mut after = None;
     loop {
         let q = bulk_read::page_query(&select, id, after);
         let read = async {
             let rows = sea_orm::ConnectionTrait::query_all(txn, &q).await?;
-            let mut models = Vec::with_capacity(rows.len());
-            let mut last = None;
-            for row in rows {
-                last = Some(
+            let last = rows
+                .last()
+                .map(|row| {
                     row.try_get::<i64>("", id_name)
-                        .or_else(|_| row.try_get::<i32>("", id_name).map(i64::from))?,
-                );
-                models.push(E::Model::from_query_result(&row, "")?);
+                        .or_else(|_| row.try_get::<i32>("", id_name).map(i64::from))
+                })
+                .transpose()?;
+            let mut models = Vec::with_capacity(rows.len());
+            for row in rows {
+                let raw =
+                    row.try_get_many_by_index::<<E::Model as Positional>::Raw<NaiveDateTime>>()?;
+                models.push(E::Model::from_raw(raw)?);
             }
             Ok::<_, DbErr>((models, last))
         }
@@ -240,10 +240,21 @@ fn open(path: &std::path::Path) -> Result<(DatabaseTransaction, StateMark)> {
     Ok((txn, mark))
 }
 
+/// Every column of `E`, in the order its [`Positional::Raw`] tuple decodes them.
+fn positional_select<E: EntityTrait>() -> sea_orm::sea_query::SelectStatement
+where
+    E::Model: Positional,
+{
+    Query::select()
+        .columns(<E::Model as Positional>::COLUMNS.iter().copied())
+        .from(E::default())
+        .to_owned()
+}
+
 /// Sends every row of table `E` into `tx`, page by page in `id` order, every column in the
 /// entity's column order, decoded by position. Returns whether to go on reading: no error,
 /// and the merge still listens.
-fn pages<E, R>(
+fn pages<E>(
     txn: &DatabaseTransaction,
     id: E::Column,
     id_of: fn(&E::Model) -> i64,
@@ -251,21 +262,17 @@ fn pages<E, R>(
 ) -> bool
 where
     E: EntityTrait,
-    E::Model: TextDates<Raw = R>,
-    R: TryGetableMany,
+    E::Model: Positional,
 {
-    let select = Query::select()
-        .columns(<E::Model as TextDates>::COLUMNS.iter().copied())
-        .from(E::default())
-        .to_owned();
+    let select = positional_select::<E>();
     let mut listening = true;
     let read = bulk_read::pages(
         txn,
         &select,
         id,
         |row| {
-            let raw = row.try_get_many_by_index::<R>()?;
-            <E::Model as TextDates>::from_raw(raw).map_err(|e: DbErr| anyhow!(e))
+            let raw = row.try_get_many_by_index::<<E::Model as Positional>::Raw<String>>()?;
+            E::Model::from_raw(raw).map_err(|e: DbErr| anyhow!(e))
         },
         id_of,
         |rows| {
@@ -284,20 +291,38 @@ where
     }
 }
 
-/// A warehouse fact model read with its datetimes as text (SQLite stores them so) and parsed
-/// here ([`parse_datetime`]): the loader's `YYYY-MM-DD HH:MM:SS` directly, which is much
-/// cheaper than trying chrono format strings one after another. The result is the same
-/// `NaiveDateTime`.
-pub trait TextDates: Sized {
-    /// The entity's columns, in the order [`TextDates::Raw`] decodes them: the query names
+/// A warehouse fact model decoded by position from a tuple of its columns, which costs much
+/// less per row than looking each column up by name. Its datetimes are `D`: text on SQLite,
+/// which stores them so and whose text is parsed here ([`parse_datetime`]: the loader's
+/// `YYYY-MM-DD HH:MM:SS` directly, much cheaper than trying chrono format strings one after
+/// another); typed on a server. The result is the same model.
+pub trait Positional: Sized {
+    /// The entity's columns, in the order [`Positional::Raw`] decodes them: the query names
     /// them in this order, so the entity's own field order does not matter.
     type Column: 'static + Copy + sea_orm::sea_query::IntoColumnRef;
     const COLUMNS: &'static [Self::Column];
-    /// The row with every datetime column as `String`: a tuple of the columns of
-    /// [`TextDates::COLUMNS`], decoded by position.
-    type Raw: TryGetableMany;
-    /// The model, its datetimes parsed.
-    fn from_raw(raw: Self::Raw) -> Result<Self, DbErr>;
+    /// The row as a tuple of the columns of [`Positional::COLUMNS`], datetimes as `D`.
+    type Raw<D: DateValue>: TryGetableMany + sea_orm::TryGetableMany;
+    /// The model, its datetimes read.
+    fn from_raw<D: DateValue>(raw: Self::Raw<D>) -> Result<Self, DbErr>;
+}
+
+/// How a datetime column arrives: as SQLite's text, or as the server's typed value.
+pub trait DateValue: sea_orm_sync::TryGetable + sea_orm::TryGetable {
+    fn datetime(self, column: &str) -> Result<NaiveDateTime, DbErr>;
+}
+
+impl DateValue for String {
+    fn datetime(self, column: &str) -> Result<NaiveDateTime, DbErr> {
+        parse_datetime(&self)
+            .ok_or_else(|| DbErr::Type(format!("column {column}: {self:?} is not a datetime")))
+    }
+}
+
+impl DateValue for NaiveDateTime {
+    fn datetime(self, _: &str) -> Result<NaiveDateTime, DbErr> {
+        Ok(self)
+    }
 }
 
 /// Parses a datetime SQLite holds as text, with the result sqlx's `NaiveDateTime` decoding
@@ -348,33 +373,31 @@ pub fn parse_datetime(value: &str) -> Option<NaiveDateTime> {
     })
 }
 
-fn datetime(column: &str, value: &str) -> Result<NaiveDateTime, DbErr> {
-    parse_datetime(value)
-        .ok_or_else(|| DbErr::Type(format!("column {column}: {value:?} is not a datetime")))
-}
-
-fn opt_datetime(column: &str, value: Option<String>) -> Result<Option<NaiveDateTime>, DbErr> {
-    value.map(|v| datetime(column, &v)).transpose()
+fn opt_datetime<D: DateValue>(
+    column: &str,
+    value: Option<D>,
+) -> Result<Option<NaiveDateTime>, DbErr> {
+    value.map(|v| v.datetime(column)).transpose()
 }
 
 /// A `fact_rental` row as read (by position, in the order of its `COLUMNS`), its datetimes as
-/// text.
-pub type RawRental = (
-    i32,            // rental_id
-    i32,            // rental_date_key
-    Option<i32>,    // return_date_key
-    String,         // rental_date
-    Option<String>, // return_date
-    i32,            // inventory_id
-    i32,            // film_key
-    i32,            // store_key
-    i32,            // customer_key
-    i32,            // staff_key
-    Option<i32>,    // rental_duration_days
-    Option<String>, // source_last_update
+/// `D`.
+pub type RawRental<D> = (
+    i32,         // rental_id
+    i32,         // rental_date_key
+    Option<i32>, // return_date_key
+    D,           // rental_date
+    Option<D>,   // return_date
+    i32,         // inventory_id
+    i32,         // film_key
+    i32,         // store_key
+    i32,         // customer_key
+    i32,         // staff_key
+    Option<i32>, // rental_duration_days
+    Option<D>,   // source_last_update
 );
 
-impl TextDates for fact_rental::Model {
+impl Positional for fact_rental::Model {
     type Column = fact_rental::Column;
     const COLUMNS: &'static [fact_rental::Column] = {
         use fact_rental::Column as C;
@@ -393,8 +416,8 @@ impl TextDates for fact_rental::Model {
             C::SourceLastUpdate,
         ]
     };
-    type Raw = RawRental;
-    fn from_raw(r: RawRental) -> Result<Self, DbErr> {
+    type Raw<D: DateValue> = RawRental<D>;
+    fn from_raw<D: DateValue>(r: RawRental<D>) -> Result<Self, DbErr> {
         let (
             rental_id,
             rental_date_key,
@@ -413,7 +436,7 @@ impl TextDates for fact_rental::Model {
             rental_id,
             rental_date_key,
             return_date_key,
-            rental_date: datetime("rental_date", &rental_date)?,
+            rental_date: rental_date.datetime("rental_date")?,
             return_date: opt_datetime("return_date", return_date)?,
             inventory_id,
             film_key,
@@ -427,20 +450,20 @@ impl TextDates for fact_rental::Model {
 }
 
 /// A `fact_payment` row as read (by position, in the order of its `COLUMNS`), its datetimes
-/// as text.
-pub type RawPayment = (
-    i32,            // payment_id
-    i32,            // payment_date_key
-    String,         // payment_date
-    i32,            // customer_key
-    i32,            // store_key
-    i32,            // staff_key
-    Option<i32>,    // rental_id
-    i64,            // amount_cents
-    Option<String>, // source_last_update
+/// as `D`.
+pub type RawPayment<D> = (
+    i32,         // payment_id
+    i32,         // payment_date_key
+    D,           // payment_date
+    i32,         // customer_key
+    i32,         // store_key
+    i32,         // staff_key
+    Option<i32>, // rental_id
+    i64,         // amount_cents
+    Option<D>,   // source_last_update
 );
 
-impl TextDates for fact_payment::Model {
+impl Positional for fact_payment::Model {
     type Column = fact_payment::Column;
     const COLUMNS: &'static [fact_payment::Column] = {
         use fact_payment::Column as C;
@@ -456,8 +479,8 @@ impl TextDates for fact_payment::Model {
             C::SourceLastUpdate,
         ]
     };
-    type Raw = RawPayment;
-    fn from_raw(p: RawPayment) -> Result<Self, DbErr> {
+    type Raw<D: DateValue> = RawPayment<D>;
+    fn from_raw<D: DateValue>(p: RawPayment<D>) -> Result<Self, DbErr> {
         let (
             payment_id,
             payment_date_key,
@@ -472,7 +495,7 @@ impl TextDates for fact_payment::Model {
         Ok(Self {
             payment_id,
             payment_date_key,
-            payment_date: datetime("payment_date", &payment_date)?,
+            payment_date: payment_date.datetime("payment_date")?,
             customer_key,
             store_key,
             staff_key,
@@ -487,7 +510,7 @@ impl TextDates for fact_payment::Model {
 mod tests {
     #[test]
     fn the_columns_read_are_every_column_of_the_entity() {
-        use super::TextDates;
+        use super::Positional;
         use crate::warehouse::entity::{fact_payment, fact_rental};
         use sea_orm::{IdenStatic, Iterable};
         fn names<C: IdenStatic>(cols: impl IntoIterator<Item = C>) -> Vec<&'static str> {
