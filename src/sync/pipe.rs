@@ -2,8 +2,9 @@
 //! transforms them and builds each batch's statements in the warehouse backend's bulk form
 //! ([`Backend::bulk_insert`]: multi-row INSERTs on SQLite, one array per column on
 //! PostgreSQL), while the caller extends `dim_date` when a batch needs it and executes the
-//! statements, so MySQL decoding, statement building and the warehouse's own work all overlap. At most a few
-//! batches are in flight: memory stays bounded whatever the table size.
+//! statements, so MySQL decoding, statement building and the warehouse's own work all
+//! overlap. At most a few batches are in flight: memory stays bounded whatever the table
+//! size.
 
 use std::sync::Arc;
 
