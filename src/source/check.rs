@@ -3,19 +3,16 @@
 //! text matched: drivers word errors differently).
 
 use anyhow::Result;
-use sea_orm::{ConnectionTrait, EntityTrait, IdenStatic, Iterable};
+use sea_orm::{ConnectionTrait, EntityName, EntityTrait, IdenStatic, Iterable};
 
 use super::prelude::*;
+use crate::db::Catalog;
 use crate::error::NotSakila;
 
 /// What `table` lacks, if anything: the whole table, or the columns listed.
-async fn probe<E: EntityTrait, C: ConnectionTrait>(
-    db: &C,
-    e: E,
-    problems: &mut Vec<String>,
-) -> Result<()> {
+fn probe<E: EntityTrait>(catalog: &Catalog, e: E, problems: &mut Vec<String>) {
     let table = e.table_name();
-    match crate::db::table_columns(db, table).await? {
+    match catalog.columns(table) {
         None => problems.push(table.to_string()),
         Some(have) => {
             let lacking: Vec<&str> = E::Column::iter()
@@ -27,27 +24,26 @@ async fn probe<E: EntityTrait, C: ConnectionTrait>(
             }
         }
     }
-    Ok(())
+}
+
+/// Evaluates `$body` with `$e` bound to each Sakila entity the pipeline reads.
+macro_rules! each_table {
+    ($e:ident => $body:expr) => {
+        each_table!(@ $e => $body; Actor, Address, Category, City, Country, Customer, Film,
+            FilmActor, FilmCategory, Inventory, Language, Payment, Rental, Staff, Store)
+    };
+    (@ $e:ident => $body:expr; $($t:ident),*) => {{
+        $( { let $e = $t; $body; } )*
+    }};
 }
 
 /// Fails with one line naming every Sakila table the source lacks (or has in another shape).
 pub async fn sakila_tables<C: ConnectionTrait>(db: &C) -> Result<()> {
+    let mut tables = Vec::new();
+    each_table!(e => tables.push(e.table_name()));
+    let catalog = Catalog::read(db, &tables).await?;
     let mut missing = Vec::new();
-    probe(db, Actor, &mut missing).await?;
-    probe(db, Address, &mut missing).await?;
-    probe(db, Category, &mut missing).await?;
-    probe(db, City, &mut missing).await?;
-    probe(db, Country, &mut missing).await?;
-    probe(db, Customer, &mut missing).await?;
-    probe(db, Film, &mut missing).await?;
-    probe(db, FilmActor, &mut missing).await?;
-    probe(db, FilmCategory, &mut missing).await?;
-    probe(db, Inventory, &mut missing).await?;
-    probe(db, Language, &mut missing).await?;
-    probe(db, Payment, &mut missing).await?;
-    probe(db, Rental, &mut missing).await?;
-    probe(db, Staff, &mut missing).await?;
-    probe(db, Store, &mut missing).await?;
+    each_table!(e => probe(&catalog, e, &mut missing));
     if !missing.is_empty() {
         return Err(NotSakila { tables: missing }.into());
     }

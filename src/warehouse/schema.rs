@@ -319,21 +319,29 @@ where
 /// is, as a `full-load` would; `validate` refuses to compare them. A table that does not
 /// exist is not listed ([`create_all`] creates it).
 pub async fn outdated_star_tables<C: ConnectionTrait>(db: &C) -> Result<Vec<&'static str>> {
+    let mut names = Vec::new();
+    for_star_tables!(note_name, &mut names);
+    let catalog = crate::db::Catalog::read(db, &names).await?;
     let mut outdated = Vec::new();
-    for_star_tables!(note_if_outdated, (db, &mut outdated));
+    for_star_tables!(note_if_outdated, (&catalog, &mut outdated));
     Ok(outdated)
 }
 
-async fn note_if_outdated<C: ConnectionTrait, E: EntityTrait>(
-    (db, outdated): (&C, &mut Vec<&'static str>),
+async fn note_name<E: EntityTrait>(names: &mut Vec<&'static str>, entity: E) -> Result<()> {
+    names.push(entity.table_name());
+    Ok(())
+}
+
+async fn note_if_outdated<E: EntityTrait>(
+    (catalog, outdated): (&crate::db::Catalog, &mut Vec<&'static str>),
     entity: E,
 ) -> Result<()> {
-    let Some(have) = crate::db::table_columns(db, entity.table_name()).await? else {
+    let Some(have) = catalog.columns(entity.table_name()) else {
         return Ok(());
     };
     let want: std::collections::BTreeSet<String> =
         E::Column::iter().map(|c| c.as_str().to_string()).collect();
-    if have != want {
+    if *have != want {
         outdated.push(entity.table_name());
     }
     Ok(())
