@@ -146,27 +146,12 @@ impl Validation {
         let mut t = TableResult::new(F::star_table(), true, false);
         let mut checks = RowChecks::default();
         let mut buf = Vec::with_capacity(128);
-        let Validation {
-            films,
-            stores,
-            customers,
-            staff,
-            staff_store,
-            rentals,
-            payments,
+        let Parts {
+            n,
+            lookups,
+            wh_days,
             ..
-        } = self;
-        let n = Naturals {
-            films,
-            stores,
-            customers,
-            staff,
-        };
-        let lookups = Lookups {
-            copies,
-            staff_store,
-        };
-        let (_, wh_days) = F::totals(rentals, payments);
+        } = self.parts::<F>(copies);
         let rows = warehouse.rows();
         let mut rows = std::pin::pin!(rows);
         let mut order = Order::default();
@@ -207,31 +192,16 @@ impl Validation {
             warehouse.sub.len()
         );
         let mut latest = matched_latest(warehouse, &blocks);
-        let Validation {
-            films,
-            stores,
-            customers,
-            staff,
-            staff_store,
+        let Parts {
+            n,
+            lookups,
             tables,
-            rentals,
-            payments,
+            src_days,
+            wh_days,
             latest: latest_of_all,
-            ..
-        } = self;
-        let (src_days, wh_days) = F::totals(rentals, payments);
+        } = self.parts::<F>(copies);
         // The blocks that matched hold the same rows on both sides.
         *src_days = wh_days.clone();
-        let n = Naturals {
-            films,
-            stores,
-            customers,
-            staff,
-        };
-        let lookups = Lookups {
-            copies,
-            staff_store,
-        };
         let t = tables
             .iter_mut()
             .find(|t| t.table == F::star_table())
@@ -281,28 +251,14 @@ impl Validation {
         let warehouse = warehouse.rows().map_ok(|f| (i64::from(F::id(&f)), f));
         let mut t = TableResult::new(F::star_table(), true, false);
         let mut checks = RowChecks::default();
-        let Validation {
-            films,
-            stores,
-            customers,
-            staff,
-            staff_store,
-            rentals,
-            payments,
+        let Parts {
+            n,
+            lookups,
+            src_days,
+            wh_days,
             latest,
             ..
-        } = self;
-        let (src_days, wh_days) = F::totals(rentals, payments);
-        let n = Naturals {
-            films,
-            stores,
-            customers,
-            staff,
-        };
-        let lookups = Lookups {
-            copies,
-            staff_store,
-        };
+        } = self.parts::<F>(copies);
         merge_join(F::star_table(), source, warehouse, |id, s, w| {
             // A source row the loader cannot make (an amount beyond integer cents) fails the
             // comparison with the loader's own error.
@@ -327,6 +283,51 @@ impl Validation {
         self.tables.push(t);
         checks.record(self, F::star_table());
         Ok(())
+    }
+}
+
+/// The parts of a [`Validation`] that comparing fact `F` reads and fills, borrowed apart.
+struct Parts<'a> {
+    n: Naturals<'a>,
+    lookups: Lookups<'a>,
+    tables: &'a mut Vec<TableResult>,
+    /// `F`'s per-day totals, source and warehouse.
+    src_days: &'a mut DayTotals,
+    wh_days: &'a mut DayTotals,
+    latest: &'a mut Option<NaiveDateTime>,
+}
+
+impl Validation {
+    fn parts<'a, F: Compared>(&'a mut self, copies: &'a KeyMap<(u32, u32)>) -> Parts<'a> {
+        let Validation {
+            films,
+            stores,
+            customers,
+            staff,
+            staff_store,
+            tables,
+            rentals,
+            payments,
+            latest,
+            ..
+        } = self;
+        let (src_days, wh_days) = F::totals(rentals, payments);
+        Parts {
+            n: Naturals {
+                films,
+                stores,
+                customers,
+                staff,
+            },
+            lookups: Lookups {
+                copies,
+                staff_store,
+            },
+            tables,
+            src_days,
+            wh_days,
+            latest,
+        }
     }
 }
 
