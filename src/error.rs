@@ -89,10 +89,31 @@ pub enum SchemaError {
     )]
     Unknown { found: String, writes: &'static str },
     #[error(
-        "the warehouse holds tables but no sakila-sync schema version: it is not a sakila-sync \
-         warehouse (or one too old to upgrade); name a new file"
+        "the warehouse holds tables ({}) but no sakila-sync schema version: it is not a \
+         sakila-sync warehouse (or one too old to upgrade); {remedy}",
+        list_some(.tables)
     )]
-    NotOurs,
+    NotOurs {
+        /// The tables in the way.
+        tables: Vec<String>,
+        /// What to do instead, in the backend's words.
+        remedy: &'static str,
+    },
+}
+
+/// The first few of `names`, joined, and how many more there are.
+fn list_some(names: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut list = names
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > SHOWN {
+        list.push_str(&format!(" and {} more", names.len() - SHOWN));
+    }
+    list
 }
 
 /// A source row refers to a member the source does not have (a broken reference the

@@ -1114,8 +1114,9 @@ async fn the_source_refuses_writes_through_the_pipelines_connection() {
 }
 
 /// A PostgreSQL warehouse in a schema of an existing database: the tables go there, what
-/// else the database holds is left alone, and every bad URL is one line, exit 2, with the
-/// password hidden.
+/// else the database holds is left alone (another program's tables in that schema too, which
+/// `status` does not count in the warehouse's size), and every bad URL (or a schema holding a
+/// table named as one of the warehouse's) is one line, exit 2, with the password hidden.
 #[test]
 fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
     let (src, _, _dir) = sqlite_source();
@@ -1139,6 +1140,13 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
     in_db(
         "CREATE SCHEMA analytics; CREATE TABLE public.fact_rental (note text); INSERT INTO public.fact_rental VALUES ('theirs')",
     );
+    // Another program's table in the warehouse's schema, larger than the warehouse will be.
+    in_db(
+        "CREATE TABLE analytics.notes (note text); INSERT INTO analytics.notes SELECT 'note ' || g FROM generate_series(1, 1500000) g",
+    );
+    let notes_bytes: u64 = in_db("SELECT pg_total_relation_size('analytics.notes')")
+        .parse()
+        .unwrap();
     let in_schema = format!("{wh}?schema=analytics");
     for command in ["full-load", "incremental", "validate"] {
         let out = sync(&src, &in_schema, command);
@@ -1165,6 +1173,29 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
         in_db("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = 'public'"),
         "1"
     );
+    assert_eq!(in_db("SELECT COUNT(*) FROM analytics.notes"), "1500000");
+    let status = Command::new(env!("CARGO_BIN_EXE_sakila-sync"))
+        .args(["--source", &src, "--warehouse", &in_schema, "status"])
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    let own_bytes: u64 = in_db(
+        "SELECT SUM(pg_total_relation_size(c.oid)) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'analytics' AND c.relkind = 'r' AND c.relname <> 'notes'",
+    )
+    .parse()
+    .unwrap();
+    let shown = status
+        .lines()
+        .next()
+        .and_then(|l| l.split_once(" ("))
+        .and_then(|(_, rest)| rest.split_once(" MB"))
+        .and_then(|(mb, _)| mb.parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no size in MB on the first line: {status}"));
+    assert!(
+        own_bytes < notes_bytes && (shown * 1e6 - own_bytes as f64).abs() < 0.1e6,
+        "status shows {shown} MB; the warehouse's tables take {own_bytes} bytes, notes {notes_bytes}"
+    );
+    in_db("CREATE SCHEMA clash; CREATE TABLE clash.sync_run (x int)");
 
     let secret = "s3cr3t-pw";
     let server =
@@ -1185,6 +1216,10 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
         (
             "postgres://postgres:s3cr3t-pw@127.0.0.1:1/x".to_string(),
             "cannot connect",
+        ),
+        (
+            format!("{wh}?schema=clash"),
+            "holds tables (sync_run) but no sakila-sync schema version",
         ),
     ];
     for (url, needle) in cases {

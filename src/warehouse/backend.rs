@@ -16,6 +16,7 @@
 //! | datetimes written ([`Backend::datetimes_as_text`]) | as text, formatted by the loader | typed, bound by the driver |
 //! | a bulk copy's statements ([`Backend::bulk_insert`]) | multi-row `INSERT ... VALUES` within the bind limit | `INSERT ... SELECT UNNEST($1), UNNEST($2), ...`, one array per column |
 //! | the size `status` shows ([`Warehouse::size_and_writer`]) | the file and its log | the schema's tables and indexes |
+//! | other tables beside the warehouse's ([`Backend::shares_its_schema`]) | none: a file with tables but no sakila-sync version is refused | allowed, unless one has the name of a warehouse table |
 //!
 //! The rest are dialect, shared with the MySQL source and so kept beside its code: the
 //! connection settings (SQLite's pragmas; PostgreSQL's `search_path`, `application_name` and
@@ -77,6 +78,27 @@ impl Backend {
             Backend::Postgres if super::schema::star_has_rows(db).await? => BulkLoad::Emptied,
             Backend::Postgres => BulkLoad::RecreatedWithoutKeys,
         })
+    }
+
+    /// Whether `init` may create the warehouse's tables beside tables of another program's.
+    ///
+    /// A SQLite file is the warehouse alone: one that holds tables but no sakila-sync version
+    /// is something else (the source's file named by mistake, say), and is refused. A
+    /// PostgreSQL warehouse lives in a schema of a database that may be an analytics team's,
+    /// beside their tables: those are left alone, and only a table that has the name of one
+    /// of the warehouse's is refused (it would be taken for the warehouse's own).
+    pub fn shares_its_schema(self) -> bool {
+        self == Backend::Postgres
+    }
+
+    /// What to do when the warehouse's place holds another program's tables.
+    pub fn remedy_for_foreign_tables(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "name a new file",
+            Backend::Postgres => {
+                "give the warehouse a schema of its own (?schema=NAME), or move those tables"
+            }
+        }
     }
 
     /// Whether the loader writes datetimes as their text: SQLite stores a `DATETIME` as text,
@@ -234,10 +256,16 @@ enum Size {
     Estimated,
 }
 
-/// The bytes of the tables (with their indexes) in the warehouse's schema on a PostgreSQL
-/// server.
+/// The bytes of the warehouse's tables (with their indexes) on a PostgreSQL server: only its
+/// own, whatever else its schema holds ([`Backend::shares_its_schema`]).
 async fn server_bytes(wh: &DatabaseConnection, how: Size) -> Result<u64> {
-    let (c, n) = (Alias::new("c"), Alias::new("n"));
+    use sea_orm::sea_query::JoinType;
+    let (c, n, i, t) = (
+        Alias::new("c"),
+        Alias::new("n"),
+        Alias::new("i"),
+        Alias::new("t"),
+    );
     let size: SimpleExpr = match how {
         Size::Exact => Func::cust(Alias::new("pg_total_relation_size"))
             .arg(Expr::col((c.clone(), Alias::new("oid"))))
@@ -250,21 +278,38 @@ async fn server_bytes(wh: &DatabaseConnection, how: Size) -> Result<u64> {
         Size::Exact => &["r"],
         Size::Estimated => &["r", "i"],
     };
+    let own = super::schema::own_tables().await?;
+    // A relation counts when it is one of the warehouse's tables, or an index of one.
     let q = Query::select()
         .expr(Func::coalesce([Func::sum(size).into(), Expr::val(0)]).cast_as(Alias::new("bigint")))
         .from_as(Alias::new("pg_class"), c.clone())
         .join_as(
-            sea_orm::sea_query::JoinType::InnerJoin,
+            JoinType::InnerJoin,
             Alias::new("pg_namespace"),
             n.clone(),
             Expr::col((n.clone(), Alias::new("oid")))
                 .equals((c.clone(), Alias::new("relnamespace"))),
         )
-        .and_where(
-            Expr::col((n.clone(), Alias::new("nspname")))
-                .eq(Func::cust(Alias::new("CURRENT_SCHEMA"))),
+        .join_as(
+            JoinType::LeftJoin,
+            Alias::new("pg_index"),
+            i.clone(),
+            Expr::col((i.clone(), Alias::new("indexrelid"))).equals((c.clone(), Alias::new("oid"))),
         )
-        .and_where(Expr::col((c.clone(), Alias::new("relkind"))).is_in(kinds.iter().copied()))
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("pg_class"),
+            t.clone(),
+            Expr::col((t.clone(), Alias::new("oid"))).eq(Func::coalesce([
+                Expr::col((i, Alias::new("indrelid"))),
+                Expr::col((c.clone(), Alias::new("oid"))),
+            ])),
+        )
+        .and_where(
+            Expr::col((n, Alias::new("nspname"))).eq(Func::cust(Alias::new("CURRENT_SCHEMA"))),
+        )
+        .and_where(Expr::col((c, Alias::new("relkind"))).is_in(kinds.iter().copied()))
+        .and_where(Expr::col((t, Alias::new("relname"))).is_in(own))
         .to_owned();
     let what = "cannot read the size of the warehouse's tables";
     let row = wh.query_one(&q).await.context(what)?.context(what)?;

@@ -55,10 +55,27 @@ pub async fn prepare<C: ConnectionTrait + TransactionTrait>(db: &C) -> Result<()
             }
             .into());
         }
-        None if crate::db::has_tables(&txn).await? => {
-            return Err(crate::error::SchemaError::NotOurs.into());
+        None => {
+            // Tables without a version are another program's: refused where they are in the
+            // warehouse's way ([`backend::Backend::shares_its_schema`]).
+            let tables = crate::db::table_names(&txn).await?;
+            let ours = schema::own_tables().await?;
+            let (clashing, others): (Vec<String>, Vec<String>) =
+                tables.into_iter().partition(|t| ours.contains(&t.as_str()));
+            let backend = backend::Backend::of(&txn);
+            if !clashing.is_empty() || (!others.is_empty() && !backend.shares_its_schema()) {
+                return Err(crate::error::SchemaError::NotOurs {
+                    tables: if clashing.is_empty() {
+                        others
+                    } else {
+                        clashing
+                    },
+                    remedy: backend.remedy_for_foreign_tables(),
+                }
+                .into());
+            }
+            false
         }
-        None => false,
     };
     schema::create_all(&txn).await?;
     if !current {

@@ -9,8 +9,8 @@
 use anyhow::{Context, Result, bail};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query, Table};
 use sea_orm::{
-    ConnectionTrait, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait, Schema,
-    TransactionSession, TransactionTrait,
+    ConnectionTrait, EntityName, EntityTrait, IdenStatic, Identity, Iterable, RelationTrait,
+    Schema, TransactionSession, TransactionTrait,
 };
 
 use super::backend::Backend;
@@ -154,6 +154,18 @@ pub async fn create_all<C: ConnectionTrait>(db: &C) -> Result<()> {
     create_table(db, SyncRun).await?;
     create_table(db, WarehouseMeta).await?;
     Ok(())
+}
+
+/// The names of the tables [`create_all`] creates: the warehouse's own, and no others.
+pub async fn own_tables() -> Result<Vec<&'static str>> {
+    let mut names = vec![
+        DimDate.table_name(),
+        SyncState.table_name(),
+        SyncRun.table_name(),
+        WarehouseMeta.table_name(),
+    ];
+    for_star_tables!(note_name, &mut names);
+    Ok(names)
 }
 
 /// How [`recreate_star_for_bulk_load`] emptied the star, and so what [`finish_bulk_load`]
