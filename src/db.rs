@@ -84,8 +84,8 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
     let url = url.replacen("mariadb://", "mysql://", 1);
     // `?schema=` is ours, not the driver's: the warehouse's tables live in that schema.
     let (url, pg_schema) = crate::config::split_schema(&url)?;
-    if url.starts_with("mysql:")
-        && let Err(why) = reach_mysql(&url).await
+    if (url.starts_with("mysql:") || url.starts_with("postgres"))
+        && let Err(why) = reach_server(&url).await
     {
         return Err(ConnectFailed {
             message: format!(
@@ -171,7 +171,7 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
     let db = Database::connect(opt)
         .await
         .map_err(|e| ConnectFailed {
-            message: scrub(&e.to_string(), &url),
+            message: driver_message(&e.to_string(), &url),
             kind: crate::error::db_kind(&e),
         })
         .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))?;
@@ -233,50 +233,84 @@ fn check_sqlite_path(url: &str, role: Role) -> Result<()> {
     }
 }
 
-/// How long [`reach_mysql`] waits for the server to accept a connection.
+/// How long [`reach_server`] waits for the server to accept a connection.
 const REACH_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Checks that the server of a MySQL URL accepts connections, and says why not when it does
-/// not. sqlx's pool takes a refused connection for a server still starting: it retries until
-/// its acquire timeout (30 s here), then reports only "pool timed out". A command-line run
-/// against a server that is down should fail at once and say so. The connection opened here
-/// is closed at once: it sends and reads nothing.
-async fn reach_mysql(url: &str) -> std::result::Result<(), String> {
+/// Checks that the server of a MySQL or PostgreSQL URL accepts connections, and says why not
+/// when it does not. sqlx's pool takes a refused connection for a server still starting: it
+/// retries until its acquire timeout (30 s here), then reports only "pool timed out". A
+/// command-line run against a server that is down should fail at once and say so. The
+/// connection opened here is closed at once: it sends and reads nothing.
+async fn reach_server(url: &str) -> std::result::Result<(), String> {
     use sea_orm::sqlx::mysql::MySqlConnectOptions;
-    // A URL sqlx cannot parse is left to sqlx, whose error names the problem.
-    let Ok(opts) = url.parse::<MySqlConnectOptions>() else {
-        return Ok(());
-    };
-    let (target, attempt) = match opts.get_socket() {
+    use sea_orm::sqlx::postgres::PgConnectOptions;
+    use std::path::PathBuf;
+    // Where the server listens: a Unix socket, or a host and port. A URL sqlx cannot parse
+    // is left to sqlx, whose error names the problem.
+    let (server, socket, tcp): (&str, Option<PathBuf>, Option<(String, u16)>) =
+        if url.starts_with("mysql:") {
+            let Ok(o) = url.parse::<MySqlConnectOptions>() else {
+                return Ok(());
+            };
+            let tcp = (o.get_host().to_string(), o.get_port());
+            ("MySQL/MariaDB", o.get_socket().cloned(), Some(tcp))
+        } else {
+            let Ok(o) = url.parse::<PgConnectOptions>() else {
+                return Ok(());
+            };
+            let in_dir = |dir: &std::path::Path| dir.join(format!(".s.PGSQL.{}", o.get_port()));
+            let socket = match o.get_socket() {
+                Some(dir) => Some(in_dir(dir)),
+                None if o.get_host().starts_with('/') => Some(in_dir(o.get_host().as_ref())),
+                None => None,
+            };
+            let tcp = (o.get_host().to_string(), o.get_port());
+            ("PostgreSQL", socket, Some(tcp))
+        };
+    let (target, attempt) = match (socket, tcp) {
         #[cfg(unix)]
-        Some(socket) => (
+        (Some(socket), _) => (
             format!("socket {}", socket.display()),
             tokio::time::timeout(REACH_TIMEOUT, tokio::net::UnixStream::connect(socket))
                 .await
                 .map(|r| r.map(drop)),
         ),
         #[cfg(not(unix))]
-        Some(_) => return Ok(()),
-        None => {
-            let (host, port) = (opts.get_host(), opts.get_port());
-            (
-                format!("{host}:{port}"),
-                tokio::time::timeout(REACH_TIMEOUT, tokio::net::TcpStream::connect((host, port)))
-                    .await
-                    .map(|r| r.map(drop)),
+        (Some(_), _) => return Ok(()),
+        (None, Some((host, port))) => (
+            format!("{host}:{port}"),
+            tokio::time::timeout(
+                REACH_TIMEOUT,
+                tokio::net::TcpStream::connect((host.as_str(), port)),
             )
-        }
+            .await
+            .map(|r| r.map(drop)),
+        ),
+        (None, None) => return Ok(()),
     };
     match attempt {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => Err(format!(
-            "{target} refused the connection (is the MySQL/MariaDB server running?)"
+            "{target} refused the connection (is the {server} server running?)"
         )),
         Ok(Err(e)) => Err(format!("cannot reach {target}: {e}")),
         Err(_) => Err(format!(
             "{target} did not answer within {} s",
             REACH_TIMEOUT.as_secs()
         )),
+    }
+}
+
+/// A driver's message as it is shown: without the password (see [`scrub`]), and without the
+/// line of the PostgreSQL server's own source code that sqlx appends to the server's errors
+/// (`role "x" does not exist at line 768`), which means nothing to a user.
+fn driver_message(message: &str, url: &str) -> String {
+    let message = scrub(message, url);
+    match message.rsplit_once(" at line ") {
+        Some((text, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => {
+            text.to_string()
+        }
+        _ => message,
     }
 }
 
@@ -593,5 +627,23 @@ mod tests {
         let only = Catalog::read(&db, &["store"]).await.unwrap();
         assert!(only.columns("rental").is_none() && only.columns("Store").is_some());
         assert_eq!(table_columns(&db, "nothing").await.unwrap(), None);
+    }
+
+    #[test]
+    fn driver_messages_lose_the_password_and_the_servers_source_line() {
+        let url = "postgres://etl:hunter2@db:5432/w";
+        assert_eq!(
+            driver_message("role \"etl\" does not exist at line 768", url),
+            "role \"etl\" does not exist"
+        );
+        assert_eq!(
+            driver_message("password hunter2 rejected", url),
+            "password *** rejected"
+        );
+        // Only a trailing line number is the driver's.
+        assert_eq!(
+            driver_message("see the note at line five", url),
+            "see the note at line five"
+        );
     }
 }
