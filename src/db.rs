@@ -176,7 +176,7 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
         })
         .with_context(|| format!("cannot connect to the {what} database {}", redact(&url)))?;
     if let Some(schema) = pg_schema {
-        require_schema(&db, &schema)
+        require_schema(&db, &schema, &url)
             .await
             .with_context(|| format!("warehouse {}", redact(&url)))?;
     }
@@ -189,22 +189,39 @@ const READER_LOCK_TIMEOUT_MS: u32 = 2000;
 
 /// Fails unless the PostgreSQL schema `schema` exists: the warehouse lives in it, beside
 /// whatever else it holds, and creating schemas is the database owner's decision.
-async fn require_schema(db: &DatabaseConnection, schema: &str) -> Result<()> {
+async fn require_schema(db: &DatabaseConnection, schema: &str, url: &str) -> Result<()> {
     use sea_orm::ConnectionTrait;
-    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait, Func, Query};
+    // `pg_namespace` lists every schema; `information_schema.schemata` only those the role
+    // may use, which would make a schema it lacks a grant on look missing.
     let q = Query::select()
-        .expr(Expr::col(Alias::new("schema_name")))
-        .from((Alias::new("information_schema"), Alias::new("schemata")))
-        .and_where(Expr::col(Alias::new("schema_name")).eq(schema))
+        .expr_as(
+            Func::cust(Alias::new("has_schema_privilege"))
+                .args([Expr::col(Alias::new("nspname")), Expr::val("USAGE")]),
+            Alias::new("usable"),
+        )
+        .from((Alias::new("pg_catalog"), Alias::new("pg_namespace")))
+        .and_where(Expr::col(Alias::new("nspname")).eq(schema))
         .to_owned();
-    let found = db
-        .query_one(&q)
-        .await
-        .context("cannot read the catalog's list of schemas")?;
+    let what = "cannot read the catalog's list of schemas";
+    let found = db.query_one(&q).await.context(what)?;
+    let Some(row) = found else {
+        bail!(
+            "the schema {schema} does not exist: create it first (CREATE SCHEMA {schema}), or \
+             leave ?schema= out to use public"
+        );
+    };
+    let usable: bool = row.try_get("", "usable").context(what)?;
+    // The role is the URL's user (the server's default, the OS user, when it names none).
+    let role = url::Url::parse(url)
+        .ok()
+        .map(|u| u.username().to_string())
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| "<role>".to_string());
     anyhow::ensure!(
-        found.is_some(),
-        "the schema {schema} does not exist: create it first (CREATE SCHEMA {schema}), or \
-         leave ?schema= out to use public"
+        usable,
+        "the role {role} may not use the schema {schema}: its owner can allow it (GRANT \
+         USAGE, CREATE ON SCHEMA {schema} TO {role}; USAGE alone for the readers)"
     );
     Ok(())
 }
@@ -302,16 +319,10 @@ async fn reach_server(url: &str) -> std::result::Result<(), String> {
 }
 
 /// A driver's message as it is shown: without the password (see [`scrub`]), and without the
-/// line of the PostgreSQL server's own source code that sqlx appends to the server's errors
-/// (`role "x" does not exist at line 768`), which means nothing to a user.
+/// line of the PostgreSQL server's own source code that sqlx appends
+/// ([`crate::error::without_server_line`]).
 fn driver_message(message: &str, url: &str) -> String {
-    let message = scrub(message, url);
-    match message.rsplit_once(" at line ") {
-        Some((text, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => {
-            text.to_string()
-        }
-        _ => message,
-    }
+    crate::error::without_server_line(&scrub(message, url)).to_string()
 }
 
 /// Auxiliary threads SQLite may use to sort (one per core, at most four).

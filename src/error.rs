@@ -101,6 +101,16 @@ pub enum SchemaError {
     },
 }
 
+/// `message` without the line of the PostgreSQL server's own source code that sqlx appends to
+/// the server's errors (`permission denied for schema x at line 3655`): it means nothing to a
+/// user. Only a trailing ` at line N`, N all digits, is taken off.
+pub fn without_server_line(message: &str) -> &str {
+    match message.rsplit_once(" at line ") {
+        Some((text, line)) if !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit()) => text,
+        _ => message,
+    }
+}
+
 /// The first few of `names`, joined, and how many more there are.
 fn list_some(names: &[String]) -> String {
     const SHOWN: usize = 5;

@@ -406,7 +406,7 @@ fn fail(e: &anyhow::Error) -> ExitCode {
 fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
-        let text = cause.to_string();
+        let text = sakila_sync::error::without_server_line(&cause.to_string()).to_string();
         if !parts.last().is_some_and(|p| p.ends_with(&text)) {
             parts.push(text);
         }

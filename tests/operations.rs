@@ -1200,6 +1200,15 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
     let secret = "s3cr3t-pw";
     let server =
         common::postgres_server_url().replacen("postgres@", &format!("postgres:{secret}@"), 1);
+    // A role that may not use a schema is told so, not that the schema is missing; one that
+    // may use it but not create in it gets the server's refusal. Roles belong to the whole
+    // server: this one is named for the test's database and dropped at the end.
+    let role = format!("{db}_etl");
+    in_db(&format!(
+        "CREATE ROLE {role} LOGIN; CREATE SCHEMA walled; CREATE SCHEMA readonly; \
+         GRANT USAGE ON SCHEMA readonly TO {role}"
+    ));
+    let as_role = server.replacen("//postgres:", &format!("//{role}:"), 1) + "/" + db;
     let cases = [
         (
             format!("{wh}?schema=missing"),
@@ -1226,6 +1235,14 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
             format!("{wh}?schema=clash"),
             "holds tables (sync_run) but no sakila-sync schema version",
         ),
+        (
+            format!("{as_role}?schema=walled"),
+            &format!("the role {role} may not use the schema walled"),
+        ),
+        (
+            format!("{as_role}?schema=readonly"),
+            "permission denied for schema readonly",
+        ),
     ];
     for (url, needle) in cases {
         let line = common::cli_error(&["--source", &src, "--warehouse", &url, "full-load"]);
@@ -1234,6 +1251,9 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
         // Not the line of the server's own source code that the driver appends.
         assert!(!line.contains(" at line "), "{line}");
     }
+    in_db(&format!(
+        "REVOKE USAGE ON SCHEMA readonly FROM {role}; DROP ROLE {role}"
+    ));
 }
 
 /// PostgreSQL's readers keep reading the previous warehouse while a full-load rebuilds it:
