@@ -656,7 +656,7 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         let signal = first_signal()?;
         let wh = db::connect(&config.warehouse_url, role).await?;
         tokio::select! {
-            done = execute(cli.command, &config, checked_source, Some(wh.clone()), idle) => done,
+            done = execute(cli.command, &config, checked_source, Some(wh.clone()), lock.as_ref(), idle) => done,
             name = signal => {
                 wh.close().await.ok();
                 interrupted(&config, name).await
@@ -668,11 +668,19 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         }
     } else if matches!(cli.command, Command::Validate(_)) {
         tokio::select! {
-            done = execute(cli.command, &config, checked_source, None, idle) => done,
+            done = execute(cli.command, &config, checked_source, None, None, idle) => done,
             step = sync::progress::stalled(idle) => Err(stall_error(&step, idle)),
         }
     } else {
-        execute(cli.command, &config, checked_source, None, idle).await
+        execute(
+            cli.command,
+            &config,
+            checked_source,
+            None,
+            lock.as_ref(),
+            idle,
+        )
+        .await
     };
     if let Some(lock) = lock {
         lock.release().await;
@@ -709,6 +717,7 @@ async fn execute(
     config: &Config,
     mut checked_source: Option<SourceDb>,
     mut writer: Option<sea_orm::DatabaseConnection>,
+    lock: Option<&sakila_sync::lock::WriterLock>,
     idle: std::time::Duration,
 ) -> Result<ExitCode> {
     match command {
@@ -814,7 +823,8 @@ async fn execute(
                 },
             };
             let stop = stop_signal()?;
-            sakila_sync::watch::watch(&config.source_url, &config.warehouse_url, opts, stop).await;
+            sakila_sync::watch::watch(&config.source_url, &config.warehouse_url, opts, lock, stop)
+                .await;
         }
         Command::Status(args) => {
             let status =

@@ -18,6 +18,7 @@ use sea_orm::DatabaseConnection;
 
 use crate::db::{self, Role, SourceDb};
 use crate::error::{ErrorKind, kind};
+use crate::lock::WriterLock;
 use crate::sync::incremental;
 use crate::sync::run::RunReport;
 use crate::validate::{self, WindowSpec};
@@ -58,6 +59,7 @@ pub async fn watch(
     source_url: &str,
     warehouse_url: &str,
     opts: Options,
+    lock: Option<&WriterLock>,
     stop: impl Future<Output = ()>,
 ) -> Summary {
     let mut stop = std::pin::pin!(stop);
@@ -77,7 +79,7 @@ pub async fn watch(
         let number = summary.cycles + summary.failed + 1;
         let outcome = tokio::select! {
             () = &mut stop => break,
-            r = cycle(&mut conns, source_url, warehouse_url, opts, summary.cycles + 1) => r,
+            r = cycle(&mut conns, source_url, warehouse_url, opts, lock, summary.cycles + 1) => r,
             step = crate::sync::progress::stalled(opts.idle) => Err(anyhow::anyhow!(
                 "nothing moved for {} while reading {step}: the source (or the warehouse) \
                  stopped answering; the cycle was rolled back",
@@ -157,8 +159,13 @@ async fn cycle(
     source_url: &str,
     warehouse_url: &str,
     opts: Options,
+    lock: Option<&WriterLock>,
     number: u64,
 ) -> Result<RunReport> {
+    // The lock first: a server's session can end under a long watch, and the lock with it.
+    if let Some(lock) = lock {
+        lock.hold().await?;
+    }
     if conns.is_none() {
         let source = SourceDb::connect(source_url).await?;
         let warehouse = db::connect(warehouse_url, Role::Warehouse).await?;

@@ -401,6 +401,64 @@ async fn watch_picks_up_a_change_on(kind: common::Wh) {
     assert_eq!(doc["last_validate"]["passed"], true, "{doc:#}");
 }
 
+/// A watch whose lock session ends under it (a server restart, an administrator's
+/// `pg_terminate_backend`, `idle_session_timeout`) does not go on writing without the lock:
+/// each cycle first makes sure the lock is still its own. While another session holds it the
+/// cycles fail, naming that holder; once it is free the watch takes it again and goes on.
+#[tokio::test]
+async fn a_postgres_watch_that_loses_its_lock_session_waits_for_the_lock_then_takes_it_again() {
+    let (src, _, _dir) = sqlite_source();
+    let (wh, _guard) = common::temp_warehouse_on(common::Wh::Postgres);
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let watch = Running::start(
+        &[
+            "--source",
+            &src,
+            "--warehouse",
+            &wh,
+            "watch",
+            "--interval",
+            "1s",
+        ],
+        &[],
+    );
+    let seen = watch.wait_for("cycle 1:", 0, Duration::from_secs(60));
+    // In one statement: end the watch's lock session, take the lock in this one, hold it 3 s.
+    let key = sakila_sync::lock::server::key_of("public");
+    let other = Command::new("psql")
+        .args([
+            wh.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qtAc",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name LIKE 'PID {}, watch,%'; \
+                 SELECT pg_advisory_lock({key}), pg_sleep(3)",
+                watch.child.id()
+            ),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        other.status.success(),
+        "{}",
+        String::from_utf8_lossy(&other.stderr)
+    );
+    let refused = watch.wait_for(
+        "is being written by another sakila-sync (psql)",
+        seen,
+        Duration::from_secs(30),
+    );
+    let retaken = watch.wait_for("the lock is taken again", refused, Duration::from_secs(30));
+    watch.wait_for("inserted", retaken, Duration::from_secs(30));
+    let (code, log) = watch.signal("TERM");
+    assert_eq!(code, Some(0), "{log}");
+    // The psql session ended before the watch took the lock again: nobody else holds it, and
+    // a one-shot writer after the watch finds it free.
+    assert!(sync(&src, &wh, "incremental").status.success(), "{log}");
+}
+
 #[tokio::test]
 async fn sigterm_during_a_watch_cycle_exits_0_and_leaves_the_warehouse_as_it_was() {
     let (src, wh, _dir) = sqlite_source();

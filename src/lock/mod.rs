@@ -48,6 +48,16 @@ pub enum WriterLock {
 }
 
 impl WriterLock {
+    /// Makes sure the lock is still this process's, before a long-running command (`watch`)
+    /// writes again: a lock file cannot be lost while it is open, but a server's session can
+    /// end under the process ([`server::ServerLock::hold`]).
+    pub async fn hold(&self) -> anyhow::Result<()> {
+        match self {
+            WriterLock::File(_) => Ok(()),
+            WriterLock::Server(lock) => lock.hold().await,
+        }
+    }
+
     /// Lets go of the lock, so that the next writer finds it free as soon as this returns
     /// (dropping it lets go too, but a server may take a moment to notice).
     pub async fn release(self) {

@@ -22,9 +22,44 @@ use crate::db::{self, Role};
 pub struct ServerLock {
     db: DatabaseConnection,
     key: i64,
+    /// The warehouse's URL, redacted, for [`Locked`].
+    warehouse: String,
 }
 
 impl ServerLock {
+    /// Makes sure the lock is still this process's. The session that holds it can end while
+    /// the process goes on (the server restarted, an administrator terminated it, the
+    /// connection dropped, `idle_session_timeout`), and the lock ends with it: a `watch` that
+    /// went on writing would then share the warehouse with the next writer. The pool opens a
+    /// new session for the check; on it the lock is taken again, unless another writer has
+    /// taken it meanwhile ([`Locked`]).
+    pub async fn hold(&self) -> Result<()> {
+        let (l, pid) = (Alias::new("l"), Alias::new("pid"));
+        let mine = held(&l, self.key)
+            .expr(Expr::val(1))
+            .and_where(Expr::col((l.clone(), pid)).eq(Func::cust(Alias::new("pg_backend_pid"))))
+            .to_owned();
+        let what = "cannot check the warehouse's writer lock";
+        if self.db.query_one(&mine).await.context(what)?.is_some() {
+            return Ok(());
+        }
+        if try_lock(&self.db, self.key).await? {
+            tracing::warn!(
+                "the session holding the warehouse's writer lock had ended (a server restart, \
+                 a terminated session?); the lock is taken again"
+            );
+            return Ok(());
+        }
+        let holder = holder_of(&self.db, self.key)
+            .await?
+            .unwrap_or_else(|| "a session that is ending".to_string());
+        Err(Locked {
+            warehouse: self.warehouse.clone(),
+            holder,
+        }
+        .into())
+    }
+
     /// Unlocks, then ends the session. Ending the session alone (as dropping this does, or a
     /// killed process) releases the lock too, but only once the server's backend has finished
     /// exiting, a moment after the client has gone: a writer started right after would be
@@ -56,16 +91,9 @@ pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result
     let vanishing_until = Instant::now() + VANISHING;
     let mut announced = false;
     loop {
-        let taken = Query::select()
-            .expr(Func::cust(Alias::new("pg_try_advisory_lock")).arg(key))
-            .to_owned();
-        let row = db
-            .query_one(&taken)
-            .await
-            .context("cannot take the warehouse's writer lock")?
-            .context("the server did not answer the lock request")?;
-        if row.try_get_by_index::<bool>(0)? {
-            return Ok(WriterLock::Server(ServerLock { db, key }));
+        if try_lock(&db, key).await? {
+            let warehouse = crate::config::redact(url);
+            return Ok(WriterLock::Server(ServerLock { db, key, warehouse }));
         }
         let holder = match holder_of(&db, key).await? {
             Some(holder) => holder,
@@ -105,9 +133,8 @@ pub async fn holder(db: &DatabaseConnection) -> Result<Option<String>> {
 
 async fn holder_of(db: &DatabaseConnection, key: i64) -> Result<Option<String>> {
     let (l, a, d) = (Alias::new("l"), Alias::new("a"), Alias::new("d"));
-    let q = Query::select()
+    let q = held(&l, key)
         .column((a.clone(), Alias::new("application_name")))
-        .from_as(Alias::new("pg_locks"), l.clone())
         .join_as(
             JoinType::InnerJoin,
             Alias::new("pg_stat_activity"),
@@ -120,23 +147,10 @@ async fn holder_of(db: &DatabaseConnection, key: i64) -> Result<Option<String>> 
             d.clone(),
             Expr::col((d.clone(), Alias::new("oid"))).equals((l.clone(), Alias::new("database"))),
         )
-        .and_where(Expr::col((l.clone(), Alias::new("locktype"))).eq("advisory"))
-        .and_where(Expr::col((l.clone(), Alias::new("granted"))).eq(true))
-        .and_where(
-            Expr::col((l.clone(), Alias::new("classid")))
-                .cast_as(Alias::new("bigint"))
-                .eq(0),
-        )
-        .and_where(
-            Expr::col((l.clone(), Alias::new("objid")))
-                .cast_as(Alias::new("bigint"))
-                .eq(key),
-        )
         .and_where(
             Expr::col((d.clone(), Alias::new("datname")))
                 .eq(Func::cust(Alias::new("current_database"))),
         )
-        .limit(1)
         .to_owned();
     let row = db
         .query_one(&q)
@@ -153,6 +167,41 @@ async fn holder_of(db: &DatabaseConnection, key: i64) -> Result<Option<String>> 
                 name
             }
         }))
+}
+
+/// The granted advisory lock on `key`, as `pg_locks` (aliased `l`) lists it: a 31-bit key's
+/// high half (`classid`) is 0, its low half `objid`. Selects nothing yet: the caller adds the
+/// columns it wants.
+fn held(l: &Alias, key: i64) -> sea_orm::sea_query::SelectStatement {
+    Query::select()
+        .from_as(Alias::new("pg_locks"), l.clone())
+        .and_where(Expr::col((l.clone(), Alias::new("locktype"))).eq("advisory"))
+        .and_where(Expr::col((l.clone(), Alias::new("granted"))).eq(true))
+        .and_where(
+            Expr::col((l.clone(), Alias::new("classid")))
+                .cast_as(Alias::new("bigint"))
+                .eq(0),
+        )
+        .and_where(
+            Expr::col((l.clone(), Alias::new("objid")))
+                .cast_as(Alias::new("bigint"))
+                .eq(key),
+        )
+        .limit(1)
+        .to_owned()
+}
+
+/// Takes the lock on `key` for `db`'s session if it is free (`pg_try_advisory_lock`).
+async fn try_lock(db: &DatabaseConnection, key: i64) -> Result<bool> {
+    let taken = Query::select()
+        .expr(Func::cust(Alias::new("pg_try_advisory_lock")).arg(key))
+        .to_owned();
+    let row = db
+        .query_one(&taken)
+        .await
+        .context("cannot take the warehouse's writer lock")?
+        .context("the server did not answer the lock request")?;
+    Ok(row.try_get_by_index::<bool>(0)?)
 }
 
 /// The lock's key: a 31-bit hash of the warehouse's schema, so that the key's high half (the
