@@ -34,13 +34,7 @@ impl ServerLock {
     /// new session for the check; on it the lock is taken again, unless another writer has
     /// taken it meanwhile ([`Locked`]).
     pub async fn hold(&self) -> Result<()> {
-        let (l, pid) = (Alias::new("l"), Alias::new("pid"));
-        let mine = held(&l, self.key)
-            .expr(Expr::val(1))
-            .and_where(Expr::col((l.clone(), pid)).eq(Func::cust(Alias::new("pg_backend_pid"))))
-            .to_owned();
-        let what = "cannot check the warehouse's writer lock";
-        if self.db.query_one(&mine).await.context(what)?.is_some() {
+        if self.is_mine().await? {
             return Ok(());
         }
         if try_lock(&self.db, self.key).await? {
@@ -65,13 +59,28 @@ impl ServerLock {
     /// exiting, a moment after the client has gone: a writer started right after would be
     /// refused by a holder that no longer exists.
     pub async fn release(self) {
-        let unlock = Query::select()
-            .expr(Func::cust(Alias::new("pg_advisory_unlock")).arg(self.key))
-            .to_owned();
-        if let Err(e) = self.db.query_one(&unlock).await {
-            tracing::debug!("cannot unlock the warehouse's writer lock (closing instead): {e}");
+        // An unlock on a session that does not hold the lock (it ended under this process,
+        // and another writer has it now) would make the server warn.
+        if self.is_mine().await.unwrap_or(false) {
+            let unlock = Query::select()
+                .expr(Func::cust(Alias::new("pg_advisory_unlock")).arg(self.key))
+                .to_owned();
+            if let Err(e) = self.db.query_one(&unlock).await {
+                tracing::debug!("cannot unlock the warehouse's writer lock (closing instead): {e}");
+            }
         }
         self.db.close().await.ok();
+    }
+
+    /// Whether this process's session holds the lock now.
+    async fn is_mine(&self) -> Result<bool> {
+        let (l, pid) = (Alias::new("l"), Alias::new("pid"));
+        let mine = held(&l, self.key)
+            .expr(Expr::val(1))
+            .and_where(Expr::col((l.clone(), pid)).eq(Func::cust(Alias::new("pg_backend_pid"))))
+            .to_owned();
+        let what = "cannot check the warehouse's writer lock";
+        Ok(self.db.query_one(&mine).await.context(what)?.is_some())
     }
 }
 
