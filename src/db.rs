@@ -406,7 +406,7 @@ pub async fn table_columns<C: sea_orm::ConnectionTrait>(
     db: &C,
     table: &str,
 ) -> Result<Option<std::collections::BTreeSet<String>>> {
-    Ok(Catalog::read(db, &[table]).await?.take(table))
+    Ok(Catalog::read(db, &[table]).await?.columns(table).cloned())
 }
 
 /// The columns of some tables of the connected database (its current schema), read from the
@@ -482,15 +482,6 @@ impl Catalog {
                 .find(|(name, _)| name.eq_ignore_ascii_case(table))
                 .map(|(_, columns)| columns)
         })
-    }
-
-    fn take(mut self, table: &str) -> Option<std::collections::BTreeSet<String>> {
-        let key = self
-            .0
-            .keys()
-            .find(|name| *name == table || name.eq_ignore_ascii_case(table))?
-            .clone();
-        self.0.remove(&key)
     }
 }
 
