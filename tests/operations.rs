@@ -209,6 +209,14 @@ impl Running {
         }
     }
 
+    /// Waits for the process to end by itself; returns its exit code and everything it
+    /// logged.
+    fn wait(mut self) -> (Option<i32>, String) {
+        let status = self.child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        (status.code(), self.log())
+    }
+
     /// Sends `signal` (`TERM`, `INT`) through the shell's own `kill` (no procps needed),
     /// waits for the process to end, and returns its exit code and everything it logged.
     fn signal(mut self, signal: &str) -> (Option<i32>, String) {
@@ -457,6 +465,64 @@ async fn a_postgres_watch_that_loses_its_lock_session_waits_for_the_lock_then_ta
     // The psql session ended before the watch took the lock again: nobody else holds it, and
     // a one-shot writer after the watch finds it free.
     assert!(sync(&src, &wh, "incremental").status.success(), "{log}");
+}
+
+/// A one-shot run whose lock session ends under it, while another writer takes the lock,
+/// rolls back instead of committing beside that writer: it checks the lock on its own
+/// connection just before the commit.
+#[test]
+fn a_postgres_run_that_lost_its_lock_rolls_back_instead_of_committing() {
+    let (src, _, _dir) = sqlite_source();
+    let (wh, _guard) = common::temp_warehouse_on(common::Wh::Postgres);
+    assert!(sync(&src, &wh, "full-load").status.success());
+    let psql = |sql: &str| {
+        let out = Command::new("psql")
+            .args([wh.as_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let successes = "SELECT COUNT(*) FROM sync_run WHERE status = 'success'";
+    let before = psql(successes);
+    let run = Running::start(
+        &["--source", &src, "--warehouse", &wh, "incremental"],
+        &[
+            ("SAKILA_SYNC_PAUSE_AT", "run:before-commit"),
+            ("SAKILA_SYNC_PAUSE_FOR", "3"),
+        ],
+    );
+    run.wait_for("paused at run:before-commit", 0, Duration::from_secs(60));
+    // End the run's lock session and take the lock, holding it past the run's commit.
+    let key = sakila_sync::lock::server::key_of("public");
+    let other = Command::new("psql")
+        .args([
+            wh.as_str(),
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qtAc",
+            &format!(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name LIKE 'PID {}, incremental,%'; \
+                 SELECT pg_advisory_lock({key}), pg_sleep(6)",
+                run.child.id()
+            ),
+        ])
+        .spawn()
+        .unwrap();
+    let (code, log) = run.wait();
+    assert_eq!(code, Some(2), "{log}");
+    assert!(log.contains("writer lock was lost during the run"), "{log}");
+    assert_eq!(
+        psql(successes),
+        before,
+        "the run must not have committed:\n{log}"
+    );
+    assert!(other.wait_with_output().unwrap().status.success());
 }
 
 #[tokio::test]

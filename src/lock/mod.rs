@@ -68,6 +68,16 @@ impl WriterLock {
     }
 }
 
+/// Fails when the writer lock this process took is no longer its own, asked on a run's
+/// warehouse connection `db` just before it commits. A lock file cannot be lost while it is
+/// open; a server's lock goes with its session ([`server::still_ours`]).
+pub async fn still_held<C: sea_orm::ConnectionTrait>(db: &C) -> anyhow::Result<()> {
+    match db.get_database_backend() {
+        sea_orm::DbBackend::Postgres => server::still_ours(db).await,
+        _ => Ok(()),
+    }
+}
+
 /// The open lock file: the kernel holds the lock while it is open.
 #[derive(Debug)]
 pub struct LockFile {

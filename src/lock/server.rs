@@ -16,6 +16,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 use super::{Locked, WriterLock};
 use crate::db::{self, Role};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The session holding the lock; the lock goes with it.
 #[derive(Debug)]
@@ -70,6 +71,7 @@ impl ServerLock {
             }
         }
         self.db.close().await.ok();
+        TAKEN.store(false, Ordering::SeqCst);
     }
 
     /// Whether this process's session holds the lock now.
@@ -102,6 +104,7 @@ pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result
     loop {
         if try_lock(&db, key).await? {
             let warehouse = crate::config::redact(url);
+            TAKEN.store(true, Ordering::SeqCst);
             return Ok(WriterLock::Server(ServerLock { db, key, warehouse }));
         }
         let holder = match holder_of(&db, key).await? {
@@ -131,6 +134,48 @@ pub async fn acquire(url: &str, command: &str, wait: Option<Duration>) -> Result
             }
         }
     }
+}
+
+/// Whether this process took a server warehouse's writer lock (and has not let it go): its
+/// runs then check, just before they commit, that the lock is still its own
+/// ([`still_ours`]). A process that took none (a library caller, a test) is not checked.
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Fails unless a session of this process still holds the writer lock of the warehouse `db`
+/// is connected to, when this process took it. The lock's session can end under a run (an
+/// administrator's `pg_terminate_backend`, `idle_session_timeout`) while the run's own
+/// connection goes on, and a writer started meanwhile may be writing beside it: asked on the
+/// run's own connection just before its commit, such a run rolls back instead.
+pub async fn still_ours<C: ConnectionTrait>(db: &C) -> Result<()> {
+    if !TAKEN.load(Ordering::SeqCst) {
+        return Ok(());
+    }
+    let key = key(db).await?;
+    let (l, a) = (Alias::new("l"), Alias::new("a"));
+    let ours = held(&l, key)
+        .expr(Expr::val(1))
+        .join_as(
+            JoinType::InnerJoin,
+            Alias::new("pg_stat_activity"),
+            a.clone(),
+            Expr::col((a.clone(), Alias::new("pid"))).equals((l.clone(), Alias::new("pid"))),
+        )
+        .and_where(
+            Expr::col((a, Alias::new("application_name")))
+                .like(format!("PID {}, %", std::process::id())),
+        )
+        .to_owned();
+    let found = db
+        .query_one(&ours)
+        .await
+        .context("cannot check the warehouse's writer lock")?;
+    anyhow::ensure!(
+        found.is_some(),
+        "the warehouse's writer lock was lost during the run (its session ended: a terminated \
+         session, a dropped connection?), so another writer may have started: the run was \
+         rolled back; run it again"
+    );
+    Ok(())
 }
 
 /// Who holds the lock of the warehouse `db` is connected to (`PID 1234, incremental, since
@@ -215,7 +260,7 @@ async fn try_lock(db: &DatabaseConnection, key: i64) -> Result<bool> {
 
 /// The lock's key: a 31-bit hash of the warehouse's schema, so that the key's high half (the
 /// lock's `classid`) is 0.
-async fn key(db: &DatabaseConnection) -> Result<i64> {
+async fn key<C: ConnectionTrait>(db: &C) -> Result<i64> {
     let q = Query::select()
         .expr(Func::cust(Alias::new("CURRENT_SCHEMA")))
         .to_owned();

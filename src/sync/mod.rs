@@ -40,6 +40,7 @@ async fn commit(
     quiet::record_identity(&txn, times).await?;
     run::finish(&txn, &t.report()).await?;
     crate::failpoint::reached("run:before-commit").await;
+    crate::lock::still_held(&txn).await?;
     let s = std::time::Instant::now();
     txn.commit()
         .await
