@@ -431,21 +431,7 @@ async fn a_postgres_watch_that_loses_its_lock_session_waits_for_the_lock_then_ta
         &[],
     );
     let seen = watch.wait_for("cycle 1:", 0, Duration::from_secs(60));
-    // In one statement: end the watch's lock session, take the lock in this one, hold it 3 s.
-    let key = sakila_sync::lock::server::key_of("public");
-    let other = Command::new("psql")
-        .args([
-            wh.as_str(),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qtAc",
-            &format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name LIKE 'PID {}, watch,%'; \
-                 SELECT pg_advisory_lock({key}), pg_sleep(3)",
-                watch.child.id()
-            ),
-        ])
+    let other = take_over_lock(&wh, watch.child.id(), "watch", 3)
         .output()
         .unwrap();
     assert!(
@@ -467,6 +453,27 @@ async fn a_postgres_watch_that_loses_its_lock_session_waits_for_the_lock_then_ta
     assert!(sync(&src, &wh, "incremental").status.success(), "{log}");
 }
 
+/// A `psql` that, in one statement, ends the writer lock's session of the sakila-sync process
+/// `pid` (running `command`) on the warehouse `wh` (schema public), takes the lock in its own
+/// session and holds it `secs` seconds: a lock lost under a live writer, and another writer
+/// in its place.
+fn take_over_lock(wh: &str, pid: u32, command: &str, secs: u32) -> Command {
+    let key = sakila_sync::lock::server::key_of("public");
+    let mut psql = Command::new("psql");
+    psql.args([
+        wh,
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-qtAc",
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE application_name LIKE 'PID {pid}, {command},%'; \
+             SELECT pg_advisory_lock({key}), pg_sleep({secs})"
+        ),
+    ]);
+    psql
+}
+
 /// A one-shot run whose lock session ends under it, while another writer takes the lock,
 /// rolls back instead of committing beside that writer: it checks the lock on its own
 /// connection just before the commit.
@@ -475,18 +482,7 @@ fn a_postgres_run_that_lost_its_lock_rolls_back_instead_of_committing() {
     let (src, _, _dir) = sqlite_source();
     let (wh, _guard) = common::temp_warehouse_on(common::Wh::Postgres);
     assert!(sync(&src, &wh, "full-load").status.success());
-    let psql = |sql: &str| {
-        let out = Command::new("psql")
-            .args([wh.as_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let psql = |sql: &str| common::psql_at(&wh, sql);
     let successes = "SELECT COUNT(*) FROM sync_run WHERE status = 'success'";
     let before = psql(successes);
     let run = Running::start(
@@ -497,21 +493,8 @@ fn a_postgres_run_that_lost_its_lock_rolls_back_instead_of_committing() {
         ],
     );
     run.wait_for("paused at run:before-commit", 0, Duration::from_secs(60));
-    // End the run's lock session and take the lock, holding it past the run's commit.
-    let key = sakila_sync::lock::server::key_of("public");
-    let other = Command::new("psql")
-        .args([
-            wh.as_str(),
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-qtAc",
-            &format!(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
-                 WHERE application_name LIKE 'PID {}, incremental,%'; \
-                 SELECT pg_advisory_lock({key}), pg_sleep(6)",
-                run.child.id()
-            ),
-        ])
+    // Held past the run's commit.
+    let other = take_over_lock(&wh, run.child.id(), "incremental", 6)
         .spawn()
         .unwrap();
     let (code, log) = run.wait();
@@ -1248,19 +1231,8 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
     let common::WarehouseGuard::Postgres(db) = &guard else {
         unreachable!()
     };
-    let in_db = |sql: &str| {
-        let url = format!("{}/{db}", common::postgres_server_url());
-        let out = Command::new("psql")
-            .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
-    };
+    let db_url = format!("{}/{db}", common::postgres_server_url());
+    let in_db = |sql: &str| common::psql_at(&db_url, sql);
     in_db(
         "CREATE SCHEMA analytics; CREATE TABLE public.fact_rental (note text); INSERT INTO public.fact_rental VALUES ('theirs')",
     );

@@ -217,6 +217,21 @@ pub fn postgres_server_url() -> String {
         .to_string()
 }
 
+/// Runs `sql` with `psql` on the database at `url` and returns what it printed, unaligned and
+/// trimmed (one value per line): for a test that reads a PostgreSQL warehouse as a user would.
+pub fn psql_at(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-v", "ON_ERROR_STOP=1", "-qtAc", sql])
+        .output()
+        .expect("psql (postgresql-client) must be installed for the PostgreSQL tests");
+    assert!(
+        out.status.success(),
+        "psql {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Runs `sql` with `psql` on the test server's `postgres` database.
 pub fn psql(sql: &str) {
     let url = format!("{}/postgres", postgres_server_url());
