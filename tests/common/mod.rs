@@ -234,16 +234,7 @@ pub fn psql_at(url: &str, sql: &str) -> String {
 
 /// Runs `sql` with `psql` on the test server's `postgres` database.
 pub fn psql(sql: &str) {
-    let url = format!("{}/postgres", postgres_server_url());
-    let out = Command::new("psql")
-        .args([url.as_str(), "-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql (postgresql-client) must be installed for the PostgreSQL tests");
-    assert!(
-        out.status.success(),
-        "psql {sql}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    psql_at(&format!("{}/postgres", postgres_server_url()), sql);
 }
 
 /// A test's warehouse, removed when dropped: a temporary folder, or a PostgreSQL database.
