@@ -129,6 +129,19 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
             if read_only {
                 o.read_only(true).immutable(immutable)
             } else {
+                // An incremental's writes land on random pages of the fact tables and their
+                // twelve indexes (a 1% churn at 100x dirties ~48k pages). In SQLite's default
+                // 2 MB page cache every index seek re-reads interior pages from the OS and
+                // dirty pages spill to the WAL mid-run; 32 MiB keeps the indexes' upper
+                // levels and the run's hot pages. At 100x (a slow 2-core machine), eight
+                // interleaved pairs: median 10.0 s -> 9.4 s, system time 3.8 s -> 3.2 s, 50 MB
+                // more memory; 64 MiB gained no more. The bulk load keeps the default: its
+                // index sorts size their runs by the page cache and got slower with more.
+                let o = if role == Role::Warehouse {
+                    o.pragma("cache_size", WRITER_CACHE_KIB.to_string())
+                } else {
+                    o
+                };
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
@@ -186,6 +199,10 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
 /// How long a PostgreSQL warehouse reader waits for a table lock, in milliseconds (see
 /// [`crate::error::FirstLoad`]).
 const READER_LOCK_TIMEOUT_MS: u32 = 2000;
+
+/// The page cache of a SQLite warehouse's incremental writer, as `cache_size` takes it
+/// (negative: KiB): 32 MiB. See [`connect_named`].
+const WRITER_CACHE_KIB: i32 = -32 * 1024;
 
 /// Fails unless the PostgreSQL schema `schema` exists: the warehouse lives in it, beside
 /// whatever else it holds, and creating schemas is the database owner's decision.
@@ -592,6 +609,29 @@ mod tests {
             "{err}"
         );
         std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[tokio::test]
+    async fn the_incremental_writer_has_a_bigger_page_cache_than_the_bulk_load() {
+        use sea_orm::ConnectionTrait;
+        use sea_orm::sea_query::{Alias, Func, Query};
+        let dir = tempfile::tempdir().unwrap();
+        let url = crate::config::sqlite_url(&dir.path().join("w.db"));
+        let cache = |db: DatabaseConnection| async move {
+            let q = Query::select()
+                .column(Alias::new("cache_size"))
+                .from_function(Func::cust(Alias::new("pragma_cache_size")), Alias::new("p"))
+                .to_owned();
+            let row = db.query_one(&q).await.unwrap().unwrap();
+            let kib: i64 = row.try_get("", "cache_size").unwrap();
+            db.close().await.unwrap();
+            kib
+        };
+        let writer = cache(connect(&url, Role::Warehouse).await.unwrap()).await;
+        let bulk = cache(connect(&url, Role::BulkWarehouse).await.unwrap()).await;
+        assert_eq!(writer, i64::from(WRITER_CACHE_KIB));
+        // SQLite's default (2,000 KiB): the bulk load's index sorts are sized by it.
+        assert_eq!(bulk, -2000);
     }
 
     #[tokio::test]
