@@ -119,6 +119,7 @@ fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
             "init + full-load",
             "incremental after simulate --ops N",
             "validate",
+            "full-load again (a reload: the star has rows)",
         ],
         "{text}"
     );
@@ -127,6 +128,7 @@ fn the_harness_times_every_step_at_scale_1_and_appends_a_complete_table() {
         assert!(row[4].parse::<f64>().is_ok_and(|v| v >= 0.0), "{row:?}");
     }
     assert!(pg[2][10].ends_with("of SQLite's"), "{:?}", pg[2]);
+    assert!(pg[4][10].ends_with("of the first load)"), "{:?}", pg[4]);
     // The date cliff: full-load per fact row, dates inside and outside the default calendar.
     let cliff = text
         .lines()

@@ -1353,7 +1353,7 @@ fn a_postgres_warehouse_lives_in_its_schema_and_bad_urls_are_one_line() {
 }
 
 /// PostgreSQL's readers keep reading the previous warehouse while a full-load rebuilds it:
-/// the load deletes and rewrites rows inside its transaction (no `DROP TABLE`, whose lock
+/// the load writes the rows that changed inside its transaction (no `DROP TABLE`, whose lock
 /// would block them), and a load killed before its commit leaves that warehouse as it was.
 #[test]
 fn postgres_readers_see_the_previous_warehouse_while_a_full_load_runs() {
@@ -1384,19 +1384,33 @@ fn postgres_readers_see_the_previous_warehouse_while_a_full_load_runs() {
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     };
     let before = count();
+    // Source activity since, so that the reload has rows to change.
+    let activity = Command::new(common::bin())
+        .args(["simulate", "--ops", "300", "--seed", "5", "--into", &src])
+        .output()
+        .unwrap();
+    assert!(activity.status.success(), "{activity:?}");
     let mut second = paused(&src, &wh, "full-load", "run:before-commit");
     assert_eq!(
         count(),
         before,
         "a reader sees the last commit, without waiting"
     );
+    // validate reads that last commit too, without waiting: the source has moved on since,
+    // so it finds differences (exit 1), not an error.
     let validate = sync(&src, &wh, "validate");
-    assert!(
-        validate.status.success(),
-        "{}",
-        String::from_utf8_lossy(&validate.stdout)
+    assert_eq!(
+        validate.status.code(),
+        Some(1),
+        "{}{}",
+        String::from_utf8_lossy(&validate.stdout),
+        String::from_utf8_lossy(&validate.stderr)
     );
     second.child.kill().unwrap();
     second.child.wait().unwrap();
     assert_eq!(count(), before);
+    // Let through, the reload does change what readers see.
+    let third = sync(&src, &wh, "full-load");
+    assert!(third.status.success(), "{third:?}");
+    assert_ne!(count(), before);
 }

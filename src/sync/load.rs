@@ -14,40 +14,81 @@ pub enum Write {
     Insert,
     /// INSERT .. ON CONFLICT(primary key) DO UPDATE SET every other column.
     Upsert,
+    /// The rows as a fresh load would write them into a table that may already hold them:
+    /// INSERT .. ON CONFLICT(primary key) DO UPDATE SET every other column, only WHERE one of
+    /// them differs ([`reconcile_clause`]), in the backend's bulk form. A row already there
+    /// and equal is left alone: no new row version, no index entries, no key checks. What a
+    /// PostgreSQL reload writes ([`crate::sync::reconcile`] says why).
+    Reconcile,
 }
 
-/// Writes `rows` in as few statements as the bind limit allows; returns the rows written.
+impl Write {
+    /// A bulk load's writes: plain inserts into an empty table, or reconciling ones into a
+    /// table that has rows.
+    pub fn bulk(reconcile: bool) -> Write {
+        if reconcile {
+            Write::Reconcile
+        } else {
+            Write::Insert
+        }
+    }
+}
+
+/// Writes `rows` in as few statements as the bind limit allows; returns the rows written
+/// (with [`Write::Reconcile`], those inserted or changed: the others were already there).
 pub async fn write<E, C>(db: &C, rows: Vec<E::Model>, mode: Write) -> Result<u64>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    let conflict = (mode == Write::Upsert).then(upsert_clause::<E>);
-    insert_chunks::<E, C>(db, &rows, conflict).await?;
-    Ok(rows.len() as u64)
+    match mode {
+        Write::Insert => bulk_chunks::<E, C>(db, &rows, false).await,
+        Write::Reconcile => bulk_chunks::<E, C>(db, &rows, true).await,
+        Write::Upsert => {
+            insert_chunks::<E, C>(db, &rows, Some(upsert_clause::<E>())).await?;
+            Ok(rows.len() as u64)
+        }
+    }
 }
 
-/// Executes the INSERTs of `rows`: plain inserts in the backend's bulk form
-/// ([`Backend::bulk_insert`]); upserts as multi-row INSERTs, as many rows per statement as the
-/// bind limit allows, each with `conflict`.
+/// Executes `rows` in the backend's bulk form ([`Backend::bulk_insert`]), as plain inserts or
+/// reconciled ([`Write::Reconcile`]); returns the rows the server says it wrote.
+async fn bulk_chunks<E, C>(db: &C, rows: &[E::Model], reconcile: bool) -> Result<u64>
+where
+    E: EntityTrait,
+    C: ConnectionTrait,
+{
+    let backend = Backend::of(db);
+    let mut written = 0;
+    for chunk in rows.chunks(backend.bulk_rows::<E>()) {
+        for stmt in backend.bulk_insert::<E>(chunk, reconcile) {
+            written += db
+                .execute_raw(stmt)
+                .await
+                .with_context(|| write_failed::<E>())?
+                .rows_affected();
+        }
+    }
+    Ok(written)
+}
+
+fn write_failed<E: EntityTrait>() -> String {
+    format!(
+        "cannot write to warehouse table {}",
+        E::default().table_name()
+    )
+}
+
+/// Executes `rows` as multi-row INSERTs with `conflict`, as many rows per statement as the
+/// bind limit allows.
 async fn insert_chunks<E, C>(db: &C, rows: &[E::Model], conflict: Option<OnConflict>) -> Result<()>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
-    let failed = || {
-        format!(
-            "cannot write to warehouse table {}",
-            E::default().table_name()
-        )
-    };
+    let failed = write_failed::<E>;
     let Some(conflict) = conflict else {
-        let backend = Backend::of(db);
-        for chunk in rows.chunks(backend.bulk_rows::<E>()) {
-            for stmt in backend.bulk_insert::<E>(chunk) {
-                db.execute_raw(stmt).await.with_context(failed)?;
-            }
-        }
+        bulk_chunks::<E, C>(db, rows, false).await?;
         return Ok(());
     };
     let driver = db.get_database_backend();
@@ -138,17 +179,45 @@ where
     Ok(done)
 }
 
-fn upsert_clause<E: EntityTrait>() -> OnConflict {
+/// The primary key's columns of `E`, and the others.
+fn key_and_others<E: EntityTrait>() -> (Vec<E::Column>, Vec<E::Column>) {
     let pk: Vec<E::Column> = E::PrimaryKey::iter().map(|k| k.into_column()).collect();
     let others: Vec<E::Column> = E::Column::iter()
         .filter(|c| !pk.iter().any(|k| k.as_str() == c.as_str()))
         .collect();
+    (pk, others)
+}
+
+fn upsert_clause<E: EntityTrait>() -> OnConflict {
+    let (pk, others) = key_and_others::<E>();
     let mut clause = OnConflict::columns(pk);
     if others.is_empty() {
         clause.do_nothing();
     } else {
         clause.update_columns(others);
     }
+    clause
+}
+
+/// [`Write::Reconcile`]'s clause: on the primary key, every other column set from the row
+/// proposed (`excluded`), only where one differs from the row there, NULLs compared as
+/// values (`a <> b OR (a IS NULL) <> (b IS NULL)`: sea-query has no `IS DISTINCT FROM`).
+pub fn reconcile_clause<E: EntityTrait>() -> OnConflict {
+    use sea_orm::sea_query::{Alias, Expr, ExprTrait};
+    let (_, others) = key_and_others::<E>();
+    let mut clause = upsert_clause::<E>();
+    let excluded = Alias::new("excluded");
+    let differs = others
+        .iter()
+        .map(|c| {
+            let was = Expr::col((E::default(), *c));
+            let now = Expr::col((excluded.clone(), *c));
+            was.clone()
+                .ne(now.clone())
+                .or(was.is_null().ne(now.is_null()))
+        })
+        .reduce(ExprTrait::or);
+    clause.action_and_where_option(differs);
     clause
 }
 
@@ -172,7 +241,14 @@ where
 /// NULL): one statement for most batches, a few when some rows lack an optional value (a
 /// rental not yet returned). Rows keep their order within a group; the copy's order across
 /// groups does not matter, since each row carries its own key.
-pub fn unnest_statements<E>(models: &[E::Model]) -> Vec<sea_orm::Statement>
+///
+/// With `conflict`, each statement carries it (a reconciling write, [`Write::Reconcile`]):
+/// the columns a group leaves out are NULL in the row proposed, so `excluded` holds them as
+/// NULL too.
+pub fn unnest_statements<E>(
+    models: &[E::Model],
+    conflict: Option<&OnConflict>,
+) -> Vec<sea_orm::Statement>
 where
     E: EntityTrait,
 {
@@ -229,12 +305,15 @@ where
                 .columns(kept)
                 .select_from(rows)
                 .expect("as many columns as arrays");
+            if let Some(c) = conflict {
+                insert.on_conflict(c.clone());
+            }
             sea_orm::DbBackend::Postgres.build(&insert)
         })
         .collect()
 }
 
-fn insert_statement_on<E>(
+pub fn insert_statement_on<E>(
     backend: sea_orm::DbBackend,
     models: &[E::Model],
     conflict: Option<OnConflict>,
@@ -339,7 +418,7 @@ mod tests {
             payment(2, None),
             payment(3, Some(573)),
         ];
-        let stmts = unnest_statements::<fact_payment::Entity>(&rows);
+        let stmts = unnest_statements::<fact_payment::Entity>(&rows, None);
         assert_eq!(stmts.len(), 2, "one statement per pattern of NULLs");
         let texts: Vec<String> = stmts.iter().map(|s| s.sql.clone()).collect();
         let full = texts
@@ -366,6 +445,65 @@ mod tests {
                 sea_orm::sea_query::ArrayType::Int,
                 Some(Box::new(vec![1.into(), 3.into()]))
             )
+        );
+    }
+
+    /// A reconciling write inserts new rows, rewrites changed ones (a NULL that became a
+    /// value and a value that became NULL included) and leaves equal rows alone; the server
+    /// counts only the rows it wrote.
+    #[tokio::test]
+    async fn a_reconciling_write_writes_only_new_and_changed_rows() {
+        use crate::warehouse::entity::source_version;
+        let db = sea_orm::Database::connect("sqlite::memory:").await.unwrap();
+        crate::warehouse::schema::create_all(&db).await.unwrap();
+        let at = |h| {
+            chrono::NaiveDate::from_ymd_opt(2005, 5, 25)
+                .unwrap()
+                .and_hms_opt(h, 0, 0)
+        };
+        let row = |id, h: Option<u32>| source_version::Model {
+            table_name: "rental".into(),
+            row_id: id,
+            last_update: h.and_then(at),
+        };
+        let before = vec![
+            row(1, Some(1)),
+            row(2, None),
+            row(3, Some(1)),
+            row(4, Some(1)),
+        ];
+        write::<source_version::Entity, _>(&db, before, Write::Insert)
+            .await
+            .unwrap();
+        let after = vec![
+            row(1, Some(1)),
+            row(2, Some(2)),
+            row(3, None),
+            row(4, Some(1)),
+            row(5, None),
+        ];
+        let written = write::<source_version::Entity, _>(&db, after.clone(), Write::Reconcile)
+            .await
+            .unwrap();
+        assert_eq!(written, 3, "rows 2, 3 and 5");
+        let mut have = source_version::Entity::find().all(&db).await.unwrap();
+        have.sort_by_key(|r| r.row_id);
+        assert_eq!(have, after);
+
+        // The same clause on PostgreSQL: every other column from `excluded`, only where one
+        // differs, NULLs compared as values.
+        let stmts = unnest_statements::<source_version::Entity>(
+            &after[..1],
+            Some(&reconcile_clause::<source_version::Entity>()),
+        );
+        assert_eq!(
+            stmts[0].sql,
+            "INSERT INTO \"source_version\" (\"table_name\", \"row_id\", \"last_update\") \
+             SELECT UNNEST($1), UNNEST($2), UNNEST($3) \
+             ON CONFLICT (\"table_name\", \"row_id\") DO UPDATE SET \
+             \"last_update\" = \"excluded\".\"last_update\" \
+             WHERE \"source_version\".\"last_update\" <> \"excluded\".\"last_update\" \
+             OR (\"source_version\".\"last_update\" IS NULL) <> (\"excluded\".\"last_update\" IS NULL)"
         );
     }
 

@@ -11,6 +11,7 @@ pub mod load;
 pub mod pipe;
 pub mod progress;
 pub mod quiet;
+pub mod reconcile;
 pub mod run;
 pub mod state;
 pub mod versions;

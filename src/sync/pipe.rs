@@ -58,14 +58,30 @@ impl DateCover {
     }
 }
 
+/// What [`copy`] did.
+pub struct Copied {
+    /// The source's rows.
+    pub rows: u64,
+    /// The rows the warehouse wrote: all of them, or when reconciling those it did not hold
+    /// as they are.
+    pub written: u64,
+    /// The source table's mark.
+    pub mark: Mark,
+    /// When reconciling, the source's ids, ascending: the rows the table must hold
+    /// ([`super::reconcile::delete_unseen`] deletes the others). 8 bytes a row.
+    pub ids: Vec<i64>,
+}
+
 /// Copies every row of fact `F` from the snapshot `src` into the warehouse inside `txn`, in id
-/// order; returns the rows written and the source table's mark.
+/// order, as plain inserts or, with `reconcile`, into a table that may hold the rows already
+/// ([`super::load::Write::Reconcile`]).
 pub async fn copy<F: Fact>(
     src: Arc<DatabaseTransaction>,
     txn: &DatabaseTransaction,
     keys: Arc<Keys>,
     cover: &mut DateCover,
-) -> Result<(u64, Mark)> {
+    reconcile: bool,
+) -> Result<Copied> {
     let backend = Backend::of(txn);
     let per_statement = backend.bulk_rows::<F::Star>();
     let select = F::Source::find().order_by_asc(F::source_id());
@@ -73,6 +89,7 @@ pub async fn copy<F: Fact>(
     let label = F::star_table();
     let producer = tokio::spawn(async move {
         let mut mark = Mark::default();
+        let mut ids = Vec::new();
         let mut last_id: Option<i64> = None;
         let mut chunks = select
             .stream(&*src)
@@ -102,13 +119,16 @@ pub async fn copy<F: Fact>(
             for row in &rows {
                 mark.observe(F::last_update(row).map(|t| t.naive_utc()));
                 let o = F::fact(&keys, row)?;
+                if reconcile {
+                    ids.push(i64::from(F::id(&o)));
+                }
                 for d in F::days(&o).into_iter().flatten() {
                     days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));
                 }
                 out.push(o);
             }
             let batch = Batch {
-                stmts: backend.bulk_insert::<F::Star>(&out),
+                stmts: backend.bulk_insert::<F::Star>(&out, reconcile),
                 rows: out.len() as u64,
                 days,
             };
@@ -116,21 +136,23 @@ pub async fn copy<F: Fact>(
                 break; // the writer stopped; its error is the one to report
             }
         }
-        Ok::<_, anyhow::Error>(mark)
+        Ok::<_, anyhow::Error>((mark, ids))
     });
     let bar = progress::rows(label);
-    let mut written = 0;
+    let (mut rows, mut written) = (0, 0);
     let consumed: Result<()> = async {
         while let Some(batch) = rx.recv().await {
             if let Some((lo, hi)) = batch.days {
                 cover.cover(txn, lo, hi).await?;
             }
             for stmt in batch.stmts {
-                txn.execute_raw(stmt)
+                written += txn
+                    .execute_raw(stmt)
                     .await
-                    .with_context(|| format!("cannot write to warehouse table {label}"))?;
+                    .with_context(|| format!("cannot write to warehouse table {label}"))?
+                    .rows_affected();
             }
-            written += batch.rows;
+            rows += batch.rows;
             bar.inc(batch.rows);
         }
         Ok(())
@@ -141,9 +163,14 @@ pub async fn copy<F: Fact>(
         .await
         .context("the source reader stopped unexpectedly")?;
     consumed?;
-    let mark = mark?;
+    let (mark, ids) = mark?;
     bar.finish_and_clear();
-    Ok((written, mark))
+    Ok(Copied {
+        rows,
+        written,
+        mark,
+        ids,
+    })
 }
 
 #[cfg(test)]

@@ -68,14 +68,14 @@ impl Backend {
     /// declared at once (the bulk connection does not enforce them row by row).
     ///
     /// On PostgreSQL `DROP TABLE` locks every reader out until the commit. A star with rows
-    /// may have readers, so its rows are deleted instead (indexes and keys kept and
-    /// maintained: slower, but readers keep seeing the previous warehouse through MVCC). A
-    /// star with no rows has nothing to show a reader, so it is recreated without indexes or
-    /// foreign keys, which are added once after the copy.
+    /// may have readers, so its tables, indexes and keys are kept and the load writes only
+    /// the rows that differ ([`crate::sync::reconcile`]): readers keep seeing the previous
+    /// warehouse through MVCC. A star with no rows has nothing to show a reader, so it is
+    /// recreated without indexes or foreign keys, which are added once after the copy.
     pub async fn bulk_load<C: ConnectionTrait>(self, db: &C) -> Result<BulkLoad> {
         Ok(match self {
             Backend::Sqlite => BulkLoad::Recreated,
-            Backend::Postgres if super::schema::star_has_rows(db).await? => BulkLoad::Emptied,
+            Backend::Postgres if super::schema::star_has_rows(db).await? => BulkLoad::Reconciled,
             Backend::Postgres => BulkLoad::RecreatedWithoutKeys,
         })
     }
@@ -113,10 +113,21 @@ impl Backend {
     /// ([`Backend::bulk_rows`]); on PostgreSQL one array per column
     /// ([`crate::sync::load::unnest_statements`]), which the server parses once however many
     /// rows it carries.
-    pub fn bulk_insert<E: sea_orm::EntityTrait>(self, models: &[E::Model]) -> Vec<Statement> {
+    ///
+    /// `reconcile`: the rows may be there already ([`load::Write::Reconcile`]).
+    pub fn bulk_insert<E: sea_orm::EntityTrait>(
+        self,
+        models: &[E::Model],
+        reconcile: bool,
+    ) -> Vec<Statement> {
+        let conflict = reconcile.then(load::reconcile_clause::<E>);
         match self {
-            Backend::Sqlite => vec![load::insert_statement::<E>(DbBackend::Sqlite, models)],
-            Backend::Postgres => load::unnest_statements::<E>(models),
+            Backend::Sqlite => vec![load::insert_statement_on::<E>(
+                DbBackend::Sqlite,
+                models,
+                conflict,
+            )],
+            Backend::Postgres => load::unnest_statements::<E>(models, conflict.as_ref()),
         }
     }
 

@@ -178,14 +178,15 @@ pub enum BulkLoad {
     /// Tables recreated without secondary indexes and without foreign keys (PostgreSQL, a
     /// star with no rows): both are added once after the copy, as a bulk load should.
     RecreatedWithoutKeys,
-    /// Rows deleted, indexes and foreign keys kept and maintained row by row (PostgreSQL, a
-    /// star with rows that readers may be reading).
-    Emptied,
+    /// Tables, rows, indexes and foreign keys kept (PostgreSQL, a star with rows that readers
+    /// may be reading): the load writes only what differs ([`crate::sync::reconcile`]).
+    Reconciled,
 }
 
 /// Empties the star tables for a bulk load, inside the caller's transaction, as the backend
-/// plans it ([`Backend::bulk_load`], which says why); `dim_date` and the sync tables are kept.
-/// Tables of another version's shape are recreated either way.
+/// plans it ([`Backend::bulk_load`], which says why), or keeps them to be reconciled;
+/// `dim_date` and the sync tables are kept. Tables of another version's shape are recreated
+/// either way.
 pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<BulkLoad> {
     let how = Backend::of(db).bulk_load(db).await?;
     match how {
@@ -197,9 +198,9 @@ pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<B
             for_star_tables!(rev drop_table, db);
             for_star_tables!(create_table_without_keys, db);
         }
-        BulkLoad::Emptied => {
+        BulkLoad::Reconciled => {
             let outdated = outdated_star_tables(db).await?;
-            for_star_tables!(rev empty_or_drop_table, (db, &outdated));
+            for_star_tables!(rev drop_if_outdated, (db, &outdated));
             for_star_tables!(create_table, db);
         }
     }
@@ -272,17 +273,13 @@ async fn add_foreign_keys<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E)
 }
 
 /// Deletes every row of `entity`, or drops it when its shape is outdated.
-async fn empty_or_drop_table<C: ConnectionTrait, E: EntityTrait>(
+async fn drop_if_outdated<C: ConnectionTrait, E: EntityTrait>(
     (db, outdated): (&C, &Vec<&'static str>),
     entity: E,
 ) -> Result<()> {
     if outdated.contains(&entity.table_name()) {
         return drop_table(db, entity).await;
     }
-    E::delete_many()
-        .exec(db)
-        .await
-        .with_context(|| format!("cannot empty warehouse table {}", entity.table_name()))?;
     Ok(())
 }
 
@@ -292,7 +289,9 @@ async fn empty_or_drop_table<C: ConnectionTrait, E: EntityTrait>(
 /// After [`BulkLoad::RecreatedWithoutKeys`] the keys are declared now, and PostgreSQL checks
 /// each over all rows as it adds it; only when that fails does [`check_star_keys`] run (in a
 /// savepoint, since the failed statement spoils it) to say which value is missing. Checking
-/// first as well would read every fact twice (at 100x, 2.4 s of the load's 30).
+/// first as well would read every fact twice (at 100x, 2.4 s of the load's 30). After
+/// [`BulkLoad::Reconciled`] the server has checked the keys of every row written as it went
+/// in, and the rows left alone were checked when they were: nothing is left to check.
 pub async fn finish_bulk_load<C>(db: &C, how: BulkLoad) -> Result<()>
 where
     C: ConnectionTrait + TransactionTrait,
@@ -319,7 +318,7 @@ where
                 return Err(e);
             }
         }
-    } else {
+    } else if how == BulkLoad::Recreated {
         check_star_keys(db).await?;
     }
     tracing::info!("foreign keys checked in {:.3} s", s.elapsed().as_secs_f64());
