@@ -346,7 +346,8 @@ async fn copy_fact<F: Fact>(
     marks.set(F::source_table(), copied.mark);
     let deleted = if reconcile {
         let all = sea_orm::Condition::all();
-        super::reconcile::delete_unseen::<F::Star, _>(txn, all, F::star_id(), &copied.ids).await?
+        super::reconcile::delete_unseen::<F::Star, _, i32>(txn, all, F::star_id(), &copied.ids)
+            .await?
     } else {
         0
     };

@@ -68,8 +68,8 @@ pub struct Copied {
     /// The source table's mark.
     pub mark: Mark,
     /// When reconciling, the source's ids, ascending: the rows the table must hold
-    /// ([`super::reconcile::delete_unseen`] deletes the others). 8 bytes a row.
-    pub ids: Vec<i64>,
+    /// ([`super::reconcile::delete_unseen`] deletes the others). 4 bytes a row.
+    pub ids: Vec<i32>,
 }
 
 /// Copies every row of fact `F` from the snapshot `src` into the warehouse inside `txn`, in id
@@ -120,7 +120,7 @@ pub async fn copy<F: Fact>(
                 mark.observe(F::last_update(row).map(|t| t.naive_utc()));
                 let o = F::fact(&keys, row)?;
                 if reconcile {
-                    ids.push(i64::from(F::id(&o)));
+                    ids.push(F::id(&o));
                 }
                 for d in F::days(&o).into_iter().flatten() {
                     days = Some(days.map_or((d, d), |(a, b)| (a.min(d), b.max(d))));

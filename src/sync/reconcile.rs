@@ -42,29 +42,31 @@ const PAGE: u64 = 100_000;
 /// column within `scope`) is not in `keep` (ascending): reads the ids in key order, a page
 /// at a time, and merges them with `keep`. Returns the rows deleted. Memory: a page of ids,
 /// and the ids to delete until a chunk is full.
-pub async fn delete_unseen<E, C>(
+pub async fn delete_unseen<E, C, K>(
     db: &C,
     scope: Condition,
     id: E::Column,
-    keep: &[i64],
+    keep: &[K],
 ) -> Result<u64>
 where
     E: EntityTrait,
     C: ConnectionTrait,
+    K: Copy + Into<i64>,
 {
-    delete_unseen_by::<E, C>(db, scope, id, keep, PAGE).await
+    delete_unseen_by::<E, C, K>(db, scope, id, keep, PAGE).await
 }
 
-async fn delete_unseen_by<E, C>(
+async fn delete_unseen_by<E, C, K>(
     db: &C,
     scope: Condition,
     id: E::Column,
-    keep: &[i64],
+    keep: &[K],
     page_rows: u64,
 ) -> Result<u64>
 where
     E: EntityTrait,
     C: ConnectionTrait,
+    K: Copy + Into<i64>,
 {
     let table = E::default().table_name();
     let mut after: Option<i64> = None;
@@ -91,10 +93,10 @@ where
         let Some(&last) = ids.last() else { break };
         after = Some(last);
         for w in ids {
-            while k < keep.len() && keep[k] < w {
+            while k < keep.len() && keep[k].into() < w {
                 k += 1;
             }
-            if keep.get(k) != Some(&w) {
+            if keep.get(k).map(|&v| v.into()) != Some(w) {
                 gone.push(w);
             }
         }
@@ -122,7 +124,7 @@ pub async fn delete_unseen_versions<C: ConnectionTrait>(
         .rows_affected;
     for (table, ids) in seen {
         let scope = Condition::all().add(Column::TableName.eq(table.as_str()));
-        deleted += delete_unseen::<Entity, C>(db, scope, Column::RowId, ids).await?;
+        deleted += delete_unseen::<Entity, C, i64>(db, scope, Column::RowId, ids).await?;
     }
     Ok(deleted)
 }
@@ -241,7 +243,7 @@ mod tests {
         .await
         .unwrap();
         let keep = [2, 3, 6, 12];
-        let deleted = delete_unseen_by::<dim_actor::Entity, _>(
+        let deleted = delete_unseen_by::<dim_actor::Entity, _, i64>(
             &db,
             Condition::all(),
             dim_actor::Column::ActorKey,

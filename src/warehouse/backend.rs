@@ -71,11 +71,19 @@ impl Backend {
     /// may have readers, so its tables, indexes and keys are kept and the load writes only
     /// the rows that differ ([`crate::sync::reconcile`]): readers keep seeing the previous
     /// warehouse through MVCC. A star with no rows has nothing to show a reader, so it is
-    /// recreated without indexes or foreign keys, which are added once after the copy.
+    /// recreated without indexes or foreign keys, which are added once after the copy; so is
+    /// a star with a table of another version's shape (its rows cannot be reconciled, and one
+    /// table cannot be dropped alone while the others' keys point at it), whose readers wait
+    /// for this one run.
     pub async fn bulk_load<C: ConnectionTrait>(self, db: &C) -> Result<BulkLoad> {
+        use super::schema::{outdated_star_tables, star_has_rows};
         Ok(match self {
             Backend::Sqlite => BulkLoad::Recreated,
-            Backend::Postgres if super::schema::star_has_rows(db).await? => BulkLoad::Reconciled,
+            Backend::Postgres
+                if star_has_rows(db).await? && outdated_star_tables(db).await?.is_empty() =>
+            {
+                BulkLoad::Reconciled
+            }
             Backend::Postgres => BulkLoad::RecreatedWithoutKeys,
         })
     }

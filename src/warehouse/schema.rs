@@ -176,7 +176,8 @@ pub enum BulkLoad {
     /// the bulk connection (SQLite, `foreign_keys=OFF`).
     Recreated,
     /// Tables recreated without secondary indexes and without foreign keys (PostgreSQL, a
-    /// star with no rows): both are added once after the copy, as a bulk load should.
+    /// star with no rows, or one with a table of another version's shape): both are added
+    /// once after the copy, as a bulk load should.
     RecreatedWithoutKeys,
     /// Tables, rows, indexes and foreign keys kept (PostgreSQL, a star with rows that readers
     /// may be reading): the load writes only what differs ([`crate::sync::reconcile`]).
@@ -184,9 +185,8 @@ pub enum BulkLoad {
 }
 
 /// Empties the star tables for a bulk load, inside the caller's transaction, as the backend
-/// plans it ([`Backend::bulk_load`], which says why), or keeps them to be reconciled;
-/// `dim_date` and the sync tables are kept. Tables of another version's shape are recreated
-/// either way.
+/// plans it ([`Backend::bulk_load`], which says why), or keeps them to be reconciled
+/// (creating any that is missing); `dim_date` and the sync tables are kept.
 pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<BulkLoad> {
     let how = Backend::of(db).bulk_load(db).await?;
     match how {
@@ -198,11 +198,7 @@ pub async fn recreate_star_for_bulk_load<C: ConnectionTrait>(db: &C) -> Result<B
             for_star_tables!(rev drop_table, db);
             for_star_tables!(create_table_without_keys, db);
         }
-        BulkLoad::Reconciled => {
-            let outdated = outdated_star_tables(db).await?;
-            for_star_tables!(rev drop_if_outdated, (db, &outdated));
-            for_star_tables!(create_table, db);
-        }
+        BulkLoad::Reconciled => for_star_tables!(create_table, db),
     }
     Ok(how)
 }
@@ -268,17 +264,6 @@ async fn add_foreign_keys<C: ConnectionTrait, E: EntityTrait>(db: &C, entity: E)
                 entity.table_name()
             )
         })?;
-    }
-    Ok(())
-}
-
-/// Deletes every row of `entity`, or drops it when its shape is outdated.
-async fn drop_if_outdated<C: ConnectionTrait, E: EntityTrait>(
-    (db, outdated): (&C, &Vec<&'static str>),
-    entity: E,
-) -> Result<()> {
-    if outdated.contains(&entity.table_name()) {
-        return drop_table(db, entity).await;
     }
     Ok(())
 }
