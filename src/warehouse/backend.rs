@@ -12,7 +12,7 @@
 //! | where it lives ([`Warehouse`]) | a file (or memory) | a database, `?schema=` in it |
 //! | one writer ([`Warehouse::writer_lock`]) | `flock` on `<file>.lock` ([`crate::lock`]) | an advisory lock keyed by the schema ([`crate::lock::server`]) |
 //! | a second reader of the committed state ([`Backend::committed`]) | the file opened again read-only through rusqlite | another pooled connection in a `REPEATABLE READ, READ ONLY` snapshot |
-//! | how a full-load clears the star ([`Backend::bulk_load`]) | drops and recreates it (its readers read the last commit whatever the writer locks) | recreates an empty star without indexes or keys; deletes the rows of one that has rows (a `DROP` would lock its readers out) |
+//! | how a full-load clears the star ([`Backend::bulk_load`]) | drops and recreates it (its readers read the last commit whatever the writer locks) | recreates an empty star without indexes or keys; keeps one that has rows and writes only the rows that differ (a `DROP` would lock its readers out) |
 //! | datetimes written ([`Backend::datetimes_as_text`]) | as text, formatted by the loader | typed, bound by the driver |
 //! | a bulk copy's statements ([`Backend::bulk_insert`]) | multi-row `INSERT ... VALUES` within the bind limit | `INSERT ... SELECT UNNEST($1), UNNEST($2), ...`, one array per column |
 //! | the size `status` shows ([`Warehouse::size_and_writer`]) | the file and its log | the schema's tables and indexes |
