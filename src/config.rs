@@ -168,8 +168,12 @@ pub fn escape_path(path: &std::path::Path) -> String {
 }
 
 /// `url` with its password replaced by `***`. A URL that does not parse is shown up to its
-/// scheme and after its last `@`, so that a password in it never is.
+/// scheme and after its last `@`, so that a password in it never is; so is one whose password
+/// holds a raw `/`, `?` or `#` ([`misread_userinfo`]).
 pub fn redact(url: &str) -> String {
+    if let Some((scheme, at)) = misread_userinfo(url) {
+        return format!("{scheme}://***{}", &url[at..]);
+    }
     match url::Url::parse(url) {
         Ok(mut parsed) if parsed.password().is_some() => {
             // Setting a password fails only on URLs that cannot have one.
@@ -182,6 +186,21 @@ pub fn redact(url: &str) -> String {
         Ok(_) => url.to_string(),
         Err(_) => hide_userinfo(url),
     }
+}
+
+/// Where a URL's user info ends as a person reads it, when a parser reads it otherwise: a
+/// password with a raw `/`, `?` or `#` (`user:pa/ss@host`) ends the parser's authority early,
+/// and the rest of the password lands in the path, where nothing would hide it. Returns the
+/// scheme and the byte offset of the last `@` when the authority (up to the first `/`, `?`
+/// or `#`) holds a `:` and that `@` lies beyond it. Over-cautious for a path holding an `@`
+/// after a port (`db:3306/a@b`): that URL is shown without its user info, which costs
+/// nothing.
+fn misread_userinfo(url: &str) -> Option<(&str, usize)> {
+    let (scheme, rest) = url.split_once("://")?;
+    let start = scheme.len() + 3;
+    let authority = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let at = rest.rfind('@')?;
+    (at > authority && rest[..authority].contains(':')).then_some((scheme, start + at))
 }
 
 fn hide_userinfo(url: &str) -> String {
@@ -219,10 +238,16 @@ pub fn hide_passwords(text: &str) -> String {
 /// The password of `url` as written and as decoded (for scrubbing driver messages, which may
 /// echo either), without empty or repeated forms.
 pub fn password_forms(url: &str) -> Vec<String> {
-    let Some(written) = url::Url::parse(url)
-        .ok()
-        .and_then(|u| u.password().map(str::to_string))
-    else {
+    // A password with a raw `/` is the text between the user's `:` and the last `@`.
+    let misread = misread_userinfo(url).and_then(|(scheme, at)| {
+        let userinfo = &url[scheme.len() + 3..at];
+        userinfo.split_once(':').map(|(_, pw)| pw.to_string())
+    });
+    let Some(written) = misread.or_else(|| {
+        url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.password().map(str::to_string))
+    }) else {
         return Vec::new();
     };
     let decoded = percent_encoding::percent_decode_str(&written)
@@ -313,6 +338,30 @@ mod tests {
         assert_eq!(redact("mysql://u:p w@h/d"), "mysql://u:***@h/d");
         // Unparsable (a port that is not a number): nothing before the last @ is shown.
         assert_eq!(redact("mysql://u:pw@h:port/d"), "mysql://***@h:port/d");
+        // A raw `/` in a password ends a parser's authority early: the part after it must
+        // not show in the path (found by the property test: `Ⱥ@\u{200b}/Ⱥ`).
+        for (url, secret) in [
+            ("mysql://user:pass/word@host:3306/db", "word"),
+            ("mysql://user:/secret@host:3306/db", "secret"),
+            ("mysql://user:Ⱥ@\u{200b}/Ⱥ@host:3306/db", "Ⱥ"),
+            ("mysql://user:Ⱥ@\u{200b}/Ⱥ@host:3306/db", "%C8%BA"),
+            ("postgres://u:a?b#c@h:5432/db", "b#c"),
+        ] {
+            let shown = redact(url);
+            assert!(!shown.contains(secret), "{url} -> {shown}");
+            assert!(
+                shown.ends_with("@host:3306/db") || shown.ends_with("@h:5432/db"),
+                "{shown}"
+            );
+            // What hide_passwords will hide in error lines: the password as written.
+            assert!(
+                secret.starts_with('%') || password_forms(url).iter().any(|p| p.contains(secret)),
+                "{url}: {:?}",
+                password_forms(url)
+            );
+        }
+        // A path with an `@` and no password stays as it is.
+        assert_eq!(redact("sqlite:///tmp/a@b.db"), "sqlite:///tmp/a@b.db");
         assert_eq!(password_forms("mysql://u:pw@h/d"), vec!["pw"]);
         assert_eq!(password_forms("mysql://u:a%2Fb@h/d"), vec!["a%2Fb", "a/b"]);
         assert!(password_forms("mysql://u@h/d").is_empty());
