@@ -355,6 +355,23 @@ pub fn scrub(message: &str, url: &str) -> String {
         .fold(message.to_string(), |m, pw| m.replace(pw.as_str(), "***"))
 }
 
+/// The rows of warehouse table `table` (`status`'s counts, a reload's report).
+pub async fn row_count<C: sea_orm::ConnectionTrait>(db: &C, table: &str) -> Result<u64> {
+    use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Query};
+    let q = Query::select()
+        .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("n"))
+        .from(Alias::new(table))
+        .to_owned();
+    let what = || format!("cannot read warehouse table {table}");
+    let row = db.query_one(&q).await.with_context(what)?;
+    let n: i64 = row
+        .map(|r| r.try_get("", "n"))
+        .transpose()
+        .with_context(what)?
+        .unwrap_or(0);
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
 /// The name of table `E`, from its entity: what `sync_state`, the run report and messages call it.
 pub fn table<E: sea_orm::EntityTrait>() -> &'static str {
     E::default().table_name()

@@ -13,7 +13,7 @@ use std::fmt;
 
 use anyhow::{Context, Result};
 use chrono::NaiveDateTime;
-use sea_orm::sea_query::{Alias, Asterisk, Expr, Func, Query};
+use sea_orm::sea_query::{Alias, Expr, Func, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, QuerySelect};
 use serde::{Deserialize, Serialize};
 
@@ -156,7 +156,7 @@ async fn read(wh: &DatabaseConnection, place: Warehouse, source_url: &str) -> Re
                 counts.insert(star, 0);
                 continue;
             }
-            let n = match count(wh, star).await {
+            let n = match db::row_count(wh, star).await {
                 Err(e) if crate::error::is_lock_timeout(&e) => {
                     first_load = true;
                     0
@@ -253,21 +253,6 @@ fn lag(
         (Some(_), None) if reachable => Some(0),
         _ => None,
     }
-}
-
-async fn count(wh: &DatabaseConnection, table: &'static str) -> Result<u64> {
-    let q = Query::select()
-        .expr_as(Func::count(Expr::col(Asterisk)), Alias::new("n"))
-        .from(Alias::new(table))
-        .to_owned();
-    let what = || format!("cannot read warehouse table {table}");
-    let row = wh.query_one(&q).await.with_context(what)?;
-    let n: i64 = row
-        .map(|r| r.try_get("", "n"))
-        .transpose()
-        .with_context(what)?
-        .unwrap_or(0);
-    Ok(n as u64)
 }
 
 /// The newest `last_update` of every source table the star is made from.

@@ -338,7 +338,7 @@ async fn copy_fact<F: Fact>(
 ) -> Result<()> {
     let s = Instant::now();
     let before = if reconcile {
-        super::reconcile::count::<F::Star, _>(txn).await?
+        db::row_count(txn, F::star_table()).await?
     } else {
         0
     };

@@ -45,7 +45,7 @@ where
         Write::Insert => bulk_chunks::<E, C>(db, &rows, false).await,
         Write::Reconcile => bulk_chunks::<E, C>(db, &rows, true).await,
         Write::Upsert => {
-            insert_chunks::<E, C>(db, &rows, Some(upsert_clause::<E>())).await?;
+            insert_chunks::<E, C>(db, &rows, upsert_clause::<E>()).await?;
             Ok(rows.len() as u64)
         }
     }
@@ -81,16 +81,12 @@ fn write_failed<E: EntityTrait>() -> String {
 
 /// Executes `rows` as multi-row INSERTs with `conflict`, as many rows per statement as the
 /// bind limit allows.
-async fn insert_chunks<E, C>(db: &C, rows: &[E::Model], conflict: Option<OnConflict>) -> Result<()>
+async fn insert_chunks<E, C>(db: &C, rows: &[E::Model], conflict: OnConflict) -> Result<()>
 where
     E: EntityTrait,
     C: ConnectionTrait,
 {
     let failed = write_failed::<E>;
-    let Some(conflict) = conflict else {
-        bulk_chunks::<E, C>(db, rows, false).await?;
-        return Ok(());
-    };
     let driver = db.get_database_backend();
     for chunk in rows.chunks(crate::db::rows_per_statement::<E>(driver)) {
         db.execute_raw(insert_statement_on::<E>(
@@ -173,7 +169,7 @@ where
                 .filter(|(i, _)| changed & 1 << i != 0)
                 .map(|(_, c)| *c),
         );
-        insert_chunks::<E, C>(db, &rows, Some(clause)).await?;
+        insert_chunks::<E, C>(db, &rows, clause).await?;
         done.updated += rows.len() as u64;
     }
     Ok(done)

@@ -24,7 +24,7 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Func};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
@@ -164,22 +164,6 @@ async fn delete_gone<D: Dim>(
     Ok(())
 }
 
-/// The rows of `E`.
-pub async fn count<E, C>(db: &C) -> Result<u64>
-where
-    E: EntityTrait,
-    C: ConnectionTrait,
-{
-    let n: Option<i64> = E::find()
-        .select_only()
-        .expr(Func::count(Expr::col(Asterisk)))
-        .into_tuple()
-        .one(db)
-        .await
-        .with_context(|| format!("cannot read warehouse table {}", E::default().table_name()))?;
-    Ok(u64::try_from(n.unwrap_or(0)).unwrap_or(0))
-}
-
 async fn delete_ids<E, C>(db: &C, scope: Condition, id: E::Column, ids: &[i64]) -> Result<u64>
 where
     E: EntityTrait,
@@ -262,7 +246,7 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(left, [2, 3, 6]);
-        assert_eq!(count::<dim_actor::Entity, _>(&db).await.unwrap(), 3);
+        assert_eq!(crate::db::row_count(&db, "dim_actor").await.unwrap(), 3);
         assert_eq!(
             delete_members::<dim_actor::Entity, _>(&db, &[3])
                 .await
