@@ -1,6 +1,7 @@
 //! Opening connections, with every driver setting made through SeaORM's connection options:
 //! the MySQL session time zone (UTC, so `TIMESTAMP` columns read as UTC), SQLite pragmas
-//! (foreign keys on, WAL, `synchronous=NORMAL`), and transaction isolation.
+//! (foreign keys on, WAL, `synchronous=NORMAL`; a first load's rollback journal, see
+//! [`Role::FirstLoad`]), and transaction isolation.
 
 use std::time::Duration;
 
@@ -27,6 +28,15 @@ pub enum Role {
     /// without them). It checks every key once instead, from the indexes, before it commits
     /// (`warehouse::schema::check_star_keys`), so a broken key still fails the run.
     BulkWarehouse,
+    /// The first full-load of a SQLite warehouse (its star has no rows), when no other
+    /// connection has the file open: like `BulkWarehouse`, with a rollback journal instead of
+    /// the write-ahead log. In the log every page is written twice (into the log, then copied
+    /// into the file when the run commits: at x100 a 530 MB log and 1.2 s of commit); a
+    /// rollback journal keeps only the originals of pages it overwrites, and a first load
+    /// writes new pages. Readers cannot read the file while it runs (they are told so, see
+    /// [`crate::error::FirstLoad`]), which costs them nothing they could see: the committed
+    /// star is empty. See `warehouse::backend::Warehouse::connect_for_full_load`.
+    FirstLoad,
     /// The SQLite warehouse, read only (`status`): never created, never written.
     WarehouseReader,
     /// The session that holds a PostgreSQL warehouse's writer lock ([`crate::lock::server`]):
@@ -45,9 +55,11 @@ impl Role {
     fn describe(self) -> &'static str {
         match self {
             Role::Source | Role::SourceWriter | Role::Generator => "source",
-            Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader | Role::WriterLock => {
-                "warehouse"
-            }
+            Role::Warehouse
+            | Role::BulkWarehouse
+            | Role::FirstLoad
+            | Role::WarehouseReader
+            | Role::WriterLock => "warehouse",
         }
     }
 }
@@ -64,11 +76,18 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
     let scheme = url.split("://").next().unwrap_or_default();
     match (role, scheme) {
         (
-            Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader,
+            Role::Warehouse | Role::BulkWarehouse | Role::FirstLoad | Role::WarehouseReader,
             "sqlite" | "postgres" | "postgresql",
         )
         | (Role::WriterLock, "postgres" | "postgresql") => {}
-        (Role::Warehouse | Role::BulkWarehouse | Role::WarehouseReader | Role::WriterLock, _) => {
+        (
+            Role::Warehouse
+            | Role::BulkWarehouse
+            | Role::FirstLoad
+            | Role::WarehouseReader
+            | Role::WriterLock,
+            _,
+        ) => {
             bail!(
                 "warehouse URL {} is not supported: use sqlite://file.db or \
              postgres://user@host:5432/db",
@@ -111,14 +130,23 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
         let immutable = role == Role::WarehouseReader
             && crate::config::sqlite_file(&url)
                 .is_some_and(|f| crate::warehouse::reads_file_alone(&f));
-        let foreign_keys = !matches!(role, Role::Generator | Role::BulkWarehouse);
+        let foreign_keys = !matches!(
+            role,
+            Role::Generator | Role::BulkWarehouse | Role::FirstLoad
+        );
         opt.map_sqlx_sqlite_opts(move |o| {
             // A deeper row buffer than sqlx's 50 lets the SQLite worker thread run ahead of a
             // stream's reader instead of waking it for every row (validate reads whole tables:
             // about twice as fast).
             let o = o
                 .foreign_keys(foreign_keys)
-                .busy_timeout(Duration::from_secs(30))
+                .busy_timeout(if role == Role::WarehouseReader {
+                    // Only a first load locks a reader out (`Role::FirstLoad`), for all of
+                    // its run: say so after a moment rather than wait.
+                    Duration::from_millis(READER_LOCK_TIMEOUT_MS.into())
+                } else {
+                    Duration::from_secs(30)
+                })
                 .statement_cache_capacity(256)
                 .row_buffer_size(1024)
                 // Helper threads for SQLite's sorter: a full-load builds twelve secondary
@@ -142,9 +170,18 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
                 } else {
                     o
                 };
-                o.create_if_missing(true)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
+                let o = o.create_if_missing(true);
+                if role == Role::FirstLoad {
+                    // A rollback journal keeps the original of each page the run overwrites;
+                    // pages past the file's old end (all of a first load's) are written once,
+                    // straight into the file. `FULL`: the journal is synced before the file
+                    // is touched, so a power cut rolls back too.
+                    o.journal_mode(SqliteJournalMode::Delete)
+                        .synchronous(SqliteSynchronous::Full)
+                } else {
+                    o.journal_mode(SqliteJournalMode::Wal)
+                        .synchronous(SqliteSynchronous::Normal)
+                }
             }
         });
     } else if url.starts_with("postgres") {
@@ -196,7 +233,8 @@ pub async fn connect_named(url: &str, role: Role, name: &str) -> Result<Database
     Ok(db)
 }
 
-/// How long a PostgreSQL warehouse reader waits for a table lock, in milliseconds (see
+/// How long a warehouse reader waits for a lock (PostgreSQL's tables, SQLite's file), in
+/// milliseconds (see
 /// [`crate::error::FirstLoad`]).
 const READER_LOCK_TIMEOUT_MS: u32 = 2000;
 

@@ -31,9 +31,13 @@ pub struct NotSakila {
     pub tables: Vec<String>,
 }
 
-/// A PostgreSQL warehouse reader gave up waiting for a table lock. A full-load holds the
-/// star's tables that way when it recreates them: on a first load (they are empty until it
-/// commits), or for tables of another version's shape; a schema upgrade holds one briefly.
+/// A warehouse reader gave up waiting for a lock that a full-load holds until it commits.
+///
+/// On PostgreSQL, the star's tables when the load recreates them: on a first load (they are
+/// empty until it commits), or for tables of another version's shape; a schema upgrade holds
+/// one briefly. On SQLite, the whole file during a first load, which writes it through a
+/// rollback journal ([`crate::db::Role::FirstLoad`]). Either way what is committed is an empty
+/// star.
 #[derive(Debug, thiserror::Error)]
 #[error(
     "the warehouse is being loaded for the first time (or its tables rebuilt) by another \
@@ -42,26 +46,76 @@ pub struct NotSakila {
 )]
 pub struct FirstLoad;
 
-/// Whether `e` is a PostgreSQL lock timeout (SQLSTATE 55P03), anywhere in its chain.
+/// A SQLite warehouse whose first full-load was killed before it committed: the file holds
+/// part of that load, and its journal (`<file>-journal`) the way back. Only a writer may roll
+/// it back, and the next one does before anything else; a read-only reader cannot.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the warehouse's first full-load was stopped before it committed and left its journal: \
+     the next `full-load`, `incremental` or `init` rolls it back (the warehouse is then as \
+     it was); until then it cannot be read"
+)]
+pub struct UnfinishedFirstLoad;
+
+/// Whether `e` is a reader's lock timeout, anywhere in its chain: PostgreSQL's `lock_timeout`
+/// (SQLSTATE 55P03), or SQLite's busy timeout (`SQLITE_BUSY` and its extended codes).
 pub fn is_lock_timeout(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        let Some(DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x))) =
-            cause.downcast_ref::<DbErr>()
-        else {
-            return false;
-        };
-        x.as_database_error()
-            .and_then(|d| d.code())
-            .is_some_and(|c| c == "55P03")
+    database_codes(e).any(|(code, sqlite)| {
+        if sqlite {
+            primary(&code) == Some(SQLITE_BUSY)
+        } else {
+            code == "55P03"
+        }
     })
 }
 
-/// `e`, or [`FirstLoad`] when it is a reader's lock timeout.
-pub fn explain_lock_timeout(e: anyhow::Error) -> anyhow::Error {
-    if is_lock_timeout(&e) {
-        FirstLoad.into()
+/// Whether `e` is a read-only SQLite reader finding a journal it would have to roll back
+/// (`SQLITE_READONLY_ROLLBACK`).
+pub fn is_unfinished_first_load(e: &anyhow::Error) -> bool {
+    database_codes(e).any(|(code, sqlite)| sqlite && code == SQLITE_READONLY_ROLLBACK.to_string())
+}
+
+const SQLITE_BUSY: i32 = 5;
+const SQLITE_READONLY_ROLLBACK: i32 = 8 | (3 << 8);
+
+/// The primary result code of a SQLite extended result code (sqlx reports the extended one).
+fn primary(code: &str) -> Option<i32> {
+    code.parse::<i32>().ok().map(|c| c & 0xff)
+}
+
+/// The database error codes in `e`'s chain, each with whether SQLite reported it.
+fn database_codes(e: &anyhow::Error) -> impl Iterator<Item = (String, bool)> + '_ {
+    e.chain().filter_map(|cause| {
+        let Some(DbErr::Exec(RuntimeErr::SqlxError(x)) | DbErr::Query(RuntimeErr::SqlxError(x))) =
+            cause.downcast_ref::<DbErr>()
+        else {
+            return None;
+        };
+        let d = x.as_database_error()?;
+        let sqlite = d
+            .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+            .is_some();
+        d.code().map(|c| (c.into_owned(), sqlite))
+    })
+}
+
+/// `e`, or what a warehouse reader should be told instead: [`FirstLoad`] for a lock timeout,
+/// [`UnfinishedFirstLoad`] for a journal it cannot roll back.
+pub fn explain_reader_error(e: anyhow::Error) -> anyhow::Error {
+    first_load_in_the_way(&e).unwrap_or(e)
+}
+
+/// What a warehouse reader is told when `e` says a first load stands in the way (it holds
+/// the warehouse, or a killed one left its journal); `None` when `e` is something else. The
+/// readers' first query (the schema version) asks, so that neither is taken for a warehouse
+/// that was never initialised.
+pub fn first_load_in_the_way(e: &anyhow::Error) -> Option<anyhow::Error> {
+    if is_lock_timeout(e) {
+        Some(FirstLoad.into())
+    } else if is_unfinished_first_load(e) {
+        Some(UnfinishedFirstLoad.into())
     } else {
-        e
+        None
     }
 }
 
@@ -248,6 +302,17 @@ fn code_kind(code: &str) -> ErrorKind {
 mod tests {
     use super::*;
     use anyhow::Context;
+
+    #[test]
+    fn sqlite_extended_codes_are_read_by_their_primary_code() {
+        // SQLITE_BUSY, SQLITE_BUSY_RECOVERY, SQLITE_BUSY_SNAPSHOT; then SQLITE_READONLY_ROLLBACK.
+        for code in ["5", "261", "517"] {
+            assert_eq!(primary(code), Some(SQLITE_BUSY), "{code}");
+        }
+        assert_eq!(SQLITE_READONLY_ROLLBACK, 776);
+        assert_eq!(primary("776"), Some(8));
+        assert_eq!(primary("55P03"), None);
+    }
 
     #[test]
     fn typed_errors_keep_their_one_line_and_are_sorted() {

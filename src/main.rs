@@ -648,13 +648,14 @@ async fn run(cli: Cli, config: Config) -> Result<ExitCode> {
         // interrupted is this one. The warehouse is opened here, so that its pool can be
         // closed after the command is dropped: closing waits until the dropped transaction's
         // connection has rolled back and let go of SQLite's write lock.
-        let role = if matches!(cli.command, Command::FullLoad) {
-            Role::BulkWarehouse
-        } else {
-            Role::Warehouse
-        };
         let signal = first_signal()?;
-        let wh = db::connect(&config.warehouse_url, role).await?;
+        let wh = if matches!(cli.command, Command::FullLoad) {
+            Warehouse::at(&config.warehouse_url)
+                .connect_for_full_load(&config.warehouse_url)
+                .await?
+        } else {
+            db::connect(&config.warehouse_url, Role::Warehouse).await?
+        };
         tokio::select! {
             done = execute(cli.command, &config, checked_source, Some(wh.clone()), lock.as_ref(), idle) => done,
             name = signal => {
@@ -847,7 +848,7 @@ async fn execute(
             };
             let report = validate::validate_with(&source, &wh, window, facts)
                 .await
-                .map_err(sakila_sync::error::explain_lock_timeout)?;
+                .map_err(sakila_sync::error::explain_reader_error)?;
             close_warehouse(wh).await;
             if args.json {
                 print_stdout(&report.to_json())?;
@@ -867,7 +868,7 @@ async fn execute(
             let summary =
                 sakila_sync::report::write_report(&config.warehouse_url, window, &args.out)
                     .await
-                    .map_err(sakila_sync::error::explain_lock_timeout)?;
+                    .map_err(sakila_sync::error::explain_reader_error)?;
             print_stdout(&format!(
                 "wrote {} (window: {})",
                 summary.path.display(),

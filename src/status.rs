@@ -51,6 +51,12 @@ pub struct WarehouseInfo {
     pub schema_version: String,
     /// Who holds the writer lock now (`PID 1234, incremental, since ...`), if anyone.
     pub writer: Option<String>,
+    /// A first full-load holds the star (PostgreSQL) or the whole file (SQLite) until it
+    /// commits: what is committed is an empty star.
+    pub first_load: bool,
+    /// Whether the runs (and the last validate) could be read: not while a first SQLite
+    /// load holds the file.
+    pub runs_readable: bool,
 }
 
 #[derive(Debug, Serialize)]
@@ -120,33 +126,45 @@ pub async fn status(warehouse_url: &str, source_url: &str) -> Result<Status> {
 }
 
 async fn read(wh: &DatabaseConnection, place: Warehouse, source_url: &str) -> Result<Status> {
-    let schema_version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
+    let version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
         .one(wh)
         .await
-        .ok()
-        .flatten()
-        .map(|m| m.value)
-        .with_context(|| {
-            format!(
-                "the warehouse {} was never initialised: run `sakila-sync init` first",
-                place.name()
-            )
-        })?;
+        .map_err(anyhow::Error::from);
+    // A first full-load of a SQLite warehouse holds the whole file until it commits
+    // (`db::Role::FirstLoad`): nothing can be read, and what is committed is an empty star.
+    let file_held = version.as_ref().is_err_and(crate::error::is_lock_timeout);
+    let schema_version = if file_held {
+        crate::warehouse::schema::SCHEMA_VERSION.to_string()
+    } else {
+        version
+            .or_else(|e| crate::error::first_load_in_the_way(&e).map_or(Ok(None), Err))?
+            .map(|m| m.value)
+            .with_context(|| {
+                format!(
+                    "the warehouse {} was never initialised: run `sakila-sync init` first",
+                    place.name()
+                )
+            })?
+    };
     let (bytes, writer, held) = place.size_and_writer(wh).await?;
+    let mut first_load = held || file_held;
 
-    let watermarks: BTreeMap<String, Option<NaiveDateTime>> = sync_state::Entity::find()
-        .all(wh)
-        .await
-        .context("cannot read warehouse table sync_state")?
-        .into_iter()
-        .map(|s| (s.table_name, s.watermark))
-        .collect();
+    let watermarks: BTreeMap<String, Option<NaiveDateTime>> = if file_held {
+        BTreeMap::new()
+    } else {
+        sync_state::Entity::find()
+            .all(wh)
+            .await
+            .context("cannot read warehouse table sync_state")?
+            .into_iter()
+            .map(|s| (s.table_name, s.watermark))
+            .collect()
+    };
     let mut counts: BTreeMap<&'static str, u64> = BTreeMap::new();
     let feeds = crate::star::feeds();
     // A first full-load on PostgreSQL holds the star's new tables until it commits; what is
     // committed there is empty (that load only takes a star with no rows), so the counts are
     // zeros, and no table needs to be waited for (again).
-    let mut first_load = held;
     for (_, stars) in &feeds {
         for star in stars {
             if counts.contains_key(star) {
@@ -206,22 +224,28 @@ async fn read(wh: &DatabaseConnection, place: Warehouse, source_url: &str) -> Re
         })
         .collect();
 
-    let runs = sync_run::Entity::find()
-        .order_by_desc(sync_run::Column::Id)
-        .limit(RUNS)
-        .all(wh)
-        .await
-        .context("cannot read warehouse table sync_run")?
-        .into_iter()
-        .map(run_line)
-        .collect();
-    let last_validate = last_validate(wh).await?;
+    let (runs, last_validate) = if file_held {
+        (Vec::new(), None)
+    } else {
+        let runs = sync_run::Entity::find()
+            .order_by_desc(sync_run::Column::Id)
+            .limit(RUNS)
+            .all(wh)
+            .await
+            .context("cannot read warehouse table sync_run")?
+            .into_iter()
+            .map(run_line)
+            .collect();
+        (runs, last_validate(wh).await?)
+    };
     Ok(Status {
         warehouse: WarehouseInfo {
             path: place.name(),
             bytes,
             schema_version,
             writer,
+            first_load,
+            runs_readable: !file_held,
         },
         source,
         tables,
@@ -375,6 +399,13 @@ impl fmt::Display for Status {
             "writer     {}",
             w.writer.as_deref().unwrap_or("none running")
         )?;
+        if w.first_load {
+            writeln!(
+                f,
+                "loading    a first full-load holds the warehouse until it commits; what is \
+                 committed is an empty star"
+            )?;
+        }
         match &self.source.error {
             None => writeln!(f, "source     {}", self.source.url)?,
             Some(e) => writeln!(f, "source     {} is unreachable: {e}", self.source.url)?,
@@ -421,6 +452,9 @@ impl fmt::Display for Status {
             )?;
         }
         writeln!(f)?;
+        if !w.runs_readable {
+            return writeln!(f, "runs       unreadable until the first full-load commits");
+        }
         if self.runs.is_empty() {
             return writeln!(f, "no runs yet");
         }

@@ -212,8 +212,8 @@ async fn read(wh: &DatabaseConnection, place: String, spec: WindowSpec) -> Resul
     warehouse_meta::Entity::find_by_id("schema_version".to_string())
         .one(wh)
         .await
-        .ok()
-        .flatten()
+        .map_err(anyhow::Error::from)
+        .or_else(|e| crate::error::first_load_in_the_way(&e).map_or(Ok(None), Err))?
         .with_context(|| {
             format!("the warehouse {place} was never initialised: run `sakila-sync init` first")
         })?;

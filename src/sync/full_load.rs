@@ -6,8 +6,9 @@
 //! previous batch, so the MySQL read and the SQLite write overlap. Secondary indexes are built
 //! once at the end, and the foreign keys are checked once, after them
 //! ([`schema::check_star_keys`]; the `full-load` command's connection leaves SQLite's per-row
-//! checks off, see [`db::Role::BulkWarehouse`]). If anything fails, the transaction rolls back
-//! and the previous warehouse is untouched.
+//! checks off, see [`db::Role::BulkWarehouse`]; a first load of a SQLite star writes through a
+//! rollback journal, see [`db::Role::FirstLoad`]). If anything fails, the transaction rolls
+//! back and the previous warehouse is untouched.
 //!
 //! On PostgreSQL a star that has rows is not dropped (readers would wait for the commit) but
 //! reconciled in place: the same rows, written only where they differ ([`super::reconcile`]).

@@ -161,7 +161,11 @@ async fn check_schema(wh: &DatabaseTransaction) -> Result<()> {
     let version = warehouse_meta::Entity::find_by_id("schema_version".to_string())
         .one(wh)
         .await
-        .map_err(|e| SchemaError::Missing(e.to_string()))?;
+        .map_err(|e| {
+            let e = anyhow::Error::from(e);
+            crate::error::first_load_in_the_way(&e)
+                .unwrap_or_else(|| SchemaError::Missing(e.to_string()).into())
+        })?;
     match version {
         Some(v) if v.value == SCHEMA_VERSION => {}
         Some(v) => {

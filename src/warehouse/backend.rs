@@ -13,6 +13,7 @@
 //! | one writer ([`Warehouse::writer_lock`]) | `flock` on `<file>.lock` ([`crate::lock`]) | an advisory lock keyed by the schema ([`crate::lock::server`]) |
 //! | a second reader of the committed state ([`Backend::committed`]) | the file opened again read-only through rusqlite | another pooled connection in a `REPEATABLE READ, READ ONLY` snapshot |
 //! | how a full-load clears the star ([`Backend::bulk_load`]) | drops and recreates it (its readers read the last commit whatever the writer locks) | recreates an empty star without indexes or keys; keeps one that has rows and writes only the rows that differ (a `DROP` would lock its readers out) |
+//! | a first load's connection ([`Warehouse::connect_for_full_load`]) | a rollback journal instead of the log (every page written once), holding the file until it commits | the bulk connection, as for any full-load |
 //! | datetimes written ([`Backend::datetimes_as_text`]) | as text, formatted by the loader | typed, bound by the driver |
 //! | a bulk copy's statements ([`Backend::bulk_insert`]) | multi-row `INSERT ... VALUES` within the bind limit | `INSERT ... SELECT UNNEST($1), UNNEST($2), ...`, one array per column |
 //! | the size `status` shows ([`Warehouse::size_and_writer`]) | the file and its log | the schema's tables and indexes |
@@ -35,6 +36,7 @@ use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement};
 use super::bulk_read::Committed;
 use super::schema::BulkLoad;
 use crate::config::redact;
+use crate::db::{self, Role};
 use crate::lock::{self, WriterLock};
 use crate::sync::load;
 
@@ -212,6 +214,34 @@ impl Warehouse {
         }
     }
 
+    /// The connection a `full-load` writes the warehouse at `url` through.
+    ///
+    /// A SQLite star with no rows (a first load) is written through a rollback journal
+    /// ([`Role::FirstLoad`], which says why); SQLite lets a file leave its write-ahead log only
+    /// when no other connection has it open, so when one has (a reader), or anything else
+    /// stands in the way, the load goes through the log as a reload does
+    /// ([`Role::BulkWarehouse`]), which readers read beside. A server's full-load always takes
+    /// the bulk connection.
+    pub async fn connect_for_full_load(&self, url: &str) -> Result<DatabaseConnection> {
+        let bulk = db::connect(url, Role::BulkWarehouse).await?;
+        if !matches!(self, Warehouse::File(_)) || super::schema::star_has_rows(&bulk).await? {
+            return Ok(bulk);
+        }
+        bulk.close()
+            .await
+            .context("cannot close the warehouse's connection")?;
+        match db::connect(url, Role::FirstLoad).await {
+            Ok(first) => {
+                tracing::debug!("a first load: written through a rollback journal");
+                Ok(first)
+            }
+            Err(e) => {
+                tracing::debug!("a first load, written through the log: {e:#}");
+                db::connect(url, Role::BulkWarehouse).await
+            }
+        }
+    }
+
     /// Takes the writer lock of the warehouse at `url` for `command`, waiting up to `wait` for
     /// another writer to finish (see [`crate::lock`]); `None` for a warehouse in memory, which
     /// no other process can open.
@@ -260,8 +290,17 @@ impl Warehouse {
 
 /// The write-ahead log beside SQLite file `path`.
 pub fn wal_of(path: &Path) -> PathBuf {
+    beside(path, "-wal")
+}
+
+/// The rollback journal beside SQLite file `path` (a first load's: [`crate::db::Role::FirstLoad`]).
+pub fn journal_of(path: &Path) -> PathBuf {
+    beside(path, "-journal")
+}
+
+fn beside(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push("-wal");
+    name.push(suffix);
     PathBuf::from(name)
 }
 

@@ -16,16 +16,20 @@ use sea_orm::{
 use entity::warehouse_meta;
 
 /// Whether a reader of the warehouse file `path` may read the file alone, as immutable:
-/// no writer holds the lock ([`crate::lock::holder`]) and the write-ahead log holds nothing
-/// (the last writer checkpointed it when it closed). Then SQLite needs no shared-memory index
-/// beside it, so `validate` and `status` create no file and work in a read-only folder.
-/// Otherwise they read the log too, through its index, as any WAL reader does.
+/// no writer holds the lock ([`crate::lock::holder`]), the write-ahead log holds nothing
+/// (the last writer checkpointed it when it closed) and there is no rollback journal (a
+/// first load killed before it committed leaves one: the file then holds part of that load,
+/// which SQLite must not be told to trust). Then SQLite needs no shared-memory index beside
+/// it, so `validate` and `status` create no file and work in a read-only folder. Otherwise
+/// they read the log too, through its index, as any WAL reader does.
 ///
 /// A writer that starts while such a reader reads is seen: `validate` checks at its end that
 /// the newest run is the one it started with, and asks to run it again if not.
 pub fn reads_file_alone(path: &std::path::Path) -> bool {
-    let log_empty = std::fs::metadata(backend::wal_of(path)).map_or(true, |m| m.len() == 0);
-    log_empty && crate::lock::holder(path).is_none()
+    let empty = |p: std::path::PathBuf| std::fs::metadata(p).map_or(true, |m| m.len() == 0);
+    empty(backend::wal_of(path))
+        && empty(backend::journal_of(path))
+        && crate::lock::holder(path).is_none()
 }
 
 /// Makes the warehouse one this sakila-sync writes, in one transaction: reads its schema
