@@ -169,7 +169,7 @@ pub fn escape_path(path: &std::path::Path) -> String {
 
 /// `url` with its password replaced by `***`. A URL that does not parse is shown up to its
 /// scheme and after its last `@`, so that a password in it never is; so is one whose password
-/// holds a raw `/`, `?` or `#` ([`misread_userinfo`]).
+/// holds a raw `/`, `?` or `#` (`misread_userinfo`).
 pub fn redact(url: &str) -> String {
     if let Some((scheme, at)) = misread_userinfo(url) {
         return format!("{scheme}://***{}", &url[at..]);

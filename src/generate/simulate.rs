@@ -433,7 +433,7 @@ fn now() -> DateTime<Utc> {
 }
 
 /// Applies `ops` operations drawn with `seed` from `mix` to the Sakila database `db` and
-/// reports them: one writer, committing every [`OPS_PER_TRANSACTION`] operations.
+/// reports them: one writer, committing every `OPS_PER_TRANSACTION` operations.
 pub async fn simulate(
     db: &DatabaseConnection,
     ops: u32,

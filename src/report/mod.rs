@@ -62,7 +62,7 @@ pub struct Summary {
     pub rentals: i64,
 }
 
-/// Everything the page shows: plain data, built from the warehouse by [`read`] and turned
+/// Everything the page shows: plain data, built from the warehouse by `read` and turned
 /// into HTML by [`html::render`].
 #[derive(Debug)]
 pub struct Report {

@@ -2,7 +2,7 @@
 //! (joins through their relations, `select_only` + `column_as`, partial models), returning
 //! plain rows. No SQL text: the same queries run on SQLite and PostgreSQL.
 //!
-//! Two things keep the backends identical. Sums of cents are cast to BIGINT ([`cents_sum`]):
+//! Two things keep the backends identical. Sums of cents are cast to BIGINT (`cents_sum`):
 //! PostgreSQL's `SUM(bigint)` is `numeric`, SQLite's is an integer, and both decode as `i64`
 //! once cast. Rankings break ties by the natural id (`film_id`, `category_id`, `actor_id`),
 //! never by name: names sort by the server's collation, which differs between SQLite

@@ -1,7 +1,7 @@
 //! Natural id -> value maps held in memory, so no row ever needs a lookup query.
 //!
 //! Sakila ids are dense auto-increment integers, so a vector indexed by id is both the
-//! smallest and the fastest map; ids past [`DENSE_LIMIT`] (never seen in practice) fall back
+//! smallest and the fastest map; ids past `DENSE_LIMIT` (never seen in practice) fall back
 //! to a hash map so memory stays bounded whatever the ids.
 
 use std::collections::HashMap;

@@ -5,7 +5,7 @@
 //! rows stamped since the last run is a full scan of the table anyway, and a filter alone
 //! misses deletes and back-dated rows. Comparing every row's version costs that same one scan
 //! per side and finds all of them. Both sides arrive in id order, in batches, from their own
-//! readers ([`pump`] on the source, the warehouse's rusqlite reader), so memory holds only the
+//! readers (`pump` on the source, the warehouse's rusqlite reader), so memory holds only the
 //! differences. [`super::incremental`] runs the diffs and re-reads what they name.
 
 use anyhow::{Context, Result};

@@ -3,7 +3,7 @@
 //!
 //! How it works, in one pass over each table:
 //!
-//! - The source is read in one snapshot ([`db::SourceDb::snapshot`]), the warehouse in one read
+//! - The source is read in one snapshot ([`crate::db::SourceDb::snapshot`]), the warehouse in one read
 //!   transaction, so each side is self-consistent.
 //! - Each dimension is streamed from both sides ordered by its natural id and merge-joined
 //!   ([`merge::merge_join`]): a source member the warehouse lacks is *missing*; a warehouse
@@ -36,7 +36,7 @@
 //! - the source's on a task of their own inside the snapshot ([`read_ahead`]: the snapshot
 //!   moves to that task and back), decoded as tuples by position;
 //! - the warehouse's on a thread of their own through SeaORM's synchronous build and its
-//!   rusqlite driver ([`direct`]), a read-only connection to the same file that checks it
+//!   rusqlite driver (`direct`), a read-only connection to the same file that checks it
 //!   reads the same state as this run's warehouse transaction. sqlx's SQLite driver copies
 //!   every value on its own thread and hands rows over one by one: four times slower.
 //!
@@ -82,7 +82,7 @@ use crate::warehouse::schema::SCHEMA_VERSION;
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Facts {
     /// By fingerprints of blocks of ids, the source's computed by its server; only the rows
-    /// of blocks that differ are read and compared ([`checksum`]). A SQLite source, which
+    /// of blocks that differ are read and compared (`checksum`). A SQLite source, which
     /// cannot compute them, is compared row by row.
     #[default]
     Checksums,

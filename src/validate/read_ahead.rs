@@ -4,7 +4,7 @@
 //! holds a few batches whatever the table size), and hands the snapshot back when done
 //! ([`Reader::finish`]). Rows are read as tuples of every column, named in the query and
 //! decoded by position (cheaper than sqlx looking each column up by name). (The warehouse's side is read by
-//! [`super::direct`].)
+//! `super::direct`.)
 
 use anyhow::{Context, Result, anyhow};
 use chrono::{DateTime, NaiveDateTime, Utc};

@@ -8,9 +8,9 @@
 //! 1. **Own changes** of the dimensions and lookup tables: rows stamped after the table's
 //!    watermark, or from the previous run's horizon on (every transaction that snapshot
 //!    missed started at or after it, however long it stayed open: see [`super::horizon`]),
-//!    less the lookback as a margin for stamps not written by the server's clock ([`window`]). Every candidate is read, even one
+//!    less the lookback as a margin for stamps not written by the server's clock (`window`). Every candidate is read, even one
 //!    whose `last_update` the warehouse already holds: inside the window an equal stamp proves
-//!    nothing ([`Plan::recheck_from`]). Re-read rows are compared with their warehouse row, so
+//!    nothing (`Plan::recheck_from`). Re-read rows are compared with their warehouse row, so
 //!    the overlap costs reads, not writes.
 //! 2. **Facts** are compared row by row, by version: one ordered pass over `(id,
 //!    last_update)` of the source table and of the fact table, merged ([`super::versions`]),
