@@ -134,7 +134,7 @@ async fn read(wh: &DatabaseConnection, place: Warehouse, source_url: &str) -> Re
     // (`db::Role::FirstLoad`): nothing can be read, and what is committed is an empty star.
     let file_held = version.as_ref().is_err_and(crate::error::is_lock_timeout);
     let schema_version = if file_held {
-        crate::warehouse::schema::SCHEMA_VERSION.to_string()
+        "unknown".to_string()
     } else {
         version
             .or_else(|e| crate::error::first_load_in_the_way(&e).map_or(Ok(None), Err))?
