@@ -744,6 +744,9 @@ async fn execute(
             let wh = writer.take().context("the warehouse is opened first")?;
             let report = sync::full_load::full_load(&source, &wh).await?;
             close_warehouse(wh).await;
+            Warehouse::at(&config.warehouse_url)
+                .after_full_load(&config.warehouse_url)
+                .await;
             println!("{report}");
         }
         Command::Incremental(args) => {

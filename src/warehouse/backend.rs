@@ -242,6 +242,25 @@ impl Warehouse {
         }
     }
 
+    /// After a full-load has committed: puts a SQLite file that a first load wrote through
+    /// its rollback journal back on the write-ahead log (opening a writer's connection does),
+    /// so that between runs readers never stand in a writer's way. In rollback mode a reader
+    /// in the middle of a read would block the next run until it finished; the next run
+    /// would switch the file back all the same. A failure only warns: the load is committed.
+    pub async fn after_full_load(&self, url: &str) {
+        if !matches!(self, Warehouse::File(_)) {
+            return;
+        }
+        match db::connect(url, Role::Warehouse).await {
+            Ok(wh) => {
+                wh.close().await.ok();
+            }
+            Err(e) => tracing::warn!(
+                "the warehouse stays on its rollback journal until the next run: {e:#}"
+            ),
+        }
+    }
+
     /// Takes the writer lock of the warehouse at `url` for `command`, waiting up to `wait` for
     /// another writer to finish (see [`crate::lock`]); `None` for a warehouse in memory, which
     /// no other process can open.
