@@ -411,6 +411,9 @@ impl fmt::Display for Status {
             Some(e) => writeln!(f, "source     {} is unreachable: {e}", self.source.url)?,
         }
         match &self.last_validate {
+            None if !w.runs_readable => {
+                writeln!(f, "validate   unreadable until the first full-load commits")?
+            }
             None => writeln!(
                 f,
                 "validate   none recorded (watch --validate-every records one)"
